@@ -1,0 +1,46 @@
+"""Settings, read from the environment (``FUYUN_*``) with embedded defaults.
+
+The defaults make the whole product run on a laptop: SQLite in the working
+directory, the ``fake`` compute driver and the ``sim`` network driver.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+DEFAULT_DATABASE_URL = "sqlite:///fuyun.db"
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    compute_driver: str = "fake"
+    network_driver: str = "sim"
+    # vCPUs a host may hand out per physical core, and RAM per MiB of memory.
+    cpu_allocation_ratio: float = 4.0
+    ram_allocation_ratio: float = 1.0
+    # Lifetime of tokens minted by sign-in, in seconds; explicit tokens choose their own.
+    login_token_ttl_s: int = 12 * 3600
+    # Bodies above this size are refused with 413 before they are parsed.
+    max_body_bytes: int = 1 << 20
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
+        env = dict(os.environ if env is None else env)
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name == "extra":
+                continue
+            raw = env.get(f"FUYUN_{f.name.upper()}")
+            if raw is None:
+                continue
+            kind = type(getattr(cls, f.name, "")) if f.default is not None else str
+            try:
+                values[f.name] = kind(raw)
+            except ValueError as exc:
+                raise ValueError(f"FUYUN_{f.name.upper()}: {exc}") from exc
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)

@@ -1,0 +1,1 @@
+"""The system's words as typed values and errors. No I/O lives here."""

@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy tables, the engine and session factory, Alembic migrations."""

@@ -1,0 +1,53 @@
+"""Shared fixtures: migrated databases (SQLite, and PostgreSQL in a private cluster)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fuyun.store.engine import Database
+from fuyun.store.migrate import upgrade
+from tests.support.capabilities import missing
+from tests.support.postgres import PgCluster, running_cluster
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'fuyun.db'}"
+
+
+@pytest.fixture
+def db(sqlite_url: str) -> Iterator[Database]:
+    """A fresh, migrated SQLite database."""
+    database = Database(sqlite_url)
+    upgrade(database.engine)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PgCluster]:
+    """One PostgreSQL cluster for the whole session."""
+    try:
+        with running_cluster() as cluster:
+            yield cluster
+    except RuntimeError as exc:
+        missing("PostgreSQL", str(exc))
+
+
+@pytest.fixture
+def pg_db(pg_cluster: PgCluster) -> Iterator[Database]:
+    """A fresh, migrated PostgreSQL database (copied from the session's template)."""
+    url = pg_cluster.create_database()
+    database = Database(url)
+    yield database
+    database.dispose()
+    pg_cluster.drop_database(url)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_db(request: pytest.FixtureRequest) -> Database:
+    """The same test on both supported databases."""
+    return request.getfixturevalue("db" if request.param == "sqlite" else "pg_db")
