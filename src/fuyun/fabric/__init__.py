@@ -1,0 +1,1 @@
+"""The physical fabric as data: its file format, generator, checks and loader."""
