@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
+# Cheap password hashing for tests (set before fuyun.services.passwords is imported).
+os.environ.setdefault("FUYUN_ARGON2_PROFILE", "fast")
+
 from collections.abc import Iterator
 from pathlib import Path
 

@@ -25,6 +25,17 @@ class Settings:
     login_token_ttl_s: int = 12 * 3600
     # Bodies above this size are refused with 413 before they are parsed.
     max_body_bytes: int = 1 << 20
+    # Addressing: released IPs wait this long before reuse; MACs start with this OUI.
+    ip_quarantine_s: int = 3600
+    mac_oui: str = "fa:16:3e"
+    # Every tenant VRF gets these private pools to carve network subnets from.
+    tenant_pool_v4: str = "10.0.0.0/8"
+    tenant_pool_v6: str = "fd00::/8"
+    default_prefix_len_v4: int = 24
+    # VLAN pool created for a module the first time a network lands in it.
+    vlan_min: int = 100
+    vlan_max: int = 3999
+    vlan_reserved: str = "1002,1003,1004,1005"
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod

@@ -23,16 +23,34 @@ def _tiny_fabric(db: Database) -> uuid.UUID:
         module = Module(name="sz1-m01", site_id=site.id, fabric_kind="routed-clos")
         s.add(module)
         s.flush()
-        tor = Switch(name="sz1-m01-t01", site_id=site.id, module_id=module.id, role="tor",
-                     platform="nxos", mac_capacity=16384, arp_capacity=8192, vlan_capacity=1000,
-                     acl_capacity=2000)
-        model = ServerModel(name="std", cores=12, ram_mb=98304, disk_gb=2000, nic_count=2,
-                            nic_speed_mbps=10000)
+        tor = Switch(
+            name="sz1-m01-t01",
+            site_id=site.id,
+            module_id=module.id,
+            role="tor",
+            platform="nxos",
+            mac_capacity=16384,
+            arp_capacity=8192,
+            vlan_capacity=1000,
+            acl_capacity=2000,
+        )
+        model = ServerModel(
+            name="std", cores=12, ram_mb=98304, disk_gb=2000, nic_count=2, nic_speed_mbps=10000
+        )
         s.add_all([tor, model])
         s.flush()
-        host = Host(name="h1", site_id=site.id, module_id=module.id, tor_id=tor.id,
-                    server_model_id=model.id, vcpus=12, ram_mb=98304, disk_gb=2000,
-                    nic_mbps=20000, max_vms=2)
+        host = Host(
+            name="h1",
+            site_id=site.id,
+            module_id=module.id,
+            tor_id=tor.id,
+            server_model_id=model.id,
+            vcpus=12,
+            ram_mb=98304,
+            disk_gb=2000,
+            nic_mbps=20000,
+            max_vms=2,
+        )
         s.add(host)
         s.flush()
         return host.id
@@ -51,9 +69,19 @@ def test_upgrade_twice_is_a_no_op(any_db: Database) -> None:
 
 def test_times_come_back_as_utc(any_db: Database) -> None:
     with any_db.write_session() as s:
-        s.add(AuditEvent(actor="t", action="x", object_type="y", result="success", detail={},
-                         at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), actor_id=None,
-                         tenant_id=None, object_id=None))
+        s.add(
+            AuditEvent(
+                actor="t",
+                action="x",
+                object_type="y",
+                result="success",
+                detail={},
+                at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+                actor_id=None,
+                tenant_id=None,
+                object_id=None,
+            )
+        )
     with any_db.read_session() as s:
         at = s.scalar(select(AuditEvent.at))
     assert at == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)

@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,8 +25,11 @@ import sqlalchemy as sa
 from fuyun.store.engine import make_engine
 from fuyun.store.migrate import upgrade
 
-PG_BIN_CANDIDATES = ("/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin",
-                     "/usr/lib/postgresql/17/bin")
+PG_BIN_CANDIDATES = (
+    "/usr/lib/postgresql/15/bin",
+    "/usr/lib/postgresql/16/bin",
+    "/usr/lib/postgresql/17/bin",
+)
 TEMPLATE = "fuyun_template"
 
 
@@ -61,10 +64,8 @@ class PgCluster:
         subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=120)
 
     def stop(self) -> None:
-        try:
+        with suppress(subprocess.CalledProcessError):
             self._run("pg_ctl", "-D", str(self.datadir), "-m", "immediate", "-w", "stop")
-        except subprocess.CalledProcessError:
-            pass
 
     def create_database(self) -> str:
         name = f"t_{uuid.uuid4().hex[:12]}"
@@ -99,13 +100,27 @@ def running_cluster() -> Iterator[PgCluster]:
         os.chown(base, pw.pw_uid, pw.pw_gid)
     cluster = PgCluster(port=_free_port(), datadir=base / "data", bin=pg_bin, as_user=as_user)
     try:
-        cluster._run("initdb", "-D", str(cluster.datadir), "-U", "postgres", "-A", "trust",
-                     "--no-sync", "-E", "UTF8", "--locale=C")
-        opts = (f"-c listen_addresses=127.0.0.1 -c port={cluster.port} -c fsync=off "
-                f"-c synchronous_commit=off -c full_page_writes=off -c max_connections=300 "
-                f"-c unix_socket_directories={base}")
-        cluster._run("pg_ctl", "-D", str(cluster.datadir), "-o", opts, "-l",
-                     str(base / "log"), "-w", "start")
+        cluster._run(
+            "initdb",
+            "-D",
+            str(cluster.datadir),
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "--no-sync",
+            "-E",
+            "UTF8",
+            "--locale=C",
+        )
+        opts = (
+            f"-c listen_addresses=127.0.0.1 -c port={cluster.port} -c fsync=off "
+            f"-c synchronous_commit=off -c full_page_writes=off -c max_connections=300 "
+            f"-c unix_socket_directories={base}"
+        )
+        cluster._run(
+            "pg_ctl", "-D", str(cluster.datadir), "-o", opts, "-l", str(base / "log"), "-w", "start"
+        )
     except (subprocess.CalledProcessError, OSError) as exc:
         detail = getattr(exc, "stderr", "") or str(exc)
         shutil.rmtree(base, ignore_errors=True)

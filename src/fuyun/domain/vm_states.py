@@ -39,5 +39,7 @@ def check_transition(current: VmState, target: VmState) -> None:
     """Raise :class:`Conflict` unless ``current -> target`` is a legal move."""
     if not can_transition(current, target):
         raise Conflict(
-            f"a VM in state '{current}' cannot become '{target}'", field="state", code="invalid_state"
+            f"a VM in state '{current}' cannot become '{target}'",
+            field="state",
+            code="invalid_state",
         )

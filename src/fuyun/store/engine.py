@@ -74,12 +74,13 @@ class Database:
 
     @contextmanager
     def read_session(self) -> Iterator[Session]:
-        """A session for queries; rolled back at the end, never committed."""
+        """A session for queries, never committed.
+
+        Closing (not rolling back) ends the transaction without expiring what was
+        loaded, so the objects can be read after the block.
+        """
         with self.sessions() as session:
-            try:
-                yield session
-            finally:
-                session.rollback()
+            yield session
 
     @contextmanager
     def write_session(self) -> Iterator[Session]:
@@ -92,6 +93,16 @@ class Database:
             except BaseException:
                 session.rollback()
                 raise
+
+    @contextmanager
+    def scratch_session(self) -> Iterator[Session]:
+        """A write transaction that is always rolled back: for dry runs."""
+        with self.sessions() as session:
+            session.connection(execution_options={WRITE_OPTION: True})
+            try:
+                yield session
+            finally:
+                session.rollback()
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -13,6 +13,19 @@ from fuyun.store.models.inventory import (
     Switch,
     SwitchUplink,
 )
+from fuyun.store.models.network import (
+    FreeRange,
+    IpAllocation,
+    Network,
+    Port,
+    Prefix,
+    Segment,
+    SpanMember,
+    Subnet,
+    VlanAllocation,
+    VlanPool,
+    Vrf,
+)
 from fuyun.store.models.tenancy import ApiToken, Quota, Tenant, User
 
 __all__ = [
@@ -20,15 +33,26 @@ __all__ = [
     "AuditEvent",
     "Base",
     "Flavor",
+    "FreeRange",
     "Host",
     "Interconnect",
+    "IpAllocation",
     "Module",
+    "Network",
+    "Port",
+    "Prefix",
     "Quota",
+    "Segment",
     "ServerModel",
     "Site",
+    "SpanMember",
+    "Subnet",
     "Switch",
     "SwitchUplink",
     "Tenant",
     "User",
+    "VlanAllocation",
+    "VlanPool",
     "Vm",
+    "Vrf",
 ]

@@ -61,7 +61,9 @@ class Module(IdMixin, TimestampMixin, Base):
     __tablename__ = "modules"
 
     name: Mapped[str] = mapped_column(String(64), unique=True)
-    site_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    site_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("sites.id", ondelete="CASCADE"), index=True
+    )
     fabric_kind: Mapped[str] = mapped_column(String(32))
     l2_technology: Mapped[str | None] = mapped_column(String(16))
     enforcement_point: Mapped[str] = mapped_column(String(16), default="vswitch")
@@ -79,7 +81,9 @@ class Switch(IdMixin, TimestampMixin, Base):
     )
 
     name: Mapped[str] = mapped_column(String(64), unique=True)
-    site_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    site_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("sites.id", ondelete="CASCADE"), index=True
+    )
     module_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("modules.id", ondelete="CASCADE"), index=True
     )
@@ -114,7 +118,9 @@ class SwitchUplink(Base):
 class Host(IdMixin, TimestampMixin, Base):
     __tablename__ = "hosts"
     __table_args__ = (
-        CheckConstraint("used_vcpus >= 0 AND used_ram_mb >= 0 AND vm_count >= 0", name="used_nonneg"),
+        CheckConstraint(
+            "used_vcpus >= 0 AND used_ram_mb >= 0 AND vm_count >= 0", name="used_nonneg"
+        ),
         CheckConstraint("vm_count <= max_vms", name="density_within_limit"),
         CheckConstraint("used_bandwidth_mbps <= nic_mbps", name="bandwidth_within_nic"),
         Index("ix_hosts_module_state", "module_id", "state"),

@@ -1,0 +1,1 @@
+"""The ``fuyun`` command line: a thin edge over the REST API (and ``serve`` itself)."""

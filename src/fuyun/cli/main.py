@@ -1,0 +1,124 @@
+"""``fuyun``: serve the control plane, and talk to it."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import typer
+
+from fuyun import __version__
+from fuyun.cli import resources
+from fuyun.cli.client import err, out, save_credentials
+from fuyun.cli.fabric import fabric_app
+
+app = typer.Typer(
+    help="fuyun: compute and network of a multi-tenant data center, together.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(fabric_app, name="fabric")
+app.add_typer(resources.tenant_app, name="tenant")
+app.add_typer(resources.user_app, name="user")
+app.add_typer(resources.token_app, name="token")
+app.add_typer(resources.host_app, name="host")
+app.add_typer(resources.vm_app, name="vm")
+app.add_typer(
+    resources.make_list_command("/sites", ["name", "city", "id"], "Sites (data centers)."),
+    name="site",
+)
+app.add_typer(
+    resources.make_list_command(
+        "/modules",
+        ["name", "fabric_kind", "l2_technology", "enforcement_point", "id"],
+        "Network modules (pods).",
+    ),
+    name="module",
+)
+app.add_typer(
+    resources.make_list_command(
+        "/switches",
+        ["name", "role", "platform", "used_mac", "mac_capacity", "used_vlans", "vlan_capacity"],
+        "ToR and aggregation switches.",
+    ),
+    name="switch",
+)
+app.add_typer(
+    resources.make_list_command(
+        "/flavors", ["name", "vcpus", "ram_mb", "disk_gb", "bandwidth_mbps"], "VM flavors."
+    ),
+    name="flavor",
+)
+app.command()(resources.login)
+app.command()(resources.audit)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    out.print(__version__)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8080,
+    fabric: Annotated[
+        str,
+        typer.Option(
+            help="on first start: a preset (small, default, tencent-2010) or a fabric YAML file"
+        ),
+    ] = "default",
+    demo: Annotated[bool, typer.Option(help="also seed partner tenants with VMs")] = False,
+    database_url: Annotated[
+        str | None,
+        typer.Option(envvar="FUYUN_DATABASE_URL", help="SQLAlchemy URL; SQLite file by default"),
+    ] = None,
+    log_level: Annotated[str, typer.Option()] = "info",
+) -> None:
+    """Run the control plane: API on HOST:PORT, store migrated and seeded on first start."""
+    import uvicorn
+
+    from fuyun.api.app import create_app
+    from fuyun.config import Settings
+    from fuyun.domain.errors import FuyunError
+    from fuyun.drivers.compute import create_driver
+    from fuyun.services.bootstrap import bootstrap, resync_driver
+    from fuyun.store.engine import Database
+
+    started = time.monotonic()
+    try:
+        settings = Settings.from_env(database_url=database_url)
+        db = Database(settings.database_url)
+        driver = create_driver(settings.compute_driver)
+        result = bootstrap(db, settings, driver, fabric=fabric, demo=demo)
+        resync_driver(db, driver)
+    except FuyunError as exc:
+        err.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(2) from exc
+    url = f"http://{host}:{port}"
+    saved = save_credentials(url, result.token)
+    out.print(
+        f"[bold]fuyun {__version__}[/bold] on {db.engine.dialect.name} "
+        f"({result.hosts} hosts; ready in {time.monotonic() - started:.1f} s)"
+    )
+    out.print(f"API:      {url}/api/v1   (docs: {url}/api/v1/docs)")
+    out.print(f"operator token: {result.token}")
+    if result.admin_password:
+        out.print(f"operator sign-in: admin / {result.admin_password}  (shown once)")
+    if result.demo_vms:
+        out.print(
+            f"demo: {result.demo_vms} VMs for partners; sign in as <tenant>-admin "
+            "with password <tenant>-demo"
+        )
+    out.print(f"credentials for the CLI saved in {saved}", highlight=False)
+    uvicorn.run(
+        create_app(settings, db=db, compute_driver=driver),
+        host=host,
+        port=port,
+        log_level=log_level,
+    )
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

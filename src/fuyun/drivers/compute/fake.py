@@ -1,0 +1,72 @@
+"""The ``fake`` compute driver: a complete in-memory hypervisor, shipped as a real driver.
+
+It keeps instances per host behind a lock, honours the whole contract
+(idempotence included), and can be told to fail a named operation, so that
+rollback paths are tested with the same driver the laptop default runs.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+from fuyun.domain.errors import DriverError
+from fuyun.drivers.compute.base import InstanceSpec, InstanceStatus, PowerState
+
+
+class FakeComputeDriver:
+    name = "fake"
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._hosts: dict[str, dict[uuid.UUID, InstanceStatus]] = {}
+        self.fail_on: dict[str, str] = {}  # operation -> message; for rollback tests
+        self.calls: list[tuple[str, uuid.UUID]] = []
+
+    def _maybe_fail(self, op: str, vm_id: uuid.UUID) -> None:
+        self.calls.append((op, vm_id))
+        if op in self.fail_on:
+            raise DriverError(f"fake driver: {op} failed: {self.fail_on[op]}")
+
+    def create(self, spec: InstanceSpec) -> None:
+        with self._lock:
+            self._maybe_fail("create", spec.vm_id)
+            instances = self._hosts.setdefault(spec.host, {})
+            current = instances.get(spec.vm_id)
+            if current is not None and current.power is PowerState.RUNNING:
+                return
+            instances[spec.vm_id] = InstanceStatus(
+                spec.vm_id, spec.host, PowerState.RUNNING, spec.vcpus, spec.ram_mb
+            )
+
+    def _set_power(self, op: str, host: str, vm_id: uuid.UUID, power: PowerState) -> None:
+        with self._lock:
+            self._maybe_fail(op, vm_id)
+            instance = self._hosts.get(host, {}).get(vm_id)
+            if instance is None:
+                raise DriverError(f"fake driver: no instance {vm_id} on {host}")
+            self._hosts[host][vm_id] = InstanceStatus(
+                vm_id, host, power, instance.vcpus, instance.ram_mb
+            )
+
+    def start(self, host: str, vm_id: uuid.UUID) -> None:
+        self._set_power("start", host, vm_id, PowerState.RUNNING)
+
+    def stop(self, host: str, vm_id: uuid.UUID) -> None:
+        self._set_power("stop", host, vm_id, PowerState.STOPPED)
+
+    def reboot(self, host: str, vm_id: uuid.UUID) -> None:
+        self._set_power("reboot", host, vm_id, PowerState.RUNNING)
+
+    def delete(self, host: str, vm_id: uuid.UUID) -> None:
+        with self._lock:
+            self._maybe_fail("delete", vm_id)
+            self._hosts.get(host, {}).pop(vm_id, None)
+
+    def status(self, host: str, vm_id: uuid.UUID) -> InstanceStatus | None:
+        with self._lock:
+            return self._hosts.get(host, {}).get(vm_id)
+
+    def list_instances(self, host: str) -> list[InstanceStatus]:
+        with self._lock:
+            return list(self._hosts.get(host, {}).values())

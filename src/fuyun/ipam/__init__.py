@@ -1,0 +1,1 @@
+"""Address, VLAN and MAC allocation: integer interval math, no I/O."""

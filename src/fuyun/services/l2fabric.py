@@ -1,0 +1,161 @@
+"""Claiming switch tables when ports join or leave a VLAN (see ``fuyun.ipam.l2``).
+
+The pure model says what each switch's MAC, ARP and VLAN tables gain or lose; this
+module claims it with one conditional ``UPDATE`` per switch, so concurrent binds
+can fill a table but never overflow it. A refusal names the switch, the table and
+the numbers. A dry run reads the same numbers and changes nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from fuyun.domain.enums import FabricKind, SwitchRole
+from fuyun.domain.errors import CapacityExhausted, Conflict
+from fuyun.ipam.l2 import Change, SegmentView, TableDelta, port_joins, port_leaves
+from fuyun.store.models import Host, Module, Segment, SpanMember, Switch
+
+_COLUMNS = {
+    "mac": ("used_mac", "mac_capacity", "MAC"),
+    "arp": ("used_arp", "arp_capacity", "ARP"),
+    "vlans": ("used_vlans", "vlan_capacity", "VLAN"),
+}
+
+
+@dataclass(frozen=True)
+class TableChange:
+    switch: str
+    table: str
+    used: int
+    after: int
+    capacity: int
+
+    @property
+    def fits(self) -> bool:
+        return self.after <= self.capacity
+
+
+def segment_view(session: Session, segment: Segment, module: Module) -> SegmentView:
+    rows = session.execute(
+        select(SpanMember.switch_id, SpanMember.ports).where(SpanMember.segment_id == segment.id)
+    )
+    aggs = tuple(
+        session.scalars(
+            select(Switch.id)
+            .where(Switch.module_id == module.id, Switch.role == SwitchRole.AGGREGATION.value)
+            .order_by(Switch.name)
+        )
+    )
+    return SegmentView(
+        vlan=segment.vlan,
+        switched=module.fabric_kind == FabricKind.SWITCHED_CLOS.value,
+        aggregation=aggs,
+        tor_ports={sw: n for sw, n in rows},
+    )
+
+
+def bind(
+    session: Session,
+    segment: Segment,
+    module: Module,
+    host: Host,
+    ips: int,
+    *,
+    dry_run: bool = False,
+) -> list[TableChange]:
+    """A port of ``segment`` now lives on ``host``: claim the tables, grow the span."""
+    # One binder per segment at a time keeps the span and counts consistent.
+    session.scalar(select(Segment.id).where(Segment.id == segment.id).with_for_update())
+    if host.module_id != module.id:
+        raise Conflict(
+            "the host is in another module than the network; extending a VLAN "
+            "across modules needs an L2 interconnect",
+            field="host",
+            code="l2_unreachable",
+        )
+    tor = session.get(Switch, host.tor_id)
+    assert tor is not None
+    view = segment_view(session, segment, module)
+    change = port_joins(view, tor.id, ips, tor.name)
+    report = _claim(session, change, dry_run=dry_run)
+    if not dry_run:
+        member = session.get(SpanMember, (segment.id, tor.id))
+        if member is None:
+            session.add(SpanMember(segment_id=segment.id, switch_id=tor.id, ports=1))
+        else:
+            member.ports += 1
+        session.flush()
+    return report
+
+
+def unbind(session: Session, segment: Segment, module: Module, host: Host, ips: int) -> None:
+    session.scalar(select(Segment.id).where(Segment.id == segment.id).with_for_update())
+    view = segment_view(session, segment, module)
+    if view.tor_ports.get(host.tor_id, 0) <= 0:
+        return  # never bound (or already unbound): nothing to give back
+    change = port_leaves(view, host.tor_id, ips)
+    _claim(session, change, dry_run=False)
+    member = session.get(SpanMember, (segment.id, host.tor_id))
+    assert member is not None
+    if member.ports <= 1:
+        session.execute(
+            delete(SpanMember).where(
+                SpanMember.segment_id == segment.id, SpanMember.switch_id == host.tor_id
+            )
+        )
+    else:
+        member.ports -= 1
+    session.flush()
+
+
+def _claim(session: Session, change: Change, *, dry_run: bool) -> list[TableChange]:
+    report: list[TableChange] = []
+    switches = {
+        s.id: s for s in session.scalars(select(Switch).where(Switch.id.in_(list(change.deltas))))
+    }
+    for sw_id, delta in sorted(change.deltas.items(), key=lambda kv: switches[kv[0]].name):
+        if delta.is_zero():
+            continue
+        sw = switches[sw_id]
+        if not dry_run and not _conditional_update(session, sw_id, delta):
+            session.refresh(sw)
+        for table, (used_col, cap_col, _) in _COLUMNS.items():
+            d = getattr(delta, table)
+            if d:
+                used = getattr(sw, used_col)
+                report.append(TableChange(sw.name, table, used, used + d, getattr(sw, cap_col)))
+        if not dry_run:
+            overflow = [c for c in report if c.switch == sw.name and not c.fits]
+            if overflow:
+                c = overflow[0]
+                raise CapacityExhausted(
+                    f"switch {c.switch}: {_COLUMNS[c.table][2]} table would hold {c.after} "
+                    f"entries, capacity {c.capacity}",
+                    field="host",
+                    code="switch_table_full",
+                )
+            session.refresh(sw)
+    return report
+
+
+def _conditional_update(session: Session, sw_id: uuid.UUID, d: TableDelta) -> bool:
+    result = session.execute(
+        update(Switch)
+        .where(
+            Switch.id == sw_id,
+            Switch.used_mac + d.mac <= Switch.mac_capacity,
+            Switch.used_arp + d.arp <= Switch.arp_capacity,
+            Switch.used_vlans + d.vlans <= Switch.vlan_capacity,
+        )
+        .values(
+            used_mac=Switch.used_mac + d.mac,
+            used_arp=Switch.used_arp + d.arp,
+            used_vlans=Switch.used_vlans + d.vlans,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]

@@ -1,0 +1,372 @@
+"""Ports: a MAC and addresses on a network, optionally bound to a host (a VM's NIC).
+
+Creating a port allocates its MAC (random under the configured OUI, retried on a
+collision with the unique index), its addresses (next-free or named; growing the
+network by its strategy when every subnet is full), claims the tenant's IP quota,
+and — when bound to a host — claims the switch tables of the VLAN's span. All in
+one transaction; a dry run does the same and rolls back, answering what it would
+have done to every table.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from fuyun.config import Settings
+from fuyun.domain.errors import CapacityExhausted, Conflict, Forbidden, InvalidInput, NotFound
+from fuyun.ipam.addresses import parse_address, to_address, unpack
+from fuyun.ipam.macs import check_oui, normalize_mac, random_mac
+from fuyun.services import address_plan as plan
+from fuyun.services import addressing, l2fabric, quotas
+from fuyun.services.audit import mutation
+from fuyun.services.inventory import resolve_ref
+from fuyun.services.l2fabric import TableChange
+from fuyun.services.networks import (
+    Growth,
+    Networking,
+    add_segment,
+    add_subnet,
+    latest_segment,
+    visible_network,
+)
+from fuyun.services.pagination import Page, paginate
+from fuyun.services.principal import Principal
+from fuyun.store.engine import Database
+from fuyun.store.models import Host, IpAllocation, Module, Network, Port, Segment, Subnet, Vrf
+from fuyun.store.types import utcnow
+
+MAC_RETRIES = 16
+
+
+@dataclass(frozen=True)
+class PortRequest:
+    network_id: uuid.UUID
+    name: str = ""
+    ip: str | None = None
+    mac: str | None = None
+    host: str | None = None
+    vm_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True)
+class PortView:
+    """A port as plain data, so a dry run can answer after its rollback."""
+
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    network_id: uuid.UUID
+    segment_id: uuid.UUID
+    vlan: int
+    name: str
+    mac: str
+    ips: list[str]
+    host_id: uuid.UUID | None
+    vm_id: uuid.UUID | None
+    grew: str | None = None  # the growth step this port caused, if any
+    l2: list[TableChange] = field(default_factory=list)
+
+
+def create_port(
+    ctx: Networking, principal: Principal, req: PortRequest, *, dry_run: bool = False
+) -> PortView:
+    principal.require_write()
+    if (req.mac is not None or req.host is not None) and not principal.is_operator:
+        raise Forbidden(
+            "only operators set a MAC or bind a port to a host",
+            field="mac" if req.mac is not None else "host",
+        )
+    with mutation(ctx.db, principal, "port.create", "port", dry_run=dry_run) as m:
+        s = m.session
+        network = visible_network(s, principal, req.network_id)
+        m.tenant_id = network.tenant_id
+        host = None
+        if req.host is not None:
+            host = s.get(Host, resolve_ref(s, Host, req.host, "host"))
+        view = open_port(
+            s,
+            ctx.settings,
+            network,
+            name=req.name,
+            ip=req.ip,
+            mac=req.mac,
+            host=host,
+            vm_id=req.vm_id,
+            dry_run=dry_run,
+        )
+        m.object_id = str(view.id)
+        m.detail = {
+            "network": network.name,
+            "mac": view.mac,
+            "ips": view.ips,
+            "grew": view.grew,
+            "host": req.host,
+        }
+        return view
+
+
+def open_port(
+    s: Session,
+    settings: Settings,
+    network: Network,
+    *,
+    name: str = "",
+    ip: str | None = None,
+    mac: str | None = None,
+    host: Host | None = None,
+    vm_id: uuid.UUID | None = None,
+    dry_run: bool = False,
+) -> PortView:
+    """Make a port inside the caller's transaction (the VM workflow uses this too)."""
+    if len(name) > 64:
+        raise InvalidInput("name is longer than 64 characters", field="name")
+    rows, segment, grew = _allocate_addresses(s, settings, network, ip, utcnow())
+    quotas.claim(s, network.tenant_id, ips=len(rows))
+    port = _insert_with_mac(s, settings, network, segment, name, mac, vm_id)
+    for row in rows:
+        row.port_id = port.id
+    allocated = [(unpack(r.address), r.family) for r in rows]
+    l2: list[TableChange] = []
+    if host is not None:
+        module = s.get(Module, network.module_id)
+        assert module is not None
+        l2 = l2fabric.bind(s, segment, module, host, len(allocated), dry_run=dry_run)
+        port.host_id = host.id
+    network.generation += 1
+    s.flush()
+    return PortView(
+        id=port.id,
+        tenant_id=port.tenant_id,
+        network_id=network.id,
+        segment_id=segment.id,
+        vlan=segment.vlan,
+        name=port.name,
+        mac=port.mac,
+        ips=[str(to_address(a, f)) for a, f in allocated],
+        host_id=port.host_id,
+        vm_id=port.vm_id,
+        grew=grew,
+        l2=l2,
+    )
+
+
+def _insert_with_mac(
+    s: Session,
+    settings: Settings,
+    network: Network,
+    segment: Segment,
+    name: str,
+    mac: str | None,
+    vm_id: uuid.UUID | None,
+) -> Port:
+    oui = check_oui(settings.mac_oui)
+    for _ in range(MAC_RETRIES if mac is None else 1):
+        candidate = normalize_mac(mac) if mac is not None else random_mac(oui)
+        try:
+            with s.begin_nested():
+                port = Port(
+                    tenant_id=network.tenant_id,
+                    network_id=network.id,
+                    segment_id=segment.id,
+                    vm_id=vm_id,
+                    name=name,
+                    mac=candidate,
+                )
+                s.add(port)
+                s.flush()
+            return port
+        except IntegrityError:
+            if mac is not None:
+                raise Conflict(
+                    f"MAC {candidate} is in use", field="mac", code="mac_in_use"
+                ) from None
+    raise Conflict("could not find a free MAC; retry", field="mac")
+
+
+def _allocate_addresses(
+    s: Session, settings: Settings, network: Network, ip: str | None, now: datetime
+) -> tuple[list[IpAllocation], Segment, str | None]:
+    """Addresses for a new port: the named one, or next-free (dual stack), growing if full."""
+    hold = settings.ip_quarantine_s
+    subnets = list(
+        s.scalars(
+            select(Subnet)
+            .join(Segment, Segment.id == Subnet.segment_id)
+            .where(Subnet.network_id == network.id)
+            .order_by(Segment.index, Subnet.created_at, Subnet.first)
+        )
+    )
+    if ip is not None:
+        address = parse_address(ip)
+        value = int(address)
+        for sub in subnets:
+            if sub.family == address.version and unpack(sub.first) <= value <= unpack(sub.last):
+                row = addressing.allocate_exact(s, sub, value, None, now=now, hold_s=hold)
+                return [row], _segment(s, sub), None
+        raise InvalidInput(f"{ip} is in none of the network's subnets", field="ip")
+    families = sorted({sub.family for sub in subnets})
+    grew: str | None = None
+    got: tuple[IpAllocation, Subnet] | None = None
+    for sub in subnets:
+        if sub.family == families[0]:
+            row = addressing.allocate_next(s, sub, None, now=now, hold_s=hold)
+            if row is not None:
+                got = (row, sub)
+                break
+    if got is None:
+        sub, grew = _grow(s, settings, network, subnets, families[0])
+        row = addressing.allocate_next(s, sub, None, now=now, hold_s=hold)
+        assert row is not None
+        got = (row, sub)
+    rows = [got[0]]
+    # Dual stack: one address of each other family from the same segment, if it has one.
+    for other in families[1:]:
+        for cand in subnets:
+            if cand.family == other and cand.segment_id == got[1].segment_id:
+                extra = addressing.allocate_next(s, cand, None, now=now, hold_s=hold)
+                if extra is not None:
+                    rows.append(extra)
+                    break
+    return rows, _segment(s, got[1]), grew
+
+
+def _segment(s: Session, sub: Subnet) -> Segment:
+    segment = s.get(Segment, sub.segment_id)
+    assert segment is not None
+    return segment
+
+
+def _grow(
+    s: Session, settings: Settings, network: Network, subnets: list[Subnet], family: int
+) -> tuple[Subnet, str]:
+    """Every subnet of the family is full: grow by the network's strategy, or refuse."""
+    s.scalar(select(Network.id).where(Network.id == network.id).with_for_update())
+    growth = Growth(network.growth)
+    if growth is Growth.REFUSE:
+        raise CapacityExhausted(
+            f"network '{network.name}': every subnet is full and its growth strategy is 'refuse'",
+            field="network_id",
+            code="subnet_exhausted",
+        )
+    primary = next((x for x in subnets if x.family == family and x.primary), subnets[0])
+    length = network.growth_prefix_len or primary.prefix_len
+    vrf = s.get(Vrf, network.vrf_id)
+    assert vrf is not None
+    net, _ = plan.carve(s, vrf, family, length)
+    if growth is Growth.SECONDARY:
+        segment = latest_segment(s, network)
+        sub = add_subnet(s, network, segment, net, primary=False)
+        return sub, f"secondary {net} on VLAN {segment.vlan}"
+    module = s.get(Module, network.module_id)
+    assert module is not None
+    segment = add_segment(s, settings, network, module)
+    sub = add_subnet(s, network, segment, net, primary=True)
+    return sub, f"new VLAN {segment.vlan} with {net}"
+
+
+def close_port(s: Session, settings: Settings, port: Port) -> None:
+    """Release a port inside the caller's transaction: addresses to quarantine, span shrinks."""
+    network = s.get(Network, port.network_id)
+    assert network is not None
+    allocations = list(
+        s.scalars(select(IpAllocation).where(IpAllocation.port_id == port.id).with_for_update())
+    )
+    if port.host_id is not None:
+        segment = s.get(Segment, port.segment_id)
+        module = s.get(Module, network.module_id)
+        host = s.get(Host, port.host_id)
+        assert segment is not None and module is not None and host is not None
+        l2fabric.unbind(s, segment, module, host, len(allocations))
+    now = utcnow()
+    for allocation in allocations:
+        addressing.release(s, allocation, now=now, hold_s=settings.ip_quarantine_s)
+    quotas.release(s, port.tenant_id, ips=len(allocations))
+    network.generation += 1
+    s.delete(port)
+    s.flush()
+
+
+def delete_port(ctx: Networking, principal: Principal, port_id: uuid.UUID) -> None:
+    principal.require_write()
+    with mutation(ctx.db, principal, "port.delete", "port", object_id=port_id) as m:
+        port = _visible_port(m.session, principal, port_id)
+        m.tenant_id = port.tenant_id
+        if port.vm_id is not None:
+            raise Conflict(
+                "the port belongs to a VM; detach it from the VM instead",
+                field="port_id",
+                code="port_in_use",
+            )
+        m.detail = {"mac": port.mac}
+        close_port(m.session, ctx.settings, port)
+
+
+def _visible_port(s: Session, principal: Principal, port_id: uuid.UUID) -> Port:
+    port = s.get(Port, port_id)
+    if port is None or not principal.may_see_tenant(port.tenant_id):
+        raise NotFound("no such port", field="port_id")
+    return port
+
+
+def port_views(s: Session, ports: list[Port]) -> list[PortView]:
+    if not ports:
+        return []
+    ids = [p.id for p in ports]
+    ips: dict[uuid.UUID, list[str]] = {}
+    for port_id, address, family in s.execute(
+        select(IpAllocation.port_id, IpAllocation.address, IpAllocation.family)
+        .where(IpAllocation.port_id.in_(ids))
+        .order_by(IpAllocation.family)
+    ):
+        ips.setdefault(port_id, []).append(str(to_address(unpack(address), family)))
+    vlans = dict(
+        s.execute(
+            select(Segment.id, Segment.vlan).where(Segment.id.in_({p.segment_id for p in ports}))
+        ).all()
+    )
+    return [
+        PortView(
+            id=p.id,
+            tenant_id=p.tenant_id,
+            network_id=p.network_id,
+            segment_id=p.segment_id,
+            vlan=vlans[p.segment_id],
+            name=p.name,
+            mac=p.mac,
+            ips=ips.get(p.id, []),
+            host_id=p.host_id,
+            vm_id=p.vm_id,
+        )
+        for p in ports
+    ]
+
+
+def get_port(db: Database, principal: Principal, port_id: uuid.UUID) -> PortView:
+    with db.read_session() as s:
+        return port_views(s, [_visible_port(s, principal, port_id)])[0]
+
+
+def list_ports(
+    db: Database,
+    principal: Principal,
+    *,
+    network_id: uuid.UUID | None = None,
+    vm_id: uuid.UUID | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> Page[PortView]:
+    stmt = principal.scope(select(Port), Port.tenant_id)
+    if network_id is not None:
+        stmt = stmt.where(Port.network_id == network_id)
+    if vm_id is not None:
+        stmt = stmt.where(Port.vm_id == vm_id)
+    with db.read_session() as s:
+        page = paginate(
+            s, stmt, sort=Port.created_at, id_column=Port.id, limit=limit, cursor=cursor
+        )
+        return Page(items=port_views(s, page.items), next_cursor=page.next_cursor)
