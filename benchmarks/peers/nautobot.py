@@ -326,7 +326,7 @@ def _ensure_venv(layout: _Layout) -> None:
     if not (layout.venv / "bin" / "python").exists():
         _run([sys.executable, "-m", "venv", layout.venv], log=log)
     py = layout.venv / "bin" / "python"
-    pip = [py, "-m", "pip", "--disable-pip-version-check"]
+    pip: list[str | os.PathLike[str]] = [py, "-m", "pip", "--disable-pip-version-check"]
     _run([*pip, "install", "--upgrade", "pip"], log=log, timeout=900)
     _run([*pip, "install", f"nautobot=={NAUTOBOT_VERSION}"], log=log, timeout=1800)
     # A new version needs its own migrations run.
@@ -416,7 +416,17 @@ def _start_pg(layout: _Layout, bindir: Path, port: int, password: str) -> list[s
         cwd=layout.pg_dir,
     )
     env = {**os.environ, "PGPASSWORD": password}
-    psql = [bindir / "psql", "-h", LOOPBACK, "-p", str(port), "-U", DB_USER, "-d", "postgres"]
+    psql: list[str | os.PathLike[str]] = [
+        bindir / "psql",
+        "-h",
+        LOOPBACK,
+        "-p",
+        str(port),
+        "-U",
+        DB_USER,
+        "-d",
+        "postgres",
+    ]
     found = _run(
         [*psql, "-tAc", f"SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}'"], log=log, env=env
     )

@@ -13,7 +13,7 @@ marker recording how many hosts it holds.  A second call only starts the process
 
 Why PostgreSQL and not SQLite: ``placement-manage db sync`` does accept SQLite, but Placement
 opens deferred transactions, so two concurrent writers (two loader threads, or two Nova clients
-claiming at once) fail with ``database is locked`` -> HTTP 500.  A private PostgreSQL cluster
+claiming at once) fail with ``database is locked`` -> HTTP 500, even in WAL mode.  A private PostgreSQL cluster
 (the machine's own ``postgres`` binary, run as a child process on a loopback port, durability
 off like fuyun's test cluster) has no such limit and is a backend Placement supports upstream.
 
@@ -61,7 +61,8 @@ HEADERS = {
     "OpenStack-API-Version": MICROVERSION,
     "Accept": "application/json",
 }
-DEFAULT_CACHE = Path("benchmarks/.cache/placement")
+#: Anchored at the repository, not the working directory, so every caller shares one cache.
+DEFAULT_CACHE = Path(__file__).resolve().parents[1] / ".cache" / "placement"
 PG_BIN_CANDIDATES = tuple(f"/usr/lib/postgresql/{v}/bin" for v in (17, 16, 15))
 #: Deterministic provider UUIDs let a resumed load recognise hosts it already created.
 HOST_NAMESPACE = uuid.UUID("6f1c1f8e-8a43-4d1e-9a55-3c2f0b9c7a10")
@@ -118,9 +119,11 @@ def _pdeathsig_hook(sig: int) -> Callable[[], None] | None:
 
 
 def _stop_process(proc: subprocess.Popen[bytes], sig: int, grace: float = 30.0) -> None:
-    """Send *sig* to *proc* (a session leader we started), then KILL its whole group.
+    """Send *sig* to *proc* (a session leader we started), then KILL what is left of its group.
 
-    The final group KILL makes sure no gunicorn worker or postgres backend outlives its parent.
+    The group KILL makes sure no gunicorn worker outlives its master; it cannot hit anything
+    else, as Linux does not reuse a number while a group still carries it.  (PostgreSQL
+    backends leave the group but exit by themselves once the postmaster is gone.)
     """
     if proc.poll() is None:
         with contextlib.suppress(ProcessLookupError):

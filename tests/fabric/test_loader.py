@@ -108,10 +108,23 @@ def test_export_round_trip(db: Database, small: FabricSpec, tmp_path: Path) -> N
         second.dispose()
 
 
-def test_canonical_says_what_the_store_drops(small: FabricSpec) -> None:
+def test_canonical_only_sorts(small: FabricSpec) -> None:
     spec = canonical(small)
-    assert all(s.aggregate is None for s in spec.sites)
+    assert [s.aggregate for s in spec.sites] == [
+        s.aggregate for s in sorted(small.sites, key=lambda s: s.name)
+    ]
     assert [h.name for h in spec.hosts] == sorted(h.name for h in small.hosts)
+
+
+def test_site_aggregates_root_the_address_plan(db: Database, small: FabricSpec) -> None:
+    from sqlalchemy import select
+
+    from fuyun.store.models import Prefix
+
+    load(db, small)
+    with db.read_session() as s:
+        roots = set(s.scalars(select(Prefix.cidr).where(Prefix.kind == "aggregate")))
+    assert roots == {str(site.aggregate) for site in small.sites if site.aggregate}
 
 
 def test_refusing_a_bad_spec_leaves_the_store_empty(db: Database, tiny: FabricSpec) -> None:

@@ -7,8 +7,9 @@ caller's session and transaction (the caller — a service or the CLI — owns t
 commit), and everything that could refuse the load is checked *before* the first
 row is written, so a refused load leaves nothing behind even without a rollback.
 
-The store keeps less than a fabric file says: site aggregates have no column, and
-entries are unordered. :func:`canonical` states exactly what survives, so that
+Site aggregates become the roots of the global address plan (``prefixes`` of kind
+``aggregate``). The store keeps entries unordered; :func:`canonical` states exactly
+what survives, so that
 ``export_from_store(load_into_store(spec)) == canonical(spec)``.
 """
 
@@ -36,11 +37,13 @@ from fuyun.fabric.spec import (
     SiteSpec,
     SwitchSpec,
 )
+from fuyun.ipam.addresses import pack
 from fuyun.store.models import (
     Flavor,
     Host,
     Interconnect,
     Module,
+    Prefix,
     ServerModel,
     Site,
     Switch,
@@ -219,6 +222,7 @@ class _Rows:
             (ServerModel.__table__, new_models),
             (Flavor.__table__, [self._flavor(f) for f in flavors]),
             (Site.__table__, [self._site(s) for s in self.spec.sites]),
+            (Prefix.__table__, [self._aggregate(s) for s in self.spec.sites if s.aggregate]),
             (Interconnect.__table__, [self._interconnect(i) for i in self.spec.interconnects]),
             (Module.__table__, [self._module(m) for m in self.spec.modules]),
             (Switch.__table__, [self._switch(s) for s in self.spec.switches]),
@@ -237,6 +241,25 @@ class _Rows:
     def _site(self, s: SiteSpec) -> dict[str, Any]:
         row = {"name": s.name, "city": s.city, "description": s.description}
         return self._stamp(row, self.site_ids[s.name])
+
+    def _aggregate(self, s: SiteSpec) -> dict[str, Any]:
+        assert s.aggregate is not None
+        net = s.aggregate
+        row = {
+            "vrf_id": None,
+            "parent_id": None,
+            "kind": "aggregate",
+            "cidr": str(net),
+            "family": net.version,
+            "first": pack(int(net.network_address)),
+            "last": pack(int(net.broadcast_address)),
+            "prefix_len": net.prefixlen,
+            "site_id": self.site_ids[s.name],
+            "module_id": None,
+            "subnet_id": None,
+            "description": f"site {s.name} aggregate",
+        }
+        return self._stamp(row)
 
     def _interconnect(self, i: InterconnectSpec) -> dict[str, Any]:
         return self._stamp(
@@ -326,12 +349,12 @@ class _Rows:
 
 def canonical(spec: FabricSpec) -> FabricSpec:
     """``spec`` as the store keeps it: every list sorted by name, uplinks sorted and
-    de-duplicated, site aggregates dropped (the store has no column for them)."""
+    de-duplicated."""
     return spec.model_copy(
         update={
             "server_models": _by_name(spec.server_models),
             "flavors": _by_name(spec.flavors),
-            "sites": [s.model_copy(update={"aggregate": None}) for s in _by_name(spec.sites)],
+            "sites": _by_name(spec.sites),
             "interconnects": _by_name(spec.interconnects),
             "modules": _by_name(spec.modules),
             "switches": [
@@ -396,12 +419,23 @@ def export_from_store(session: Session, name: str = "fabric") -> FabricSpec:
         .join(Switch, Host.tor_id == Switch.id)
         .join(ServerModel, Host.server_model_id == ServerModel.id)
     )
+    aggregates = dict(
+        session.execute(
+            select(Site.name, Prefix.cidr)
+            .join(Prefix, Prefix.site_id == Site.id)
+            .where(Prefix.kind == "aggregate", Prefix.vrf_id.is_(None), Prefix.parent_id.is_(None))
+            .order_by(Prefix.family.desc())
+        ).all()
+    )
     return canonical(
         FabricSpec(
             name=name,
             server_models=[ServerModelSpec(**m) for m in models],
             flavors=rows(select(Flavor.name, *_columns(Flavor, _FLAVOR_VALUES))),
-            sites=rows(select(Site.name, Site.city, Site.description)),
+            sites=[
+                {**site, "aggregate": aggregates.get(site["name"])}
+                for site in rows(select(Site.name, Site.city, Site.description))
+            ],
             interconnects=[InterconnectSpec(**i) for i in interconnects],
             modules=[ModuleSpec(**m) for m in modules],
             switches=[SwitchSpec(**sw) for sw in switches],

@@ -19,6 +19,7 @@ from fuyun.domain.errors import CapacityExhausted
 from fuyun.drivers.compute import ComputeDriver
 from fuyun.fabric.generator import PRESETS, generate
 from fuyun.fabric.loader import load_into_store
+from fuyun.fabric.spec import FabricSpec
 from fuyun.fabric.yamlio import load_fabric
 from fuyun.services import identity, tenants, vms
 from fuyun.services.principal import SYSTEM
@@ -51,7 +52,7 @@ class BootstrapResult:
     demo_vms: int
 
 
-def resolve_fabric(fabric: str) -> object:
+def resolve_fabric(fabric: str) -> FabricSpec:
     """A preset name, or a path to a fabric YAML file."""
     if fabric in PRESETS:
         return generate(fabric)
@@ -67,7 +68,7 @@ def bootstrap(
         hosts = session.scalar(select(func.count()).select_from(Host)) or 0
         if hosts == 0:
             spec = resolve_fabric(fabric)
-            load_into_store(session, spec)  # type: ignore[arg-type]
+            load_into_store(session, spec)
             fabric_loaded = True
     password: str | None = None
     with db.read_session() as session:

@@ -274,10 +274,29 @@ def update_object(
         for key, value in values.items():
             if key not in res.mutable:
                 raise InvalidInput(f"{key} of a {kind} cannot be changed", field=key)
+            _check_not_below_use(obj, key, value)
             setattr(obj, key, value)
         _flush(m.session, kind)
         m.detail = {"changed": sorted(values)}
         return obj
+
+
+_IN_USE = {
+    "mac_capacity": "used_mac",
+    "arp_capacity": "used_arp",
+    "vlan_capacity": "used_vlans",
+    "acl_capacity": "used_acl",
+    "max_vms": "vm_count",
+}
+
+
+def _check_not_below_use(obj: Any, key: str, value: Any) -> None:
+    used_attr = _IN_USE.get(key)
+    if used_attr is None or value is None:
+        return
+    used = getattr(obj, used_attr)
+    if value < used:
+        raise InvalidInput(f"{key} {value} is below what is in use ({used})", field=key)
 
 
 def delete_object(db: Database, principal: Principal, kind: str, object_id: uuid.UUID) -> None:
