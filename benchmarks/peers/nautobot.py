@@ -42,6 +42,7 @@ import secrets
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import threading
@@ -245,23 +246,35 @@ def _stop_group(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
         proc.wait(timeout=10)
 
 
-def _kill_stale(pidfile: Path, must_contain: str) -> None:
-    """Stop a server a crashed earlier run left behind, if the pid still runs *our* command line.
+def _alive(pid: int) -> bool:
+    """True while *pid* runs; a zombie nobody reaps (we are not its parent) counts as gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
 
-    The cache lock guarantees no live harness owns it, and the command-line check guarantees a
-    recycled pid belonging to something else is left alone.
+
+def _kill_stale(pidfile: Path, marker: str) -> None:
+    """Stop a server a crashed earlier run left behind, if that pid is still *ours*.
+
+    Ours means *marker* (a path inside the cache dir) is in its command line or is its working
+    directory: redis-server rewrites its process title, but it chdirs into its ``--dir``.  The
+    cache lock guarantees no live harness owns it, and the check leaves a recycled pid alone.
     """
     try:
         pid = int(pidfile.read_text().strip())
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        proc = Path(f"/proc/{pid}")
+        cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        cwd = os.readlink(proc / "cwd")
     except (OSError, ValueError):
         pidfile.unlink(missing_ok=True)
         return
-    if must_contain in cmdline:
+    if marker in cmdline or cwd == marker:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGTERM)
         deadline = time.monotonic() + 20
-        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        while _alive(pid) and time.monotonic() < deadline:
             time.sleep(0.1)
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)
@@ -622,6 +635,10 @@ def _start_web(layout: _Layout, port: int, workers: int) -> subprocess.Popen[byt
             "--disable-logging",
             "--listen=128",
             "--buffer-size=16384",
+            # --http-socket closes after each response without saying so; clients that keep
+            # the connection would see resets.  (--http11-socket keeps it, but then a worker is
+            # pinned to one client and 16 racing clients would really be 4.)
+            "--add-header=Connection: close",
         ],
         env=_nautobot_env(layout),
         stdin=subprocess.DEVNULL,
@@ -1005,37 +1022,49 @@ def _bulk_fill(peer: NautobotPeer, prefix_id: str, client: httpx.Client, count: 
 
 
 def measure_next_free_latency(
-    peer: NautobotPeer, cidr: str, fill: int, sample_every: int
+    peer: NautobotPeer, cidr: str, fill: int, sample_every: int, repeats: int = 3
 ) -> list[tuple[int, float]]:
-    """Latency of one next-free allocation as the prefix fills up.
+    """Latency of a single next-free allocation as the prefix fills up.
 
     Returns ``(addresses already in the prefix, seconds)`` at occupancy 0, *sample_every*,
-    2 x *sample_every*, ... below *fill* (capped at what the prefix can hold).  Between samples
-    the prefix is filled through the endpoint's bulk form, so a /8 reaches thousands of
-    addresses in a minute instead of the half hour single requests would take.
+    2 x *sample_every*, ... up to *fill* (capped at what the prefix can hold).  Each point is
+    the median of *repeats* consecutive single allocations, because one request on a shared
+    2-core machine is at the mercy of the scheduler.  Between points the prefix is filled
+    through the endpoint's bulk form, so a /8 reaches thousands of addresses in minutes
+    instead of the half hour single requests would take.
     """
-    if sample_every < 1:
-        raise ValueError("sample_every must be >= 1")
-    fill = min(fill, _usable_hosts(ipaddress.ip_network(cidr, strict=True)))
+    if sample_every < 1 or repeats < 1:
+        raise ValueError("sample_every and repeats must be >= 1")
+    capacity = _usable_hosts(ipaddress.ip_network(cidr, strict=True))
+    fill = min(fill, capacity - 1)
     prefix_id = create_prefix(peer, cidr)
     samples: list[tuple[int, float]] = []
+    point = 0  # occupancy at which the next point is taken
     occupancy = 0
     with peer.client() as client:
-        while occupancy < fill:
-            status, seconds = allocate_one(peer, prefix_id, client)
-            if status != 201:
-                raise RuntimeError(f"next-free on {cidr} at {occupancy}: HTTP {status}")
-            samples.append((occupancy, seconds))
-            occupancy += 1
-            target = min(fill, (occupancy // sample_every + 1) * sample_every)
-            _bulk_fill(peer, prefix_id, client, target - occupancy)
-            occupancy = target
+        while point <= fill:
+            _bulk_fill(peer, prefix_id, client, point - occupancy)
+            occupancy = point
+            timings = []
+            for _ in range(min(repeats, capacity - occupancy)):
+                status, seconds = allocate_one(peer, prefix_id, client)
+                if status != 201:
+                    raise RuntimeError(f"next-free on {cidr} at {occupancy}: HTTP {status}")
+                timings.append(seconds)
+                occupancy += 1
+            samples.append((point, statistics.median(timings)))
+            point = max(point + sample_every, occupancy)
     return samples
 
 
 # --------------------------------------------------------------------------------------------
 # Command line
 # --------------------------------------------------------------------------------------------
+
+
+def _load() -> str:
+    """The 1-minute load average: on a shared 2-core box it says how far to trust a figure."""
+    return f"load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
 
 
 @contextlib.contextmanager
@@ -1054,6 +1083,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16])
     ap.add_argument("--fill", type=int, default=3000, help="addresses per next-free prefix")
     ap.add_argument("--sample-every", type=int, default=250)
+    ap.add_argument("--repeats", type=int, default=3, help="single allocations per point")
     ap.add_argument("--json", type=Path, help="also write all figures to this file")
     args = ap.parse_args(argv)
 
@@ -1081,18 +1111,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         header = (
             f"{'prefix':<16} {'clients':>7} {'ok':>5} {'alloc/s':>8} {'req/s':>7} "
-            f"{'p50 ms':>8} {'p99 ms':>8} {'dups':>5}  by HTTP status"
+            f"{'p50 ms':>8} {'p99 ms':>8} {'dups':>5}  by HTTP status  (machine load)"
         )
         print(header)
         print("-" * len(header))
         alloc_rows = []
         for n in args.clients:
+            load = _load()
             row = measure_allocations(peer, alloc_cidrs[n], n, args.total)
+            row["machine_load"] = load
             alloc_rows.append(row)
             print(
                 f"{row['cidr']:<16} {n:>7} {row['success']:>5} {row['allocations_per_s']:>8} "
                 f"{row['requests_per_s']:>7} {row['p50_ms']:>8} {row['p99_ms']:>8} "
-                f"{row['duplicates']:>5}  {row['by_status']}",
+                f"{row['duplicates']:>5}  {row['by_status']}  ({load})",
                 flush=True,
             )
         for row in alloc_rows:
@@ -1100,18 +1132,27 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"  {row['clients']} clients, e.g.: {row['top_errors'][0][:160]}")
 
         print(
-            f"\nNext-free latency vs occupancy (single client, fill {args.fill}, "
-            f"sample every {args.sample_every}; a /24 caps at 254)"
+            f"\nNext-free latency vs occupancy (single client, median of {args.repeats} "
+            f"consecutive single allocations per point, fill {args.fill}; a /24 holds 254)"
         )
         series: dict[str, list[tuple[int, float]]] = {}
         for cidr in latency_cidrs:
             every = args.sample_every if ipaddress.ip_network(cidr).prefixlen < 24 else 25
-            with _timed(f"{cidr} fill"):
-                series[cidr] = measure_next_free_latency(peer, cidr, args.fill, every)
-        print(f"{'prefix':<16} {'occupancy':>9} {'latency ms':>11}")
+            with _timed(f"{cidr}: {_load()}"):
+                series[cidr] = measure_next_free_latency(
+                    peer, cidr, args.fill, every, repeats=args.repeats
+                )
+        table: dict[int, dict[str, float]] = {}
         for cidr, points in series.items():
             for occupancy, seconds in points:
-                print(f"{cidr:<16} {occupancy:>9} {seconds * 1000:>11.1f}")
+                table.setdefault(occupancy, {})[cidr] = seconds
+        print(f"{'occupancy':>9} " + " ".join(f"{c + ' ms':>18}" for c in latency_cidrs))
+        for occupancy in sorted(table):
+            cells = [table[occupancy].get(c) for c in latency_cidrs]
+            print(
+                f"{occupancy:>9} "
+                + " ".join(f"{'':>18}" if v is None else f"{v * 1000:>18.1f}" for v in cells)
+            )
 
         if args.json:
             args.json.write_text(

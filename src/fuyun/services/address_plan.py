@@ -154,8 +154,12 @@ def check_no_overlap(session: Session, vrf_id: uuid.UUID, net: IPNetwork) -> Non
 
 
 def lock_vrf(session: Session, vrf_id: uuid.UUID) -> None:
-    """Serialise subnet creation per VRF (PostgreSQL; SQLite writers are serial anyway)."""
-    session.scalar(select(Vrf.id).where(Vrf.id == vrf_id).with_for_update())
+    """Serialise subnet creation per VRF (PostgreSQL; SQLite writers are serial anyway).
+
+    ``FOR NO KEY UPDATE``: a mutex among carvers that does not block the key-share
+    locks that inserting rows referencing the VRF takes.
+    """
+    session.scalar(select(Vrf.id).where(Vrf.id == vrf_id).with_for_update(key_share=True))
 
 
 def pools_for(session: Session, vrf: Vrf, family: int, pool_id: uuid.UUID | None) -> list[Prefix]:

@@ -69,7 +69,9 @@ def bind(
 ) -> list[TableChange]:
     """A port of ``segment`` now lives on ``host``: claim the tables, grow the span."""
     # One binder per segment at a time keeps the span and counts consistent.
-    session.scalar(select(Segment.id).where(Segment.id == segment.id).with_for_update())
+    session.scalar(
+        select(Segment.id).where(Segment.id == segment.id).with_for_update(key_share=True)
+    )
     if host.module_id != module.id:
         raise Conflict(
             "the host is in another module than the network; extending a VLAN "
@@ -93,7 +95,9 @@ def bind(
 
 
 def unbind(session: Session, segment: Segment, module: Module, host: Host, ips: int) -> None:
-    session.scalar(select(Segment.id).where(Segment.id == segment.id).with_for_update())
+    session.scalar(
+        select(Segment.id).where(Segment.id == segment.id).with_for_update(key_share=True)
+    )
     view = segment_view(session, segment, module)
     if view.tor_ports.get(host.tor_id, 0) <= 0:
         return  # never bound (or already unbound): nothing to give back

@@ -81,7 +81,7 @@ def visible_network(
 ) -> Network:
     stmt = select(Network).where(Network.id == network_id)
     if lock:
-        stmt = stmt.with_for_update()
+        stmt = stmt.with_for_update(key_share=True)
     network = session.scalar(stmt)
     if network is None or not principal.may_see_tenant(network.tenant_id):
         raise NotFound("no such network", field="network_id")
@@ -112,6 +112,7 @@ def create_network(ctx: Networking, principal: Principal, req: NetworkRequest) -
             raise InvalidInput("growth_prefix_len must be 8-128", field="growth_prefix_len")
         module = _module_for(s, principal, req)
         vrf = plan.ensure_vrf(s, ctx.settings, tenant_id, req.vrf)
+        plan.lock_vrf(s, vrf.id)
         network = Network(
             tenant_id=tenant_id,
             vrf_id=vrf.id,

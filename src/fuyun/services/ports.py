@@ -83,7 +83,7 @@ def create_port(
         )
     with mutation(ctx.db, principal, "port.create", "port", dry_run=dry_run) as m:
         s = m.session
-        network = visible_network(s, principal, req.network_id)
+        network = visible_network(s, principal, req.network_id, lock=True)
         m.tenant_id = network.tenant_id
         host = None
         if req.host is not None:
@@ -122,7 +122,13 @@ def open_port(
     vm_id: uuid.UUID | None = None,
     dry_run: bool = False,
 ) -> PortView:
-    """Make a port inside the caller's transaction (the VM workflow uses this too)."""
+    """Make a port inside the caller's transaction (the VM workflow uses this too).
+
+    Lock order, the same for every writer so PostgreSQL never finds a cycle: the
+    network row (callers lock it first; several networks in id order), then the
+    subnet's free range, the VRF (growth only), the tenant's quota row, and the
+    switches of the span by name.
+    """
     if len(name) > 64:
         raise InvalidInput("name is longer than 64 characters", field="name")
     rows, segment, grew = _allocate_addresses(s, settings, network, ip, utcnow())
@@ -219,10 +225,7 @@ def _allocate_addresses(
                 got = (row, sub)
                 break
     if got is None:
-        sub, grew = _grow(s, settings, network, subnets, families[0])
-        row = addressing.allocate_next(s, sub, None, now=now, hold_s=hold)
-        assert row is not None
-        got = (row, sub)
+        got, grew = _grow(s, settings, network, subnets, families[0], now)
     rows = [got[0]]
     # Dual stack: one address of each other family from the same segment, if it has one.
     for other in families[1:]:
@@ -242,10 +245,29 @@ def _segment(s: Session, sub: Subnet) -> Segment:
 
 
 def _grow(
-    s: Session, settings: Settings, network: Network, subnets: list[Subnet], family: int
-) -> tuple[Subnet, str]:
-    """Every subnet of the family is full: grow by the network's strategy, or refuse."""
-    s.scalar(select(Network.id).where(Network.id == network.id).with_for_update())
+    s: Session,
+    settings: Settings,
+    network: Network,
+    tried: list[Subnet],
+    family: int,
+    now: datetime,
+) -> tuple[tuple[IpAllocation, Subnet], str | None]:
+    """Every subnet of the family is full: grow by the network's strategy, or refuse.
+
+    Growers queue on the network's row; whoever comes second first looks again, so a
+    burst of requests against a full subnet adds one range, not one per request.
+    """
+    hold = settings.ip_quarantine_s
+    s.scalar(select(Network.id).where(Network.id == network.id).with_for_update(key_share=True))
+    seen = {sub.id for sub in tried}
+    for sub in s.scalars(
+        select(Subnet)
+        .where(Subnet.network_id == network.id, Subnet.family == family, Subnet.id.not_in(seen))
+        .order_by(Subnet.created_at)
+    ):
+        row = addressing.allocate_next(s, sub, None, now=now, hold_s=hold)
+        if row is not None:
+            return (row, sub), None
     growth = Growth(network.growth)
     if growth is Growth.REFUSE:
         raise CapacityExhausted(
@@ -253,7 +275,7 @@ def _grow(
             field="network_id",
             code="subnet_exhausted",
         )
-    primary = next((x for x in subnets if x.family == family and x.primary), subnets[0])
+    primary = next((x for x in tried if x.family == family and x.primary), tried[0])
     length = network.growth_prefix_len or primary.prefix_len
     vrf = s.get(Vrf, network.vrf_id)
     assert vrf is not None
@@ -261,17 +283,23 @@ def _grow(
     if growth is Growth.SECONDARY:
         segment = latest_segment(s, network)
         sub = add_subnet(s, network, segment, net, primary=False)
-        return sub, f"secondary {net} on VLAN {segment.vlan}"
-    module = s.get(Module, network.module_id)
-    assert module is not None
-    segment = add_segment(s, settings, network, module)
-    sub = add_subnet(s, network, segment, net, primary=True)
-    return sub, f"new VLAN {segment.vlan} with {net}"
+        grew = f"secondary {net} on VLAN {segment.vlan}"
+    else:
+        module = s.get(Module, network.module_id)
+        assert module is not None
+        segment = add_segment(s, settings, network, module)
+        sub = add_subnet(s, network, segment, net, primary=True)
+        grew = f"new VLAN {segment.vlan} with {net}"
+    row = addressing.allocate_next(s, sub, None, now=now, hold_s=hold)
+    assert row is not None
+    return (row, sub), grew
 
 
 def close_port(s: Session, settings: Settings, port: Port) -> None:
     """Release a port inside the caller's transaction: addresses to quarantine, span shrinks."""
-    network = s.get(Network, port.network_id)
+    network = s.scalar(
+        select(Network).where(Network.id == port.network_id).with_for_update(key_share=True)
+    )
     assert network is not None
     allocations = list(
         s.scalars(select(IpAllocation).where(IpAllocation.port_id == port.id).with_for_update())

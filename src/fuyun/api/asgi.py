@@ -1,0 +1,21 @@
+"""ASGI entry point for servers that import the app: ``uvicorn --factory fuyun.api.asgi:app``.
+
+Settings come from the environment (``FUYUN_DATABASE_URL`` and friends). The schema is
+upgraded on start under an advisory lock, so several processes may start at once.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from fuyun.api.app import create_app
+from fuyun.config import Settings
+from fuyun.store.engine import Database
+from fuyun.store.migrate import upgrade
+
+
+def app() -> FastAPI:
+    settings = Settings.from_env()
+    db = Database(settings.database_url)
+    upgrade(db.engine)
+    return create_app(settings, db=db)
