@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from fuyun import __version__
-from fuyun.cli import resources
+from fuyun.cli import networking, resources
 from fuyun.cli.client import err, out, save_credentials
 from fuyun.cli.fabric import fabric_app
 
@@ -23,6 +23,8 @@ app.add_typer(resources.user_app, name="user")
 app.add_typer(resources.token_app, name="token")
 app.add_typer(resources.host_app, name="host")
 app.add_typer(resources.vm_app, name="vm")
+app.add_typer(networking.network_app, name="network")
+app.add_typer(networking.port_app, name="port")
 app.add_typer(
     resources.make_list_command("/sites", ["name", "city", "id"], "Sites (data centers)."),
     name="site",

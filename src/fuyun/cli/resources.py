@@ -19,7 +19,7 @@ host_app = typer.Typer(help="Physical hosts.", no_args_is_help=True)
 vm_app = typer.Typer(help="Virtual machines: apply, adjust, return.", no_args_is_help=True)
 
 
-def _tenant_id(ref: str) -> str:
+def tenant_id_of(ref: str) -> str:
     found = call("GET", "/tenants", params={"name": ref})["items"]
     return found[0]["id"] if found else ref
 
@@ -65,13 +65,13 @@ def tenant_create(
 @tenant_app.command("quota")
 def tenant_quota(tenant: str, as_json: JsonOpt = False) -> None:
     """Show a tenant's limits and use (by name or id)."""
-    data = call("GET", f"/tenants/{_tenant_id(tenant)}/quotas")
+    data = call("GET", f"/tenants/{tenant_id_of(tenant)}/quotas")
     show(data["usage"], ["resource", "used", "limit"], as_json=as_json, title=tenant)
 
 
 @tenant_app.command("delete")
 def tenant_delete(tenant: str) -> None:
-    call("DELETE", f"/tenants/{_tenant_id(tenant)}")
+    call("DELETE", f"/tenants/{tenant_id_of(tenant)}")
     out.print(f"deleted tenant {tenant}")
 
 
@@ -101,7 +101,7 @@ def user_create(
         "username": username,
         "role": role,
         "password": password or None,
-        "tenant_id": _tenant_id(tenant) if tenant else None,
+        "tenant_id": tenant_id_of(tenant) if tenant else None,
     }
     show_one(call("POST", "/users", json_body=body), as_json=as_json)
 
@@ -258,7 +258,7 @@ def vm_create(
         "count": count,
         "image": image,
         "host": host,
-        "tenant_id": _tenant_id(tenant) if tenant else None,
+        "tenant_id": tenant_id_of(tenant) if tenant else None,
     }
     show(call("POST", "/vms", json_body=body)["items"], VM_COLUMNS, as_json=as_json)
 
@@ -295,7 +295,7 @@ def audit(
     as_json: JsonOpt = False,
 ) -> None:
     """The audit log, newest first."""
-    params = {"tenant_id": _tenant_id(tenant) if tenant else None, "action": action}
+    params = {"tenant_id": tenant_id_of(tenant) if tenant else None, "action": action}
     show(
         list_all("/audit-events", params, limit=limit),
         ["at", "actor", "action", "object_type", "object_id", "result"],

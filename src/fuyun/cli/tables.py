@@ -6,6 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 
 from fuyun.cli.client import out
@@ -42,8 +43,11 @@ def show_one(item: dict[str, Any], *, as_json: bool = False) -> None:
 
 
 def _cell(value: Any) -> str:
+    """Plain text, never Rich markup: a value like ``[a]`` must print as itself."""
     if value is None:
         return "-"
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return escape(", ".join(value))
     if isinstance(value, dict | list):
-        return json.dumps(value)
-    return str(value)
+        return escape(json.dumps(value))
+    return escape(str(value))

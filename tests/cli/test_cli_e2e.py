@@ -1,0 +1,101 @@
+"""The CLI against a real server process: the verbs work, bad input exits 2 with the field."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from fuyun.cli.main import app
+from fuyun.config import Settings
+from fuyun.drivers.compute.fake import FakeComputeDriver
+from fuyun.services.bootstrap import bootstrap
+from fuyun.store.engine import Database
+from tests.support.live import api_servers
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    path = tmp_path_factory.mktemp("cli") / "fuyun.db"
+    db = Database(f"sqlite:///{path}")
+    token = bootstrap(db, Settings(database_url=db.url), FakeComputeDriver(), fabric="small").token
+    db.dispose()
+    with api_servers(f"sqlite:///{path}", env={"FUYUN_ARGON2_PROFILE": "fast"}) as urls:
+        yield {
+            "FUYUN_URL": urls[0],
+            "FUYUN_TOKEN": token,
+            "XDG_CONFIG_HOME": str(tmp_path_factory.mktemp("cfg")),
+        }
+
+
+def fuyun(env: dict[str, str], *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, list(args), env=env)
+    return result.exit_code, result.output
+
+
+def test_a_partner_arrives_by_cli(server: dict[str, str]) -> None:
+    code, text = fuyun(server, "tenant", "create", "studio", "--vms", "5", "--vcpus", "20")
+    assert code == 0, text
+    code, text = fuyun(
+        server,
+        "network",
+        "create",
+        "web",
+        "--cidr",
+        "10.1.0.0/24",
+        "--tenant",
+        "studio",
+        "--module",
+        "sz1-m01",
+    )
+    assert code == 0, text
+    assert "10.1.0.0/24" in text and "10.1.0.1" in text
+    code, text = fuyun(server, "port", "create", "web", "--host", "sz1-m01-t01-h01", "--dry-run")
+    assert code == 0, text
+    assert "dry run" in text and "sz1-m01-agg1" in text
+    code, text = fuyun(
+        server, "vm", "create", "api", "--flavor", "s1.small", "--count", "2", "--tenant", "studio"
+    )
+    assert code == 0, text
+    code, text = fuyun(server, "vm", "list", "--json")
+    assert code == 0 and sorted(v["name"] for v in json.loads(text)) == ["api-1", "api-2"]
+    code, text = fuyun(server, "tenant", "quota", "studio")
+    assert code == 0 and "vms" in text
+    code, text = fuyun(server, "network", "utilization", "--json")
+    assert code == 0 and json.loads(text)["networks"][0]["name"] == "web"
+    code, text = fuyun(server, "audit", "-n", "5")
+    assert code == 0 and "vm.create" in text
+
+
+def test_bad_input_exits_2_naming_the_field(server: dict[str, str]) -> None:
+    code, text = fuyun(
+        server, "network", "create", "bad", "--cidr", "10.0.0.0/33", "--tenant", "studio"
+    )
+    assert code == 2
+    assert "cidr" in text
+    code, text = fuyun(
+        server, "vm", "create", "x", "--flavor", "no-such-flavor", "--tenant", "studio"
+    )
+    assert code == 2 and "flavor" in text
+
+
+def test_fabric_listing_filters(server: dict[str, str]) -> None:
+    code, text = fuyun(server, "host", "list", "--module", "sz1-m01", "--json", "-n", "3")
+    assert code == 0
+    hosts = json.loads(text)
+    assert len(hosts) == 3 and all(h["name"].startswith("sz1-m01") for h in hosts)
+    code, text = fuyun(server, "host", "maintenance", hosts[0]["name"])
+    assert code == 0 and "maintenance" in text
+
+
+def test_no_server_is_exit_1(tmp_path: Path) -> None:
+    env = {
+        "FUYUN_URL": "http://127.0.0.1:9",
+        "FUYUN_TOKEN": "fyt_x",
+        "XDG_CONFIG_HOME": str(tmp_path),
+    }
+    code, text = fuyun(env, "tenant", "list")
+    assert code == 1 and "cannot reach" in text
