@@ -13,9 +13,10 @@ marker recording how many hosts it holds.  A second call only starts the process
 
 Why PostgreSQL and not SQLite: ``placement-manage db sync`` does accept SQLite, but Placement
 opens deferred transactions, so two concurrent writers (two loader threads, or two Nova clients
-claiming at once) fail with ``database is locked`` -> HTTP 500, even in WAL mode.  A private PostgreSQL cluster
-(the machine's own ``postgres`` binary, run as a child process on a loopback port, durability
-off like fuyun's test cluster) has no such limit and is a backend Placement supports upstream.
+claiming at once) fail with ``database is locked`` -> HTTP 500, even in WAL mode.  A private
+PostgreSQL cluster (the machine's own ``postgres`` binary, run as a child process on a
+loopback port, durability off like fuyun's test cluster) has no such limit and is a backend
+Placement supports upstream.
 
 Everything listens on 127.0.0.1 only.  Both servers are children of the harness: killed by
 :meth:`PlacementPeer.stop`, at interpreter exit, and by the kernel if the harness dies.
@@ -180,15 +181,17 @@ def _run(cmd: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
     return done
 
 
-def _wait_until(ready: Callable[[], bool], proc: subprocess.Popen[bytes], log: Path) -> None:
+def _wait_until(
+    ready: Callable[[], bool], proc: subprocess.Popen[bytes], name: str, log: Path
+) -> None:
     """Poll *ready* until it is true; fail fast with the log tail if *proc* died meanwhile."""
     deadline = time.monotonic() + READY_TIMEOUT_S
     while not ready():
         if proc.poll() is not None:
             tail = log.read_text(errors="replace")[-3000:]
-            raise RuntimeError(f"{proc.args[0]} exited ({proc.returncode}):\n{tail}")
+            raise RuntimeError(f"{name} exited ({proc.returncode}):\n{tail}")
         if time.monotonic() > deadline:
-            raise RuntimeError(f"{proc.args[0]} not ready after {READY_TIMEOUT_S}s; see {log}")
+            raise RuntimeError(f"{name} not ready after {READY_TIMEOUT_S}s; see {log}")
         time.sleep(0.05)
 
 
@@ -262,7 +265,7 @@ class _Postgres:
                 return False
             return True
 
-        _wait_until(answers, self.process, log)
+        _wait_until(answers, self.process, "postgres", log)
 
     def stop(self) -> None:
         proc, self.process = self.process, None
@@ -473,7 +476,7 @@ def _start_server(
             return False
 
         try:
-            _wait_until(answers, proc, log)
+            _wait_until(answers, proc, "placement (gunicorn)", log)
         except BaseException:
             _stop_process(proc, signal.SIGTERM, grace=10.0)
             raise
@@ -490,6 +493,11 @@ def _add_host(client: httpx.Client, index: int) -> None:
     generation = resp.json()["generation"]
     body = {"resource_provider_generation": generation, "inventories": INVENTORY}
     client.put(f"/resource_providers/{uid}/inventories", json=body).raise_for_status()
+
+
+def _add_hosts(client: httpx.Client, indices: list[int]) -> None:
+    for index in indices:
+        _add_host(client, index)
 
 
 def _load_hosts(
@@ -511,7 +519,7 @@ def _load_hosts(
                 indices = list(range(lo, hi + 1))
                 shards = [indices[i::loaders] for i in range(loaders)]
                 jobs = [
-                    pool.submit(lambda c, s: [_add_host(c, i) for i in s], client, shard)
+                    pool.submit(_add_hosts, client, shard)
                     for client, shard in zip(clients, shards, strict=True)
                 ]
                 for job in jobs:

@@ -15,7 +15,7 @@ from fuyun.services.audit import mutation
 from fuyun.services.pagination import Page, paginate
 from fuyun.services.principal import Principal
 from fuyun.store.engine import Database
-from fuyun.store.models import Quota, Tenant, Vm
+from fuyun.store.models import Network, Quota, Tenant, Vm
 
 TENANT_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
@@ -119,6 +119,11 @@ def delete_tenant(db: Database, principal: Principal, tenant_id: uuid.UUID) -> N
         )
         if live:
             raise Conflict(f"tenant '{tenant.name}' still has {live} VMs", field="tenant_id")
+        nets = m.session.scalar(
+            select(func.count()).select_from(Network).where(Network.tenant_id == tenant_id)
+        )
+        if nets:
+            raise Conflict(f"tenant '{tenant.name}' still has {nets} networks", field="tenant_id")
         m.session.query(Vm).filter(Vm.tenant_id == tenant_id).delete()
         m.detail = {"name": tenant.name}
         m.session.delete(tenant)

@@ -1,0 +1,175 @@
+"""The scheduling cycle: candidates → filters → weighers → decision, with its explanation.
+
+Like the Kubernetes scheduling framework, a filter answers with a reason (never
+just "no"), weighers' scores are normalised to [0, 1] and multiplied by their
+weights, and per-request data is computed once and shared. Like kube-scheduler's
+``percentageOfNodesToScore``, a decision scores a bounded number of feasible hosts,
+visited in the order the strategy prefers (ToRs already carrying the request's
+VLANs first), so its cost does not grow with the size of the fleet.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from fuyun.scheduler.model import Cluster, Demand, GroupNeed, HostSlot, NetworkNeed
+
+SAMPLES_PER_FILTER = 5
+
+
+@dataclass(frozen=True)
+class Request:
+    demand: Demand
+    networks: tuple[NetworkNeed, ...] = ()
+    groups: tuple[GroupNeed, ...] = ()
+    hypervisor: str | None = None
+    pinned: uuid.UUID | None = None
+    strategy: str = "pack"  # or "spread"
+
+    @property
+    def modules(self) -> frozenset[uuid.UUID] | None:
+        """The modules the request can reach; None when any will do."""
+        if not self.networks:
+            return None
+        return frozenset(n.module for n in self.networks)
+
+
+class Filter(Protocol):
+    name: str
+
+    def reject(self, cluster: Cluster, req: Request, host: HostSlot) -> str | None:
+        """None if ``host`` passes; otherwise the reason, in words an operator reads."""
+
+
+class Weigher(Protocol):
+    name: str
+    weight: float
+
+    def raw(self, cluster: Cluster, req: Request, host: HostSlot) -> float:
+        """Higher is better; normalised across the candidates before weighting."""
+
+
+@dataclass
+class Decision:
+    host: HostSlot | None
+    considered: int = 0
+    removed: Counter[str] = field(default_factory=Counter)
+    samples: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    top: list[tuple[str, float]] = field(default_factory=list)
+
+    def reasons(self) -> str:
+        parts = [f"{n} hosts: {f}" for f, n in self.removed.most_common()]
+        return "; ".join(parts) or "no candidate host"
+
+
+class Scheduler:
+    def __init__(
+        self,
+        cluster: Cluster,
+        filters: Sequence[Filter],
+        weighers: Sequence[Weigher],
+        *,
+        feasible_to_score: int = 64,
+    ):
+        self.cluster = cluster
+        self.filters = list(filters)
+        self.weighers = list(weighers)
+        self.feasible_to_score = feasible_to_score
+
+    # -- candidates ---------------------------------------------------------------
+
+    def _tors(self, req: Request) -> Iterator[uuid.UUID]:
+        c = self.cluster
+        modules: Iterable[uuid.UUID]
+        allowed = req.modules
+        if allowed is None:
+            # Emptiest modules first, whatever the strategy: balance across modules.
+            modules = sorted(
+                c.tors_by_module,
+                key=lambda m: (c.module_vms[m], c.modules[m].name if m in c.modules else ""),
+            )
+        else:
+            modules = sorted(allowed, key=lambda m: c.modules[m].name if m in c.modules else "")
+        preferred = {t for n in req.networks for t, k in n.span_ports.items() if k > 0}
+        for module in modules:
+            tors = [
+                t
+                for t in c.tors_by_module.get(module, ())
+                if c.tor_best.get(t, 0) >= req.demand.vcpus
+            ]
+            reverse = req.strategy == "spread"
+            tors.sort(
+                key=lambda t: (t not in preferred, -c.tor_best[t] if reverse else c.tor_best[t])
+            )
+            yield from tors
+
+    def candidates(self, req: Request) -> Iterator[HostSlot]:
+        if req.pinned is not None:
+            host = self.cluster.hosts.get(req.pinned)
+            if host is not None:
+                yield host
+            return
+        for tor in self._tors(req):
+            yield from self.cluster.hosts_by_tor[tor]
+
+    def all_hosts(self, req: Request) -> Iterator[HostSlot]:
+        """Every host, pruning nothing: the filters say why each one is out."""
+        if req.pinned is not None:
+            yield from self.candidates(req)
+            return
+        yield from self.cluster.hosts.values()
+
+    # -- decisions ----------------------------------------------------------------
+
+    def first_rejection(self, req: Request, host: HostSlot) -> tuple[str, str] | None:
+        for f in self.filters:
+            reason = f.reject(self.cluster, req, host)
+            if reason is not None:
+                return f.name, reason
+        return None
+
+    def verdicts(self, req: Request, host: HostSlot) -> list[tuple[str, str | None]]:
+        """Every filter's answer for one host: why (not) this host."""
+        return [(f.name, f.reject(self.cluster, req, host)) for f in self.filters]
+
+    def select(self, req: Request, *, explain: bool = False) -> Decision:
+        """Pick a host for one VM; with ``explain``, look at every reachable host."""
+        decision = Decision(host=None)
+        feasible: list[HostSlot] = []
+        source = self.all_hosts(req) if explain else self.candidates(req)
+        for host in source:
+            decision.considered += 1
+            rejected = self.first_rejection(req, host)
+            if rejected is None:
+                feasible.append(host)
+                if not explain and len(feasible) >= self.feasible_to_score:
+                    break
+                continue
+            name, reason = rejected
+            decision.removed[name] += 1
+            samples = decision.samples.setdefault(name, [])
+            if len(samples) < SAMPLES_PER_FILTER:
+                samples.append((host.name, reason))
+        if not feasible:
+            return decision
+        scored = self._score(req, feasible)
+        decision.host = scored[0][0]
+        decision.top = [(h.name, round(s, 4)) for h, s in scored[:5]]
+        return decision
+
+    def _score(self, req: Request, hosts: list[HostSlot]) -> list[tuple[HostSlot, float]]:
+        totals = [0.0] * len(hosts)
+        for w in self.weighers:
+            raws = [w.raw(self.cluster, req, h) for h in hosts]
+            lo, hi = min(raws), max(raws)
+            if hi == lo:
+                continue
+            span = hi - lo
+            for i, r in enumerate(raws):
+                totals[i] += w.weight * (r - lo) / span
+        order = sorted(range(len(hosts)), key=lambda i: (-totals[i], hosts[i].name))
+        return [(hosts[i], totals[i]) for i in order]
