@@ -343,8 +343,10 @@ def _ensure_venv(cache_dir: Path) -> tuple[Path, str]:
     # The base interpreter, not fuyun's venv, so nothing of fuyun's environment leaks in.
     base_python = getattr(sys, "_base_executable", sys.executable)
     _run([base_python, "-m", "venv", str(venv)])
+    # pip's cache goes inside our cache too, so set-up writes nowhere but cache_dir.
+    env = {**os.environ, "PIP_CACHE_DIR": str((cache_dir / "pip-cache").resolve())}
     _run([str(venv / "bin/pip"), "install", "-q", "--disable-pip-version-check",
-          *PLACEMENT_REQUIREMENTS], timeout=1800)  # fmt: skip
+          *PLACEMENT_REQUIREMENTS], timeout=1800, env=env)  # fmt: skip
     version = _run(
         [str(venv / "bin/python"), "-c",
          "import importlib.metadata as m; print(m.version('openstack-placement'))"]

@@ -48,7 +48,15 @@ def _populate(api: Api, a: TenantAccount) -> dict[str, str]:
         "/api/v1/prefixes", headers=api.op, json={"cidr": "100.64.0.0/16", "kind": "aggregate"}
     ).json()
     pool = api.client.get("/api/v1/vlan-pools", headers=api.op).json()[0]
+    group = api.client.post(
+        "/api/v1/server-groups",
+        headers=a.headers,
+        json={"name": "ha", "policy": "anti-affinity", "level": "host"},
+    ).json()
+    workflows = api.client.get("/api/v1/workflows", headers=a.headers).json()["items"]
     ids = {
+        "group_id": group["id"],
+        "workflow_id": workflows[0]["id"],
         "network_id": net["id"],
         "port_id": port.json()["id"],
         "prefix_id": prefix["id"],
@@ -89,7 +97,7 @@ def test_tenant_b_cannot_touch_any_of_tenant_a(
                 url = url.replace("{" + p + "}", ids[key])
             body = _body_for(spec, path, method)
             r = api.client.request(method.upper(), url, headers=b.headers, json=body)
-            if collection in FABRIC:
+            if collection in FABRIC or path.endswith("/explain"):
                 expected = {403}
             elif collection in CATALOG:
                 expected = {200} if method == "get" else {403}
@@ -119,7 +127,16 @@ def test_lists_show_b_nothing_of_a(api: Api, make_tenant: Callable[..., TenantAc
         assert r.status_code in (200, 403, 422), f"GET {path}: {r.status_code}"
         if r.status_code == 200:
             text = r.text
-            for key in ("vm_id", "user_id", "token_id", "tenant_id", "network_id", "port_id"):
+            for key in (
+                "vm_id",
+                "user_id",
+                "token_id",
+                "tenant_id",
+                "network_id",
+                "port_id",
+                "group_id",
+                "workflow_id",
+            ):
                 assert ids[key] not in text, f"GET {path} leaks tenant A's {key}"
             assert "secret" not in text and "alpha" not in text
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from sqlalchemy import func, select
 
-from fuyun.store.models import Host, Quota, Vm
+from fuyun.store.models import Host, Port, Quota, Vm
 from tests.api.conftest import Api, TenantAccount
 
 
@@ -68,7 +68,7 @@ def test_illegal_transition_is_409(api: Api, make_tenant: Callable[..., TenantAc
     ).json()["items"][0]
     api.client.post(f"/api/v1/vms/{vm['id']}/stop", headers=acme.headers)
     r = api.client.post(f"/api/v1/vms/{vm['id']}/reboot", headers=acme.headers)
-    assert r.status_code == 422 and r.json()["error"]["field"] == "state"
+    assert r.status_code == 409 and r.json()["error"]["field"] == "state"
 
 
 def test_quota_refusal_creates_nothing(api: Api, make_tenant: Callable[..., TenantAccount]) -> None:
@@ -110,7 +110,9 @@ def test_driver_failure_rolls_everything_back(
     assert r.status_code == 502
     assert r.json()["error"]["code"] == "driver_error"
     with api.db.read_session() as s:
-        assert s.scalar(select(func.count()).select_from(Vm)) == 0
+        states = set(s.scalars(select(Vm.state)))
+        assert states == {"deleted"}, "the rolled-back VMs are kept as deleted records"
+        assert s.scalar(select(func.count()).select_from(Port)) == 0
         assert s.scalar(select(func.sum(Host.used_vcpus))) == used_before
         quota = s.get(Quota, uuid.UUID(acme.id))
         assert quota is not None and quota.used_vms == 0
@@ -147,7 +149,7 @@ def test_operator_pins_to_a_host_until_it_is_full(
         json={"name": "one-more", "flavor": "s1.small", "host": host["name"], "tenant_id": acme.id},
     )
     assert r.status_code == 409
-    assert r.json()["error"]["code"] == "capacity_exhausted"
+    assert r.json()["error"]["code"] == "unschedulable"
     assert host["name"] in r.json()["error"]["message"]
 
 

@@ -9,9 +9,20 @@ from fastapi import FastAPI
 from fuyun import __version__
 from fuyun.api import errors
 from fuyun.api.context import AppContext
-from fuyun.api.routes import audit, identity, inventory, networks, system, tenants, vms
+from fuyun.api.routes import (
+    audit,
+    groups,
+    identity,
+    inventory,
+    networks,
+    system,
+    tenants,
+    vms,
+    workflows,
+)
 from fuyun.config import Settings
 from fuyun.drivers.compute import ComputeDriver, create_driver
+from fuyun.services.runtime import Runtime
 from fuyun.store.engine import Database
 
 API_PREFIX = "/api/v1"
@@ -75,9 +86,15 @@ class _TooLarge(Exception):
 
 
 def create_app(
-    settings: Settings, *, db: Database | None = None, compute_driver: ComputeDriver | None = None
+    settings: Settings,
+    *,
+    db: Database | None = None,
+    compute_driver: ComputeDriver | None = None,
+    runtime: Runtime | None = None,
 ) -> FastAPI:
-    db = db or Database(settings.database_url)
+    db = runtime.db if runtime is not None else (db or Database(settings.database_url))
+    if runtime is None:
+        runtime = Runtime(db, settings, compute_driver or create_driver(settings.compute_driver))
     app = FastAPI(
         title="fuyun",
         version=__version__,
@@ -86,13 +103,9 @@ def create_app(
         docs_url=f"{API_PREFIX}/docs",
         redoc_url=None,
     )
-    app.state.ctx = AppContext(
-        settings=settings,
-        db=db,
-        compute_driver=compute_driver or create_driver(settings.compute_driver),
-    )
+    app.state.ctx = AppContext(settings=settings, db=db, runtime=runtime)
     errors.install(app)
-    for module in (system, identity, tenants, inventory, networks, vms, audit):
+    for module in (system, identity, tenants, inventory, networks, vms, groups, workflows, audit):
         app.include_router(module.router, prefix=API_PREFIX)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app

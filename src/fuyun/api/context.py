@@ -1,4 +1,4 @@
-"""What every request needs: the store, the drivers, the settings."""
+"""What every request needs: the store, the drivers, the settings, the workflow runtime."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from fuyun.config import Settings
 from fuyun.drivers.compute import ComputeDriver
 from fuyun.services.networks import Networking
-from fuyun.services.vms import Compute
+from fuyun.services.runtime import Runtime
 from fuyun.store.engine import Database
 
 
@@ -15,11 +15,11 @@ from fuyun.store.engine import Database
 class AppContext:
     settings: Settings
     db: Database
-    compute_driver: ComputeDriver
+    runtime: Runtime
 
     @property
-    def compute(self) -> Compute:
-        return Compute(db=self.db, driver=self.compute_driver, settings=self.settings)
+    def compute_driver(self) -> ComputeDriver:
+        return self.runtime.driver
 
     @property
     def networking(self) -> Networking:

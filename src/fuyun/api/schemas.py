@@ -407,3 +407,80 @@ class AuditEventPublic(Out):
     object_id: str | None
     result: str
     detail: dict[str, Any]
+
+
+class VmCreateNetworked(VmCreate):
+    networks: list[Ref] = Field(
+        default_factory=list, max_length=8, description="one NIC per network (name or id)"
+    )
+    group: Ref | None = Field(None, description="server group (affinity/anti-affinity)")
+    strategy: Annotated[str | None, Field(pattern="^(pack|spread)$")] = None
+
+
+class VmCreated(BaseModel):
+    items: list[VmPublic]
+    workflow_id: uuid.UUID
+
+
+class VmResize(In):
+    flavor: Ref
+
+
+class VmAttach(In):
+    network: Ref
+    ip: Annotated[str | None, Field(max_length=64)] = None
+
+
+class Verdict(BaseModel):
+    filter: str
+    passes: bool
+    reason: str | None
+
+
+class ExplanationPublic(BaseModel):
+    vm_id: uuid.UUID
+    host: str | None
+    placement: dict[str, Any]
+    candidate: str | None = None
+    verdicts: list[Verdict] = Field(default_factory=list)
+
+
+class GroupCreate(In):
+    name: Name
+    policy: Annotated[str, Field(pattern="^(affinity|anti-affinity)$")]
+    level: Annotated[str, Field(pattern="^(host|tor|module|site)$")] = "host"
+    tenant_id: uuid.UUID | None = Field(None, description="operators only")
+
+
+class GroupPublic(Out):
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    name: str
+    policy: str
+    level: str
+
+
+class WorkflowStepPublic(Out):
+    index: int
+    name: str
+    state: str
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: str | None
+
+
+class WorkflowPublic(Out):
+    id: uuid.UUID
+    kind: str
+    state: str
+    tenant_id: uuid.UUID | None
+    actor: str
+    subject: str | None
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class WorkflowDetail(WorkflowPublic):
+    steps: list[WorkflowStepPublic]
+    data: dict[str, Any]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Annotated
 
 import typer
@@ -85,16 +86,21 @@ def serve(
     from fuyun.config import Settings
     from fuyun.domain.errors import FuyunError
     from fuyun.drivers.compute import create_driver
-    from fuyun.services.bootstrap import bootstrap, resync_driver
+    from fuyun.services.bootstrap import bootstrap, resync_driver, seed_demo
+    from fuyun.services.runtime import Runtime
     from fuyun.store.engine import Database
 
     started = time.monotonic()
     try:
         settings = Settings.from_env(database_url=database_url)
         db = Database(settings.database_url)
-        driver = create_driver(settings.compute_driver)
-        result = bootstrap(db, settings, driver, fabric=fabric, demo=demo)
-        resync_driver(db, driver)
+        runtime = Runtime(db, settings, create_driver(settings.compute_driver))
+        result = bootstrap(db, settings, runtime.driver, fabric=fabric, demo=False)
+        resync_driver(db, runtime.driver)
+        # Finish or undo what a previous run left mid-way (single node: all of it).
+        recovered = runtime.engine.recover(force=db.is_sqlite)
+        if demo:
+            result = replace(result, demo_vms=seed_demo(runtime))
     except FuyunError as exc:
         err.print(f"[red]error:[/red] {exc.message}")
         raise typer.Exit(2) from exc
@@ -108,6 +114,11 @@ def serve(
     out.print(f"operator token: {result.token}")
     if result.admin_password:
         out.print(f"operator sign-in: admin / {result.admin_password}  (shown once)")
+    if recovered:
+        out.print(
+            f"recovered {len(recovered)} interrupted workflows: "
+            + ", ".join(f"{o.id} {o.state}" for o in recovered)
+        )
     if result.demo_vms:
         out.print(
             f"demo: {result.demo_vms} VMs for partners; sign in as <tenant>-admin "
@@ -115,7 +126,7 @@ def serve(
         )
     out.print(f"credentials for the CLI saved in {saved}", highlight=False)
     uvicorn.run(
-        create_app(settings, db=db, compute_driver=driver),
+        create_app(settings, runtime=runtime),
         host=host,
         port=port,
         log_level=log_level,

@@ -62,7 +62,12 @@ class Decision:
     top: list[tuple[str, float]] = field(default_factory=list)
 
     def reasons(self) -> str:
-        parts = [f"{n} hosts: {f}" for f, n in self.removed.most_common()]
+        """Each filter that removed hosts, how many, and one example in words."""
+        parts = []
+        for name, n in self.removed.most_common():
+            example = self.samples.get(name, [])
+            shown = f" (e.g. {example[0][0]}: {example[0][1]})" if example else ""
+            parts.append(f"{name} removed {n} host{'s' if n != 1 else ''}{shown}")
         return "; ".join(parts) or "no candidate host"
 
 

@@ -123,3 +123,22 @@ def list_events(
             cursor=cursor,
             descending=True,
         )
+
+
+def record(
+    db: Database,
+    principal: Principal,
+    action: str,
+    object_type: str,
+    *,
+    tenant_id: uuid.UUID | None,
+    object_id: str | None,
+    result: AuditResult,
+    detail: dict[str, Any],
+) -> None:
+    """Write one audit event in its own transaction (for work done by workflows)."""
+    with db.write_session() as session:
+        scope = MutationScope(
+            session=session, object_id=object_id, tenant_id=tenant_id, detail=detail
+        )
+        session.add(_event(principal, action, object_type, scope, result))

@@ -21,8 +21,10 @@ from fuyun.fabric.generator import PRESETS, generate
 from fuyun.fabric.loader import load_into_store
 from fuyun.fabric.spec import FabricSpec
 from fuyun.fabric.yamlio import load_fabric
-from fuyun.services import identity, tenants, vms
+from fuyun.services import identity, networks, tenants, vms
+from fuyun.services.networks import Networking
 from fuyun.services.principal import SYSTEM
+from fuyun.services.runtime import Runtime
 from fuyun.store.engine import Database
 from fuyun.store.migrate import upgrade
 from fuyun.store.models import Host, Tenant, User
@@ -60,7 +62,13 @@ def resolve_fabric(fabric: str) -> FabricSpec:
 
 
 def bootstrap(
-    db: Database, settings: Settings, driver: ComputeDriver, *, fabric: str, demo: bool = False
+    db: Database,
+    settings: Settings,
+    driver: ComputeDriver,
+    *,
+    fabric: str,
+    demo: bool = False,
+    runtime: Runtime | None = None,
 ) -> BootstrapResult:
     upgrade(db.engine)
     fabric_loaded = False
@@ -80,7 +88,7 @@ def bootstrap(
         )
     principal = identity.principal_of(admin)
     issued = identity.create_token(db, principal, name="serve", expires_in_s=SERVE_TOKEN_TTL_S)
-    demo_vms = seed_demo(db, settings, driver) if demo else 0
+    demo_vms = seed_demo(runtime or Runtime(db, settings, driver)) if demo else 0
     with db.read_session() as session:
         hosts = session.scalar(select(func.count()).select_from(Host)) or 0
     return BootstrapResult(
@@ -92,37 +100,46 @@ def bootstrap(
     )
 
 
-def seed_demo(db: Database, settings: Settings, driver: ComputeDriver) -> int:
-    """A few partner tenants with admins and running VMs; skipped if already there.
+def seed_demo(rt: Runtime) -> int:
+    """A few partner tenants with admins, a network each and running VMs; skipped if there.
 
     Each tenant's admin gets the password ``<tenant>-demo`` so a newcomer can
     sign in as a partner at once.
     """
-    ctx = vms.Compute(db=db, driver=driver, settings=settings)
+    ctx = Networking(db=rt.db, settings=rt.settings)
     made = 0
     for name, display, limits, fleet in DEMO_TENANTS:
-        with db.read_session() as session:
+        with rt.db.read_session() as session:
             if session.scalar(select(Tenant.id).where(Tenant.name == name)) is not None:
                 continue
-        tenant = tenants.create_tenant(db, SYSTEM, name=name, display_name=display, limits=limits)
+        tenant = tenants.create_tenant(
+            rt.db, SYSTEM, name=name, display_name=display, limits=limits
+        )
         identity.create_user(
-            db,
+            rt.db,
             SYSTEM,
             username=f"{name}-admin",
             role=Role.TENANT_ADMIN,
             tenant_id=tenant.id,
             password=f"{name}-demo",
         )
+        net = networks.create_network(
+            ctx, SYSTEM, networks.NetworkRequest(name="default", prefix_len=24, tenant_id=tenant.id)
+        )
         for vm_name, flavor, count in fleet:
             try:
                 made += len(
                     vms.create_vms(
-                        ctx,
+                        rt,
                         SYSTEM,
                         vms.VmRequest(
-                            name=vm_name, flavor=flavor, count=count, tenant_id=tenant.id
+                            name=vm_name,
+                            flavor=flavor,
+                            count=count,
+                            tenant_id=tenant.id,
+                            networks=(str(net.id),),
                         ),
-                    )
+                    ).vms
                 )
             except CapacityExhausted:  # a tiny fabric; the demo makes do
                 break

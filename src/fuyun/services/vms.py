@@ -1,38 +1,37 @@
-"""The VM lifecycle: apply (create), power verbs, and return (delete).
+"""The VM self-service verbs: apply, adjust, return, power — each a persisted workflow.
 
-Each verb is one audited transaction. The compute driver is called inside it,
-after the claims (quota, host) have been made; when the driver fails, instances
-already made by this call are removed from the driver and the transaction rolls
-back, so neither the store nor the hypervisor keeps a half-built VM.
+This module validates at the edge of the use case (names, counts, who may pin a
+host, which networks and groups the caller may use), then hands the work to a
+workflow (:mod:`fuyun.services.provision`) and audits the outcome: a refusal or a
+rollback is recorded as a failure with its reason.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
-from contextlib import suppress
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fuyun.config import Settings
-from fuyun.domain.enums import HostState
-from fuyun.domain.errors import CapacityExhausted, Forbidden, FuyunError, InvalidInput, NotFound
-from fuyun.domain.vm_states import VmState, check_transition
-from fuyun.drivers.compute import ComputeDriver, InstanceSpec
-from fuyun.services import quotas
-from fuyun.services.audit import mutation
-from fuyun.services.capacity import Demand, claim_host, release_host
+from fuyun.domain.enums import AuditResult
+from fuyun.domain.errors import Forbidden, FuyunError, InvalidInput, NotFound
+from fuyun.domain.vm_states import VmState
+from fuyun.scheduler.framework import Request
+from fuyun.scheduler.model import Demand
+from fuyun.services.audit import record
 from fuyun.services.inventory import resolve_ref
 from fuyun.services.pagination import Page, paginate
 from fuyun.services.principal import Principal
+from fuyun.services.runtime import Runtime
 from fuyun.store.engine import Database
-from fuyun.store.models import Flavor, Host, Tenant, Vm
+from fuyun.store.models import Flavor, Host, Network, Port, ServerGroup, Tenant, Vm
+from fuyun.workflows.engine import Outcome
 
 VM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 MAX_COUNT = 500
-FIRST_FIT_CANDIDATES = 32
+STRATEGIES = ("pack", "spread")
 
 
 @dataclass(frozen=True)
@@ -43,150 +42,166 @@ class VmRequest:
     count: int = 1
     host: str | None = None
     tenant_id: uuid.UUID | None = None
+    networks: tuple[str, ...] = ()
+    group: str | None = None
+    strategy: str | None = None
 
 
 @dataclass(frozen=True)
-class Compute:
-    """What VM verbs need besides the store."""
-
-    db: Database
-    driver: ComputeDriver
-    settings: Settings
+class Created:
+    vms: list[Vm]
+    workflow_id: uuid.UUID
 
 
-def _demand(vm: Vm) -> Demand:
-    return Demand(vm.vcpus, vm.ram_mb, vm.disk_gb, vm.bandwidth_mbps)
-
-
-def _instance(vm: Vm, host: Host) -> InstanceSpec:
-    return InstanceSpec(
-        vm_id=vm.id,
-        name=vm.name,
-        host=host.name,
-        vcpus=vm.vcpus,
-        ram_mb=vm.ram_mb,
-        disk_gb=vm.disk_gb,
-        image=vm.image,
+def _finish(
+    rt: Runtime,
+    principal: Principal,
+    action: str,
+    outcome: Outcome,
+    tenant_id: uuid.UUID | None,
+    object_id: str | None,
+    detail: dict[str, object],
+) -> None:
+    """Audit a workflow's end; re-raise its error if it rolled back."""
+    detail = {**detail, "workflow_id": str(outcome.id)}
+    if outcome.error is not None:
+        detail.update(error=outcome.error.code, message=outcome.error.message)
+        record(
+            rt.db,
+            principal,
+            action,
+            "vm",
+            tenant_id=tenant_id,
+            object_id=object_id,
+            result=AuditResult.FAILURE,
+            detail=detail,
+        )
+        raise outcome.error
+    record(
+        rt.db,
+        principal,
+        action,
+        "vm",
+        tenant_id=tenant_id,
+        object_id=object_id,
+        result=AuditResult.SUCCESS,
+        detail=detail,
     )
 
 
-def create_vms(ctx: Compute, principal: Principal, req: VmRequest) -> list[Vm]:
-    """Create ``count`` VMs: all of them, or none."""
+def _refuse(
+    rt: Runtime,
+    principal: Principal,
+    action: str,
+    tenant_id: uuid.UUID | None,
+    exc: FuyunError,
+    object_id: str | None = None,
+) -> None:
+    record(
+        rt.db,
+        principal,
+        action,
+        "vm",
+        tenant_id=tenant_id,
+        object_id=object_id,
+        result=AuditResult.FAILURE,
+        detail={"error": exc.code, "message": exc.message},
+    )
+
+
+def create_vms(rt: Runtime, principal: Principal, req: VmRequest) -> Created:
+    """Create ``count`` VMs: all of them, placed, addressed and booted — or none."""
     principal.require_write()
     tenant_id = req.tenant_id if principal.is_operator else principal.tenant_id
     if tenant_id is None:
         raise InvalidInput("tenant_id is required when an operator creates a VM", field="tenant_id")
-    with mutation(ctx.db, principal, "vm.create", "vm", tenant_id=tenant_id) as m:
-        s = m.session
-        if not VM_NAME.match(req.name):
-            raise InvalidInput("name must be 1-63 letters, digits or ._- ", field="name")
-        if not 1 <= req.count <= MAX_COUNT:
-            raise InvalidInput(f"count must be between 1 and {MAX_COUNT}", field="count")
+    try:
+        payload = _validate_create(rt.db, principal, tenant_id, req)
+    except FuyunError as exc:
+        _refuse(rt, principal, "vm.create", tenant_id, exc)
+        raise
+    outcome = rt.engine.execute(
+        "vm.create", payload, tenant_id=tenant_id, actor=principal.username, subject=req.name
+    )
+    ids = [uuid.UUID(v) for v in outcome.data.get("vms", [])]
+    _finish(
+        rt,
+        principal,
+        "vm.create",
+        outcome,
+        tenant_id,
+        str(ids[0]) if len(ids) == 1 else None,
+        {"name": req.name, "count": req.count, "flavor": req.flavor, "vms": [str(i) for i in ids]},
+    )
+    with rt.db.read_session() as s:
+        rows = {vm.id: vm for vm in s.scalars(select(Vm).where(Vm.id.in_(ids)))}
+    return Created(vms=[rows[i] for i in ids], workflow_id=outcome.id)
+
+
+def _validate_create(
+    db: Database, principal: Principal, tenant_id: uuid.UUID, req: VmRequest
+) -> dict[str, object]:
+    if not VM_NAME.match(req.name):
+        raise InvalidInput("name must be 1-63 letters, digits or ._-", field="name")
+    if not 1 <= req.count <= MAX_COUNT:
+        raise InvalidInput(f"count must be between 1 and {MAX_COUNT}", field="count")
+    if req.strategy is not None and req.strategy not in STRATEGIES:
+        raise InvalidInput("strategy must be pack or spread", field="strategy")
+    with db.read_session() as s:
         if s.get(Tenant, tenant_id) is None:
             raise NotFound("no such tenant", field="tenant_id")
-        flavor = s.get(Flavor, resolve_ref(s, Flavor, req.flavor, "flavor"))
-        assert flavor is not None
-        pinned: Host | None = None
+        flavor_id = resolve_ref(s, Flavor, req.flavor, "flavor")
+        host_id = None
         if req.host is not None:
             if not principal.is_operator:
                 raise Forbidden("only an operator may pin a VM to a host", field="host")
-            pinned = s.get(Host, resolve_ref(s, Host, req.host, "host"))
-        demand = Demand(flavor.vcpus, flavor.ram_mb, flavor.disk_gb, flavor.bandwidth_mbps)
-        quotas.claim(
-            s,
-            tenant_id,
-            vms=req.count,
-            vcpus=demand.vcpus * req.count,
-            ram_mb=demand.ram_mb * req.count,
-            bandwidth_mbps=demand.bandwidth_mbps * req.count,
-        )
-        made: list[tuple[Vm, Host]] = []
-        for i in range(req.count):
-            name = req.name if req.count == 1 else f"{req.name}-{i + 1}"
-            host = pinned or None
-            if host is not None:
-                if not claim_host(
-                    s,
-                    host.id,
-                    demand,
-                    cpu_ratio=ctx.settings.cpu_allocation_ratio,
-                    ram_ratio=ctx.settings.ram_allocation_ratio,
-                ):
-                    raise CapacityExhausted(
-                        f"host '{host.name}' has no room for flavor '{flavor.name}'"
-                        f" (or is not active)",
-                        field="host",
-                    )
-            else:
-                host = _first_fit(ctx, s, demand)
-            vm = Vm(
-                tenant_id=tenant_id,
-                name=name,
-                flavor_id=flavor.id,
-                image=req.image,
-                host_id=host.id,
-                state=VmState.BUILDING.value,
-                vcpus=flavor.vcpus,
-                ram_mb=flavor.ram_mb,
-                disk_gb=flavor.disk_gb,
-                bandwidth_mbps=flavor.bandwidth_mbps,
-            )
-            s.add(vm)
-            made.append((vm, host))
-        s.flush()
-        _boot_all(ctx.driver, made)
-        for vm, _ in made:
-            check_transition(VmState.BUILDING, VmState.ACTIVE)
-            vm.state = VmState.ACTIVE.value
-        m.object_id = str(made[0][0].id) if len(made) == 1 else None
-        m.detail = {
-            "name": req.name,
-            "count": req.count,
-            "flavor": flavor.name,
-            "vms": [str(vm.id) for vm, _ in made],
-        }
-        return [vm for vm, _ in made]
+            host_id = resolve_ref(s, Host, req.host, "host")
+        networks = []
+        for ref in req.networks:
+            net = _tenant_network(s, tenant_id, ref)
+            if str(net.id) in networks:
+                raise InvalidInput(f"network {ref} is given twice", field="networks")
+            networks.append(str(net.id))
+        group_id = None
+        if req.group is not None:
+            group = _tenant_group(s, tenant_id, req.group)
+            group_id = str(group.id)
+    payload: dict[str, object] = {
+        "tenant_id": str(tenant_id),
+        "name": req.name,
+        "count": req.count,
+        "flavor_id": str(flavor_id),
+        "image": req.image,
+        "networks": networks,
+        "group_id": group_id,
+        "host_id": str(host_id) if host_id else None,
+        "host_name": req.host,
+    }
+    if req.strategy:
+        payload["strategy"] = req.strategy
+    return payload
 
 
-def _boot_all(driver: ComputeDriver, made: list[tuple[Vm, Host]]) -> None:
-    booted: list[tuple[Vm, Host]] = []
+def _tenant_network(s: Session, tenant_id: uuid.UUID, ref: str) -> Network:
+    stmt = select(Network).where(Network.tenant_id == tenant_id)
     try:
-        for vm, host in made:
-            driver.create(_instance(vm, host))
-            booted.append((vm, host))
-    except FuyunError:
-        for vm, host in reversed(booted):
-            # Best effort; whatever survives shows up as drift for the agent to repair.
-            with suppress(FuyunError):
-                driver.delete(host.name, vm.id)
-        raise
+        net = s.scalar(stmt.where(Network.id == uuid.UUID(ref)))
+    except ValueError:
+        net = s.scalar(stmt.where(Network.name == ref))
+    if net is None:
+        raise NotFound(f"no network '{ref}'", field="networks")
+    return net
 
 
-def _first_fit(ctx: Compute, session: Session, demand: Demand) -> Host:
-    """Interim placement: the fullest active hosts that still fit, claimed in the database.
-
-    The network-aware scheduler replaces this; the claim stays the same.
-    """
-    ratio = ctx.settings.cpu_allocation_ratio
-    candidates = session.scalars(
-        select(Host)
-        .where(
-            Host.state == HostState.ACTIVE.value,
-            Host.vm_count + 1 <= Host.max_vms,
-            Host.used_vcpus + demand.vcpus <= Host.vcpus * ratio,
-            Host.used_ram_mb + demand.ram_mb <= Host.ram_mb * ctx.settings.ram_allocation_ratio,
-            Host.used_disk_gb + demand.disk_gb <= Host.disk_gb,
-            Host.used_bandwidth_mbps + demand.bandwidth_mbps <= Host.nic_mbps,
-        )
-        .order_by(Host.vm_count.desc(), Host.name)
-        .limit(FIRST_FIT_CANDIDATES)
-    )
-    for host in candidates:
-        if claim_host(
-            session, host.id, demand, cpu_ratio=ratio, ram_ratio=ctx.settings.ram_allocation_ratio
-        ):
-            return host
-    raise CapacityExhausted("no active host has room for this flavor", field="flavor")
+def _tenant_group(s: Session, tenant_id: uuid.UUID, ref: str) -> ServerGroup:
+    stmt = select(ServerGroup).where(ServerGroup.tenant_id == tenant_id)
+    try:
+        group = s.scalar(stmt.where(ServerGroup.id == uuid.UUID(ref)))
+    except ValueError:
+        group = s.scalar(stmt.where(ServerGroup.name == ref))
+    if group is None:
+        raise NotFound(f"no server group '{ref}'", field="group")
+    return group
 
 
 def _visible_vm(principal: Principal, vm: Vm | None) -> Vm:
@@ -234,60 +249,117 @@ def list_vms(
         return paginate(session, stmt, sort=Vm.name, id_column=Vm.id, limit=limit, cursor=cursor)
 
 
-_POWER = {
-    "start": (VmState.ACTIVE, "start"),
-    "stop": (VmState.STOPPED, "stop"),
-    "reboot": (VmState.ACTIVE, "reboot"),
-}
+def _run_on_vm(
+    rt: Runtime,
+    principal: Principal,
+    vm_id: uuid.UUID,
+    kind: str,
+    action: str,
+    payload: dict[str, object],
+) -> Vm:
+    principal.require_write()
+    with rt.db.read_session() as s:
+        try:
+            vm = _visible_vm(principal, s.get(Vm, vm_id))
+        except NotFound as exc:
+            _refuse(rt, principal, action, principal.tenant_id, exc, str(vm_id))
+            raise
+        tenant_id = vm.tenant_id
+    outcome = rt.engine.execute(
+        kind,
+        {"vm_id": str(vm_id), **payload},
+        tenant_id=tenant_id,
+        actor=principal.username,
+        subject=str(vm_id),
+    )
+    _finish(
+        rt, principal, action, outcome, tenant_id, str(vm_id), {k: v for k, v in payload.items()}
+    )
+    with rt.db.read_session() as s:
+        vm = s.get(Vm, vm_id)
+        assert vm is not None
+        return vm
 
 
-def power(ctx: Compute, principal: Principal, vm_id: uuid.UUID, verb: str) -> Vm:
+def power(rt: Runtime, principal: Principal, vm_id: uuid.UUID, verb: str) -> Vm:
     """start, stop or reboot a VM."""
-    principal.require_write()
-    target, op = _POWER[verb]
-    with mutation(ctx.db, principal, f"vm.{verb}", "vm", object_id=vm_id) as m:
-        vm = _visible_vm(principal, m.session.get(Vm, vm_id, with_for_update=True))
-        m.tenant_id = vm.tenant_id
-        current = VmState(vm.state)
-        if verb == "reboot":
-            if current is not VmState.ACTIVE:
-                raise InvalidInput(f"only an active VM can reboot (it is {current})", field="state")
-        elif current is target:
-            return vm
-        else:
-            check_transition(current, target)
-        host = m.session.get(Host, vm.host_id) if vm.host_id else None
-        if host is None:
-            raise InvalidInput("the VM has no host", field="vm_id")
-        getattr(ctx.driver, op)(host.name, vm.id)
-        vm.state = target.value
-        vm.error = None
-        m.detail = {"from": current.value, "to": target.value}
-        return vm
+    return _run_on_vm(rt, principal, vm_id, "vm.power", f"vm.{verb}", {"verb": verb})
 
 
-def delete_vm(ctx: Compute, principal: Principal, vm_id: uuid.UUID) -> Vm:
-    """Return a VM: the instance goes, and its host capacity and quota are given back."""
-    principal.require_write()
-    with mutation(ctx.db, principal, "vm.delete", "vm", object_id=vm_id) as m:
-        s = m.session
-        vm = _visible_vm(principal, s.get(Vm, vm_id, with_for_update=True))
-        m.tenant_id = vm.tenant_id
-        check_transition(VmState(vm.state), VmState.DELETED)
-        if vm.host_id is not None:
-            host = s.get(Host, vm.host_id)
-            if host is not None:
-                ctx.driver.delete(host.name, vm.id)
-            release_host(s, vm.host_id, _demand(vm))
-        quotas.release(
-            s,
-            vm.tenant_id,
-            vms=1,
-            vcpus=vm.vcpus,
-            ram_mb=vm.ram_mb,
-            bandwidth_mbps=vm.bandwidth_mbps,
+def delete_vm(rt: Runtime, principal: Principal, vm_id: uuid.UUID) -> Vm:
+    """Return a VM: the instance goes; ports, host capacity and quota are given back."""
+    return _run_on_vm(rt, principal, vm_id, "vm.delete", "vm.delete", {})
+
+
+def resize_vm(rt: Runtime, principal: Principal, vm_id: uuid.UUID, flavor: str) -> Vm:
+    """Give a VM another flavor on its host; refused (409) when it no longer fits there."""
+    with rt.db.read_session() as s:
+        flavor_id = resolve_ref(s, Flavor, flavor, "flavor")
+    return _run_on_vm(
+        rt,
+        principal,
+        vm_id,
+        "vm.resize",
+        "vm.resize",
+        {"flavor_id": str(flavor_id), "flavor": flavor},
+    )
+
+
+def attach_network(
+    rt: Runtime, principal: Principal, vm_id: uuid.UUID, network: str, ip: str | None = None
+) -> Vm:
+    """Add a NIC on one of the tenant's networks."""
+    with rt.db.read_session() as s:
+        vm = _visible_vm(principal, s.get(Vm, vm_id))
+        net = _tenant_network(s, vm.tenant_id, network)
+    return _run_on_vm(
+        rt, principal, vm_id, "vm.attach", "vm.attach", {"network_id": str(net.id), "ip": ip}
+    )
+
+
+def detach_port(rt: Runtime, principal: Principal, vm_id: uuid.UUID, port_id: uuid.UUID) -> Vm:
+    with rt.db.read_session() as s:
+        _visible_vm(principal, s.get(Vm, vm_id))
+        port = s.get(Port, port_id)
+        if port is None or port.vm_id != vm_id:
+            raise NotFound("no such port on this VM", field="port_id")
+    return _run_on_vm(rt, principal, vm_id, "vm.detach", "vm.detach", {"port_id": str(port_id)})
+
+
+@dataclass(frozen=True)
+class Explanation:
+    vm: Vm
+    host: str | None
+    placement: dict[str, object]
+    verdicts: list[tuple[str, str | None]]
+
+
+def explain(
+    rt: Runtime, principal: Principal, vm_id: uuid.UUID, host: str | None = None
+) -> Explanation:
+    """Why a VM runs where it does, and (with ``host``) why not on another host."""
+    principal.require_operator()
+    with rt.db.read_session() as s:
+        vm = _visible_vm(principal, s.get(Vm, vm_id))
+        current = s.get(Host, vm.host_id).name if vm.host_id else None  # type: ignore[union-attr]
+        verdicts: list[tuple[str, str | None]] = []
+        if host is not None:
+            host_id = resolve_ref(s, Host, host, "host")
+            nets = list(
+                s.scalars(
+                    select(Network)
+                    .join(Port, Port.network_id == Network.id)
+                    .where(Port.vm_id == vm.id)
+                )
+            )
+            needs = rt.placement.network_needs(s, nets)
+            group = s.get(ServerGroup, vm.group_id) if vm.group_id else None
+            groups = (rt.placement.group_need(s, group),) if group else ()
+            req = Request(
+                Demand(vm.vcpus, vm.ram_mb, vm.disk_gb, vm.bandwidth_mbps), tuple(needs), groups
+            )
+            sched = rt.placement.scheduler()
+            verdicts = sched.verdicts(req, sched.cluster.hosts[host_id])
+        return Explanation(
+            vm=vm, host=current, placement=dict(vm.placement or {}), verdicts=verdicts
         )
-        m.detail = {"name": vm.name, "host_id": str(vm.host_id) if vm.host_id else None}
-        vm.state = VmState.DELETED.value
-        vm.host_id = None
-        return vm

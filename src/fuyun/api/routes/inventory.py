@@ -70,6 +70,12 @@ def _filters(request: Request, kind: str) -> dict[str, Any]:
     return values
 
 
+def _fabric_changed(ctx: Ctx, kind: str) -> None:
+    """The scheduler's snapshot is rebuilt after the fabric itself changes."""
+    if kind in ("host", "switch", "module"):
+        ctx.runtime.placement.invalidate()
+
+
 def _register(route: Route) -> None:
     kind, public = route.kind, route.public
     filters = inventory.RESOURCES[kind].filters
@@ -125,9 +131,9 @@ def _register(route: Route) -> None:
     create_model = route.create
 
     def create(ctx: Ctx, who: Caller, body: create_model) -> Any:  # type: ignore[valid-type]
-        return public.model_validate(
-            inventory.create_object(ctx.db, who, kind, body.model_dump(mode="json"))
-        )  # type: ignore[attr-defined]
+        made = inventory.create_object(ctx.db, who, kind, body.model_dump(mode="json"))
+        _fabric_changed(ctx, kind)
+        return public.model_validate(made)  # type: ignore[attr-defined]
 
     router.add_api_route(
         f"/{route.path}",
@@ -144,9 +150,9 @@ def _register(route: Route) -> None:
 
         def update(ctx: Ctx, who: Caller, object_id: uuid.UUID, body: update_model) -> Any:  # type: ignore[valid-type]
             values = body.model_dump(mode="json", exclude_unset=True)  # type: ignore[attr-defined]
-            return public.model_validate(
-                inventory.update_object(ctx.db, who, kind, object_id, values)
-            )
+            changed = inventory.update_object(ctx.db, who, kind, object_id, values)
+            _fabric_changed(ctx, kind)
+            return public.model_validate(changed)
 
         router.add_api_route(
             f"/{route.path}/{{object_id}}",
@@ -159,6 +165,7 @@ def _register(route: Route) -> None:
 
     def delete(ctx: Ctx, who: Caller, object_id: uuid.UUID) -> None:
         inventory.delete_object(ctx.db, who, kind, object_id)
+        _fabric_changed(ctx, kind)
 
     router.add_api_route(
         f"/{route.path}/{{object_id}}",
@@ -183,6 +190,7 @@ def set_host_state(
     The answer lists the VMs that must move before the host can be worked on.
     """
     host, vms = inventory.set_host_state(ctx.db, who, object_id, body.state)
+    ctx.runtime.placement.host_state_changed(host.id, host.state)
     return s.HostStateChange(
         host=s.HostPublic.model_validate(host), vms_to_move=[vm.id for vm in vms]
     )

@@ -1,4 +1,4 @@
-"""VMs: apply, power verbs, return."""
+"""VMs: apply, adjust, return, power verbs, and placement explanations."""
 
 from __future__ import annotations
 
@@ -9,7 +9,16 @@ from fastapi import APIRouter, Query, status
 
 from fuyun.api.deps import Caller, Ctx
 from fuyun.api.routes.common import ERRORS, Cursor, Limit
-from fuyun.api.schemas import ListOf, VmCreate, VmPublic
+from fuyun.api.schemas import (
+    ExplanationPublic,
+    ListOf,
+    Verdict,
+    VmAttach,
+    VmCreated,
+    VmCreateNetworked,
+    VmPublic,
+    VmResize,
+)
 from fuyun.services import vms
 from fuyun.services.principal import Principal
 from fuyun.store.models import Vm
@@ -49,11 +58,12 @@ def list_vms(
     return {"items": [view(vm, who) for vm in page.items], "next_cursor": page.next_cursor}
 
 
-@router.post("/vms", response_model=ListOf[VmPublic], status_code=status.HTTP_201_CREATED)
-def create_vms(ctx: Ctx, who: Caller, body: VmCreate) -> dict:
-    """Apply for ``count`` VMs of a flavor. All are created, or none."""
+@router.post("/vms", response_model=VmCreated, status_code=status.HTTP_201_CREATED)
+def create_vms(ctx: Ctx, who: Caller, body: VmCreateNetworked) -> VmCreated:
+    """Apply for ``count`` VMs: placed by the network-aware scheduler, one NIC per network,
+    booted — all of them, or none (the workflow rolls back)."""
     made = vms.create_vms(
-        ctx.compute,
+        ctx.runtime,
         who,
         vms.VmRequest(
             name=body.name,
@@ -62,9 +72,12 @@ def create_vms(ctx: Ctx, who: Caller, body: VmCreate) -> dict:
             count=body.count,
             host=body.host,
             tenant_id=body.tenant_id,
+            networks=tuple(body.networks),
+            group=body.group,
+            strategy=body.strategy,
         ),
     )
-    return {"items": [view(vm, who) for vm in made], "next_cursor": None}
+    return VmCreated(items=[view(vm, who) for vm in made.vms], workflow_id=made.workflow_id)
 
 
 @router.get("/vms/{vm_id}", response_model=VmPublic)
@@ -72,14 +85,50 @@ def get_vm(ctx: Ctx, who: Caller, vm_id: uuid.UUID) -> VmPublic:
     return view(vms.get_vm(ctx.db, who, vm_id), who)
 
 
+@router.post("/vms/{vm_id}/resize", response_model=VmPublic)
+def resize_vm(ctx: Ctx, who: Caller, vm_id: uuid.UUID, body: VmResize) -> VmPublic:
+    """Change the flavor in place; 409 ``does_not_fit`` if its host has no room."""
+    return view(vms.resize_vm(ctx.runtime, who, vm_id, body.flavor), who)
+
+
+@router.post("/vms/{vm_id}/nics", response_model=VmPublic)
+def attach_nic(ctx: Ctx, who: Caller, vm_id: uuid.UUID, body: VmAttach) -> VmPublic:
+    """Add a NIC on one of the tenant's networks."""
+    return view(vms.attach_network(ctx.runtime, who, vm_id, body.network, body.ip), who)
+
+
+@router.delete("/vms/{vm_id}/nics/{port_id}", response_model=VmPublic)
+def detach_nic(ctx: Ctx, who: Caller, vm_id: uuid.UUID, port_id: uuid.UUID) -> VmPublic:
+    return view(vms.detach_port(ctx.runtime, who, vm_id, port_id), who)
+
+
+@router.get("/vms/{vm_id}/explain", response_model=ExplanationPublic)
+def explain(
+    ctx: Ctx,
+    who: Caller,
+    vm_id: uuid.UUID,
+    host: Annotated[str | None, Query(max_length=64, description="why (not) this host")] = None,
+) -> ExplanationPublic:
+    """Operators: the placement decision (filter counts, top scores) and, for ``host``,
+    every filter's verdict on it now."""
+    e = vms.explain(ctx.runtime, who, vm_id, host)
+    return ExplanationPublic(
+        vm_id=vm_id,
+        host=e.host,
+        placement=e.placement,
+        candidate=host,
+        verdicts=[Verdict(filter=f, passes=r is None, reason=r) for f, r in e.verdicts],
+    )
+
+
 @router.post("/vms/{vm_id}/{verb}", response_model=VmPublic)
 def power(
     ctx: Ctx, who: Caller, vm_id: uuid.UUID, verb: Literal["start", "stop", "reboot"]
 ) -> VmPublic:
-    return view(vms.power(ctx.compute, who, vm_id, verb), who)
+    return view(vms.power(ctx.runtime, who, vm_id, verb), who)
 
 
 @router.delete("/vms/{vm_id}", response_model=VmPublic)
 def delete_vm(ctx: Ctx, who: Caller, vm_id: uuid.UUID) -> VmPublic:
-    """Return a VM: its host capacity and quota are given back at once."""
-    return view(vms.delete_vm(ctx.compute, who, vm_id), who)
+    """Return a VM: its addresses, switch tables, host capacity and quota are given back."""
+    return view(vms.delete_vm(ctx.runtime, who, vm_id), who)

@@ -62,6 +62,10 @@ class ComputeDriver(Protocol):
 
     def reboot(self, host: str, vm_id: uuid.UUID) -> None: ...
 
+    def resize(self, host: str, vm_id: uuid.UUID, vcpus: int, ram_mb: int) -> None:
+        """Give a (stopped or running) instance new vCPU and RAM sizes; idempotent."""
+        ...
+
     def delete(self, host: str, vm_id: uuid.UUID) -> None:
         """Destroy and undefine; a no-op if the instance does not exist."""
 

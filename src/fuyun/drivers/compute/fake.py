@@ -58,6 +58,14 @@ class FakeComputeDriver:
     def reboot(self, host: str, vm_id: uuid.UUID) -> None:
         self._set_power("reboot", host, vm_id, PowerState.RUNNING)
 
+    def resize(self, host: str, vm_id: uuid.UUID, vcpus: int, ram_mb: int) -> None:
+        with self._lock:
+            self._maybe_fail("resize", vm_id)
+            instance = self._hosts.get(host, {}).get(vm_id)
+            if instance is None:
+                raise DriverError(f"fake driver: no instance {vm_id} on {host}")
+            self._hosts[host][vm_id] = InstanceStatus(vm_id, host, instance.power, vcpus, ram_mb)
+
     def delete(self, host: str, vm_id: uuid.UUID) -> None:
         with self._lock:
             self._maybe_fail("delete", vm_id)

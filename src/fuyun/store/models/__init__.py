@@ -2,7 +2,7 @@
 
 from fuyun.store.models.audit import AuditEvent
 from fuyun.store.models.base import Base
-from fuyun.store.models.compute import Vm
+from fuyun.store.models.compute import ServerGroup, Vm
 from fuyun.store.models.inventory import (
     Flavor,
     Host,
@@ -27,6 +27,7 @@ from fuyun.store.models.network import (
     Vrf,
 )
 from fuyun.store.models.tenancy import ApiToken, Quota, Tenant, User
+from fuyun.store.models.workflow import Workflow, WorkflowStep
 
 __all__ = [
     "ApiToken",
@@ -43,6 +44,7 @@ __all__ = [
     "Prefix",
     "Quota",
     "Segment",
+    "ServerGroup",
     "ServerModel",
     "Site",
     "SpanMember",
@@ -55,4 +57,6 @@ __all__ = [
     "VlanPool",
     "Vm",
     "Vrf",
+    "Workflow",
+    "WorkflowStep",
 ]

@@ -1,0 +1,27 @@
+"""Everything a long operation needs besides its arguments: store, drivers, placement, engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from fuyun.config import Settings
+from fuyun.drivers.compute import ComputeDriver
+from fuyun.services.placement import Placement
+from fuyun.store.engine import Database
+from fuyun.workflows.engine import Engine
+
+
+@dataclass
+class Runtime:
+    db: Database
+    settings: Settings
+    driver: ComputeDriver
+    placement: Placement = field(init=False)
+    engine: Engine = field(init=False)
+
+    def __post_init__(self) -> None:
+        from fuyun.services.provision import register_all
+
+        self.placement = Placement(self.db, self.settings)
+        self.engine = Engine(self.db, self)
+        register_all(self.engine)

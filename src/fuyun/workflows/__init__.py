@@ -1,0 +1,1 @@
+"""The persisted step engine and the operations built on it (provision, return, ...)."""
