@@ -65,6 +65,7 @@ PAGE = 1000
 POLL_S = 0.05
 START_TIMEOUT_S = 900.0
 EDGE_PAGES = 5  # pages averaged at each end of the deep walk
+EDGE_ROUNDS = 10  # alternating re-fetches of those pages
 RAW_REPEATS = 21
 
 TOKEN_RE = re.compile(r"operator token: (fyt_[A-Za-z0-9_\-]+)")
@@ -240,6 +241,7 @@ class Walk:
     hosts_seen: int
     unique: int
     errors: dict[int, int]
+    cursors: list[str | None]  # the cursor that asks for each page (None: the first page)
 
     def per_page(self) -> list[float]:
         """Per page position, the median over the walks."""
@@ -263,8 +265,10 @@ def deep_walk(client: httpx.Client, walks: int) -> Walk:
     all_ms: list[list[float]] = []
     seen = unique = 0
     errors: dict[int, int] = {}
-    for round_ in range(walks + 1):
+    cursors: list[str | None] = []
+    for round_ in range(max(walks, 1) + 1):
         cursor: str | None = None
+        cursors = []
         ms_list: list[float] = []
         ids: set[str] = set()
         count = 0
@@ -272,6 +276,7 @@ def deep_walk(client: httpx.Client, walks: int) -> Walk:
             params: dict[str, Any] = {"limit": PAGE}
             if cursor:
                 params["cursor"] = cursor
+            cursors.append(cursor)
             ms, data, status = get_json(client, "/api/v1/hosts", params)
             if status != 200:
                 errors[status] = errors.get(status, 0) + 1
@@ -288,7 +293,27 @@ def deep_walk(client: httpx.Client, walks: int) -> Walk:
     if len({len(w) for w in all_ms}) != 1:  # a failed walk: keep what can be compared
         shortest = min(len(w) for w in all_ms)
         all_ms = [w[:shortest] for w in all_ms]
-    return Walk(all_ms, seen, unique, errors)
+    return Walk(all_ms, seen, unique, errors, cursors)
+
+
+def edge_pages(client: httpx.Client, walk: Walk, rounds: int) -> tuple[float, float]:
+    """Median ms of the first and of the last EDGE_PAGES pages, fetched alternately.
+
+    Re-fetching the pages by their cursors, first and last in turn, takes drift out of the
+    comparison: in a walk the last pages are always fetched later than the first ones.
+    """
+    cursors = walk.cursors
+    first, last = cursors[:EDGE_PAGES], cursors[-EDGE_PAGES:]
+    first_ms: list[float] = []
+    last_ms: list[float] = []
+    for _ in range(rounds):
+        for a, b in zip(first, last, strict=True):
+            for cursor, sink in ((a, first_ms), (b, last_ms)):
+                params: dict[str, Any] = {"limit": PAGE}
+                if cursor:
+                    params["cursor"] = cursor
+                sink.append(get_json(client, "/api/v1/hosts", params)[0])
+    return statistics.median(first_ms), statistics.median(last_ms)
 
 
 # --------------------------------------------------------------------------- raw SQL baseline
@@ -336,8 +361,9 @@ class RawDb:
     def plan(self, sql: str, params: Sequence[Any]) -> str:
         if self.dialect == "sqlite":
             return "; ".join(str(r[-1]) for r in self.rows(f"EXPLAIN QUERY PLAN {sql}", params))
-        lines = self.rows(f"EXPLAIN {sql}", params)
-        return "; ".join(str(r[0]).strip() for r in lines[:3])
+        lines = [str(r[0]).strip() for r in self.rows(f"EXPLAIN {sql}", params)]
+        scans = [line.split("  (cost")[0].removeprefix("->  ") for line in lines if "Scan" in line]
+        return "; ".join(scans or lines[:1])
 
     def close(self) -> None:
         self.conn.close()
@@ -358,7 +384,8 @@ def time_sql(db: RawDb, sql: str, params: Sequence[Any] = (), repeats: int = RAW
 class DepthRow:
     depth: int
     offset_ms: float
-    keyset_ms: float
+    keyset_ms: float  # row-value comparison
+    keyset_or_ms: float  # the OR form fuyun's paginate() emits
 
 
 def offset_vs_keyset(db: RawDb, depths: Sequence[int]) -> list[DepthRow]:
@@ -368,6 +395,7 @@ def offset_vs_keyset(db: RawDb, depths: Sequence[int]) -> list[DepthRow]:
         offset_ms = time_sql(db, offset_sql)
         if depth == 0:
             keyset_ms = time_sql(db, f"SELECT * FROM hosts ORDER BY name, id LIMIT {PAGE}")
+            keyset_or_ms = keyset_ms
         else:
             last = db.rows(
                 "SELECT name, id FROM hosts ORDER BY name, id LIMIT 1 OFFSET ?", [depth - 1]
@@ -376,7 +404,12 @@ def offset_vs_keyset(db: RawDb, depths: Sequence[int]) -> list[DepthRow]:
                 f"SELECT * FROM hosts WHERE (name, id) > (?, ?) ORDER BY name, id LIMIT {PAGE}"
             )
             keyset_ms = time_sql(db, keyset_sql, list(last))
-        out.append(DepthRow(depth, offset_ms, keyset_ms))
+            or_sql = (
+                "SELECT * FROM hosts WHERE name > ? OR (name = ? AND id > ?) "
+                f"ORDER BY name, id LIMIT {PAGE}"
+            )
+            keyset_or_ms = time_sql(db, or_sql, [last[0], last[0], last[1]])
+        out.append(DepthRow(depth, offset_ms, keyset_ms, keyset_or_ms))
     return out
 
 
@@ -542,6 +575,7 @@ def run(args: argparse.Namespace, workdir: Path) -> None:
                 print(f"  measured {label}: p50 {latencies[-1].p50:.2f} ms", flush=True)
             walk = deep_walk(client, args.walks)
             print(f"  deep walk: {walk.total_s:.2f} s per walk", flush=True)
+            edge_first, edge_last = edge_pages(client, walk, EDGE_ROUNDS)
         raw = RawDb(database_url)
         try:
             depths = offset_vs_keyset(raw, [0, 50_000, 99_000])
@@ -651,7 +685,13 @@ def run(args: argparse.Namespace, workdir: Path) -> None:
                 ["non-200 answers", walk_errors],
                 [f"ms per page, first {EDGE_PAGES} pages (median)", fmt_ms(walk.start_ms)],
                 [f"ms per page, last {EDGE_PAGES} pages (median)", fmt_ms(walk.end_ms)],
-                ["last / first", f"{walk.end_ms / walk.start_ms:.2f}"],
+                ["last / first (in walk order)", f"{walk.end_ms / walk.start_ms:.2f}"],
+                [
+                    f"ms per page, first {EDGE_PAGES} / last {EDGE_PAGES} pages, "
+                    f"re-fetched alternately x{EDGE_ROUNDS} (median)",
+                    f"{fmt_ms(edge_first)} / {fmt_ms(edge_last)}",
+                ],
+                ["last / first (alternating)", f"{edge_last / edge_first:.2f}"],
                 [
                     "slowest page / median page",
                     f"{max(per_page) / statistics.median(per_page):.2f}",
@@ -676,6 +716,7 @@ def run(args: argparse.Namespace, workdir: Path) -> None:
                 f"{d.depth:,}",
                 fmt_ms(d.offset_ms),
                 fmt_ms(d.keyset_ms),
+                fmt_ms(d.keyset_or_ms),
                 f"{d.offset_ms / d.keyset_ms:.1f}",
                 fmt_ms(api) if api is not None else "n/a",
                 f"{api / d.keyset_ms:.1f}" if api is not None else "n/a",
@@ -687,6 +728,7 @@ def run(args: argparse.Namespace, workdir: Path) -> None:
                 "depth (rows skipped)",
                 "OFFSET ms",
                 "keyset ms",
+                "keyset, OR form ms",
                 "OFFSET / keyset",
                 "API ms",
                 "API / raw keyset",

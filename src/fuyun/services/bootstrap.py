@@ -162,7 +162,9 @@ def resync_driver(db: Database, driver: ComputeDriver) -> int:
         rows = session.execute(
             select(Vm, Host.name)
             .join(Host, Host.id == Vm.host_id)
-            .where(Vm.state.in_([VmState.ACTIVE.value, VmState.STOPPED.value]))
+            .where(
+                Vm.state.in_([VmState.BUILDING.value, VmState.ACTIVE.value, VmState.STOPPED.value])
+            )
         )
         for vm, host in rows:
             driver.create(

@@ -7,7 +7,9 @@ rollback paths are tested with the same driver the laptop default runs.
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 import uuid
 
 from fuyun.domain.errors import DriverError
@@ -17,14 +19,20 @@ from fuyun.drivers.compute.base import InstanceSpec, InstanceStatus, PowerState
 class FakeComputeDriver:
     name = "fake"
 
-    def __init__(self) -> None:
+    def __init__(self, *, delay_s: float | None = None) -> None:
         self._lock = threading.Lock()
         self._hosts: dict[str, dict[uuid.UUID, InstanceStatus]] = {}
         self.fail_on: dict[str, str] = {}  # operation -> message; for rollback tests
         self.calls: list[tuple[str, uuid.UUID]] = []
+        # A slow hypervisor, for demos and crash tests: FUYUN_FAKE_DELAY_S per operation.
+        self.delay_s = (
+            float(os.environ.get("FUYUN_FAKE_DELAY_S", "0")) if delay_s is None else delay_s
+        )
 
     def _maybe_fail(self, op: str, vm_id: uuid.UUID) -> None:
         self.calls.append((op, vm_id))
+        if self.delay_s:
+            time.sleep(self.delay_s)
         if op in self.fail_on:
             raise DriverError(f"fake driver: {op} failed: {self.fail_on[op]}")
 
