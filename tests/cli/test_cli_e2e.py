@@ -99,3 +99,23 @@ def test_no_server_is_exit_1(tmp_path: Path) -> None:
     }
     code, text = fuyun(env, "tenant", "list")
     assert code == 1 and "cannot reach" in text
+
+
+def test_adjust_and_explain_by_cli(server: dict[str, str]) -> None:
+    fuyun(server, "tenant", "create", "adjusters", "--vms", "5", "--vcpus", "40")
+    code, text = fuyun(server, "group", "create", "ha", "--policy", "anti-affinity",
+                       "--level", "tor", "--tenant", "adjusters")
+    assert code == 0, text
+    code, text = fuyun(server, "vm", "create", "db", "--flavor", "s1.small", "--count", "2",
+                       "--group", "ha", "--tenant", "adjusters", "--json")
+    assert code == 0, text
+    vm = json.loads(text)[0]
+    code, text = fuyun(server, "vm", "resize", vm["id"], "--flavor", "s1.medium")
+    assert code == 0 and "2 vCPU" in text, text
+    code, text = fuyun(server, "explain", vm["id"], "--host", "sh1-m01-t01-h01")
+    assert code == 0, text
+    assert "runs on" in text and "why not sh1-m01-t01-h01" in text
+    code, text = fuyun(server, "workflow", "list", "--json")
+    assert code == 0
+    kinds = {w["kind"] for w in json.loads(text)}
+    assert {"vm.create", "vm.resize"} <= kinds

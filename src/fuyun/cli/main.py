@@ -24,6 +24,8 @@ app.add_typer(resources.user_app, name="user")
 app.add_typer(resources.token_app, name="token")
 app.add_typer(resources.host_app, name="host")
 app.add_typer(resources.vm_app, name="vm")
+app.add_typer(resources.group_app, name="group")
+app.add_typer(resources.workflow_app, name="workflow")
 app.add_typer(networking.network_app, name="network")
 app.add_typer(networking.port_app, name="port")
 app.add_typer(
@@ -54,6 +56,7 @@ app.add_typer(
 )
 app.command()(resources.login)
 app.command()(resources.audit)
+app.command()(resources.explain)
 
 
 @app.command()

@@ -247,20 +247,139 @@ def vm_create(
     name: str,
     flavor: Annotated[str, typer.Option(help="flavor name or id")],
     count: Annotated[int, typer.Option()] = 1,
+    network: Annotated[list[str] | None, typer.Option(help="one NIC per network (repeat)")] = None,
+    group: Annotated[str | None, typer.Option(help="server group")] = None,
+    strategy: Annotated[str | None, typer.Option(help="pack or spread")] = None,
     image: Annotated[str, typer.Option()] = "debian-12",
     host: Annotated[str | None, typer.Option(help="operators: pin to a host")] = None,
     tenant: Annotated[str | None, typer.Option(help="operators: for this tenant")] = None,
     as_json: JsonOpt = False,
 ) -> None:
+    """Apply for VMs: placed, addressed and booted in one workflow, all or none."""
     body = {
         "name": name,
         "flavor": flavor,
         "count": count,
         "image": image,
         "host": host,
+        "networks": network or [],
+        "group": group,
+        "strategy": strategy,
         "tenant_id": tenant_id_of(tenant) if tenant else None,
     }
-    show(call("POST", "/vms", json_body=body)["items"], VM_COLUMNS, as_json=as_json)
+    data = call("POST", "/vms", json_body={k: v for k, v in body.items() if v is not None})
+    show(data["items"], VM_COLUMNS, as_json=as_json)
+
+
+@vm_app.command("resize")
+def vm_resize(vm_id: str, flavor: Annotated[str, typer.Option()]) -> None:
+    """Give a VM another flavor on its host."""
+    data = call("POST", f"/vms/{vm_id}/resize", json_body={"flavor": flavor})
+    out.print(f"{data['name']} now has {data['vcpus']} vCPU, {data['ram_mb']} MiB")
+
+
+@vm_app.command("attach")
+def vm_attach(
+    vm_id: str,
+    network: Annotated[str, typer.Option()],
+    ip: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Add a NIC on a network."""
+    call("POST", f"/vms/{vm_id}/nics", json_body={"network": network, "ip": ip})
+    out.print(f"attached {vm_id} to {network}")
+
+
+@vm_app.command("detach")
+def vm_detach(vm_id: str, port_id: str) -> None:
+    call("DELETE", f"/vms/{vm_id}/nics/{port_id}")
+    out.print(f"detached port {port_id}")
+
+
+def explain(
+    vm_id: str,
+    host: Annotated[str | None, typer.Option(help="why (not) this host")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Why a VM was placed where it is, and why not on HOST."""
+    data = call("GET", f"/vms/{vm_id}/explain", params={"host": host})
+    if as_json:
+        show_one(data, as_json=True)
+        return
+    placement = data["placement"]
+    out.print(
+        f"runs on [bold]{data['host']}[/bold]; {placement.get('considered', '?')} hosts "
+        f"looked at ({placement.get('strategy', '?')})"
+    )
+    removed = placement.get("removed") or {}
+    if removed:
+        show(
+            [{"filter": k, "hosts removed": v} for k, v in removed.items()],
+            ["filter", "hosts removed"],
+            title="filters",
+        )
+    if placement.get("top"):
+        show(
+            [{"host": h, "score": sc} for h, sc in placement["top"]],
+            ["host", "score"],
+            title="top scores",
+        )
+    if host:
+        show(data["verdicts"], ["filter", "passes", "reason"], title=f"why not {host}")
+
+
+group_app = typer.Typer(help="Server groups: affinity and anti-affinity.", no_args_is_help=True)
+workflow_app = typer.Typer(help="Workflows of long operations.", no_args_is_help=True)
+
+
+@group_app.command("list")
+def group_list(as_json: JsonOpt = False) -> None:
+    show(call("GET", "/server-groups"), ["id", "name", "policy", "level"], as_json=as_json)
+
+
+@group_app.command("create")
+def group_create(
+    name: str,
+    policy: Annotated[str, typer.Option(help="affinity|anti-affinity")],
+    level: Annotated[str, typer.Option(help="host|tor|module|site")] = "host",
+    tenant: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    data = call(
+        "POST",
+        "/server-groups",
+        json_body={
+            "name": name,
+            "policy": policy,
+            "level": level,
+            "tenant_id": tenant_id_of(tenant) if tenant else None,
+        },
+    )
+    out.print(f"group {data['name']} ({data['policy']} per {data['level']}): {data['id']}")
+
+
+@workflow_app.command("list")
+def workflow_list(
+    state: Annotated[str | None, typer.Option()] = None,
+    limit: LimitOpt = 50,
+    as_json: JsonOpt = False,
+) -> None:
+    show(
+        list_all("/workflows", {"state": state}, limit=limit),
+        ["id", "kind", "state", "actor", "subject", "created_at", "error"],
+        as_json=as_json,
+    )
+
+
+@workflow_app.command("show")
+def workflow_show(workflow_id: str, as_json: JsonOpt = False) -> None:
+    data = call("GET", f"/workflows/{workflow_id}")
+    if as_json:
+        show_one(data, as_json=True)
+        return
+    out.print(
+        f"{data['kind']} [bold]{data['state']}[/bold] by {data['actor']}"
+        + (f": {data['error']}" if data.get("error") else "")
+    )
+    show(data["steps"], ["index", "name", "state", "started_at", "finished_at", "error"])
 
 
 @vm_app.command("show")
