@@ -386,6 +386,7 @@ class DepthRow:
     offset_ms: float
     keyset_ms: float  # row-value comparison
     keyset_or_ms: float  # the OR form fuyun's paginate() emits
+    plans: dict[str, str] = field(default_factory=dict)
 
 
 def offset_vs_keyset(db: RawDb, depths: Sequence[int]) -> list[DepthRow]:
@@ -393,6 +394,7 @@ def offset_vs_keyset(db: RawDb, depths: Sequence[int]) -> list[DepthRow]:
     for depth in depths:
         offset_sql = f"SELECT * FROM hosts ORDER BY name, id LIMIT {PAGE} OFFSET {depth}"
         offset_ms = time_sql(db, offset_sql)
+        plans: dict[str, str] = {}
         if depth == 0:
             keyset_ms = time_sql(db, f"SELECT * FROM hosts ORDER BY name, id LIMIT {PAGE}")
             keyset_or_ms = keyset_ms
@@ -408,8 +410,14 @@ def offset_vs_keyset(db: RawDb, depths: Sequence[int]) -> list[DepthRow]:
                 "SELECT * FROM hosts WHERE name > ? OR (name = ? AND id > ?) "
                 f"ORDER BY name, id LIMIT {PAGE}"
             )
-            keyset_or_ms = time_sql(db, or_sql, [last[0], last[0], last[1]])
-        out.append(DepthRow(depth, offset_ms, keyset_ms, keyset_or_ms))
+            or_params = [last[0], last[0], last[1]]
+            keyset_or_ms = time_sql(db, or_sql, or_params)
+            plans = {
+                "OFFSET": db.plan(offset_sql, []),
+                "keyset": db.plan(keyset_sql, list(last)),
+                "keyset, OR form": db.plan(or_sql, or_params),
+            }
+        out.append(DepthRow(depth, offset_ms, keyset_ms, keyset_or_ms, plans))
     return out
 
 
@@ -705,7 +713,7 @@ def run(args: argparse.Namespace, workdir: Path) -> None:
     print()
     print(
         f"## Baseline: raw SQL on the same {dialect} store, read-only, page of {PAGE} "
-        f"(median of {RAW_REPEATS}; API column = HTTP page at that depth)"
+        f"(median of {RAW_REPEATS}); API = HTTP ms per page around that depth in the walk"
     )
     print()
     rows = []
@@ -719,7 +727,7 @@ def run(args: argparse.Namespace, workdir: Path) -> None:
                 fmt_ms(d.keyset_or_ms),
                 f"{d.offset_ms / d.keyset_ms:.1f}",
                 fmt_ms(api) if api is not None else "n/a",
-                f"{api / d.keyset_ms:.1f}" if api is not None else "n/a",
+                f"{api / d.keyset_or_ms:.1f}" if api is not None else "n/a",
             ]
         )
     print(
@@ -727,11 +735,11 @@ def run(args: argparse.Namespace, workdir: Path) -> None:
             [
                 "depth (rows skipped)",
                 "OFFSET ms",
-                "keyset ms",
+                "keyset (row value) ms",
                 "keyset, OR form ms",
                 "OFFSET / keyset",
                 "API ms",
-                "API / raw keyset",
+                "API / raw OR form",
             ],
             rows,
         )
@@ -740,8 +748,11 @@ def run(args: argparse.Namespace, workdir: Path) -> None:
     print()
     print(
         f"OFFSET at {deep.depth:,} / OFFSET at 0: {deep.offset_ms / shallow.offset_ms:.1f}; "
-        f"keyset at {deep.depth:,} / keyset at 0: {deep.keyset_ms / shallow.keyset_ms:.2f}"
+        f"keyset at {deep.depth:,} / keyset at 0: {deep.keyset_ms / shallow.keyset_ms:.2f}; "
+        f"OR form at {deep.depth:,} / at 0: {deep.keyset_or_ms / shallow.keyset_or_ms:.2f}"
     )
+    for name, plan in deep.plans.items():
+        print(f"- plan at {deep.depth:,}, {name}: {plan}")
     print()
     print("## Baseline: first filtered page (101 rows) in raw SQL, with and without the index")
     print()
