@@ -209,7 +209,7 @@ def test_delete_returns_addresses_span_and_quota(api: Api, make_tenant: Tenant) 
         u["resource"]: u["used"]
         for u in api.client.get("/api/v1/quotas", headers=acme.headers).json()["usage"]
     }
-    assert quota == {"vms": 0, "vcpus": 0, "ram_mb": 0, "ips": 0, "bandwidth_mbps": 0}
+    assert quota == {"vms": 0, "vcpus": 0, "ram_mb": 0, "ips": 0, "bandwidth_mbps": 0, "rules": 0}
     wf = api.client.get(
         "/api/v1/workflows", headers=acme.headers, params={"kind": "vm.delete"}
     ).json()["items"][0]

@@ -103,11 +103,34 @@ def test_no_server_is_exit_1(tmp_path: Path) -> None:
 
 def test_adjust_and_explain_by_cli(server: dict[str, str]) -> None:
     fuyun(server, "tenant", "create", "adjusters", "--vms", "5", "--vcpus", "40")
-    code, text = fuyun(server, "group", "create", "ha", "--policy", "anti-affinity",
-                       "--level", "tor", "--tenant", "adjusters")
+    code, text = fuyun(
+        server,
+        "group",
+        "create",
+        "ha",
+        "--policy",
+        "anti-affinity",
+        "--level",
+        "tor",
+        "--tenant",
+        "adjusters",
+    )
     assert code == 0, text
-    code, text = fuyun(server, "vm", "create", "db", "--flavor", "s1.small", "--count", "2",
-                       "--group", "ha", "--tenant", "adjusters", "--json")
+    code, text = fuyun(
+        server,
+        "vm",
+        "create",
+        "db",
+        "--flavor",
+        "s1.small",
+        "--count",
+        "2",
+        "--group",
+        "ha",
+        "--tenant",
+        "adjusters",
+        "--json",
+    )
     assert code == 0, text
     vm = json.loads(text)[0]
     code, text = fuyun(server, "vm", "resize", vm["id"], "--flavor", "s1.medium")

@@ -130,6 +130,7 @@ class QuotaLimits(In):
     ram_mb: Int | None = None
     ips: Int | None = None
     bandwidth_mbps: Int | None = None
+    rules: Int | None = None
 
     def given(self) -> dict[str, int]:
         return {k: v for k, v in self.model_dump().items() if v is not None}

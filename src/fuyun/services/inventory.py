@@ -24,7 +24,7 @@ from fuyun.domain.enums import HostState, SwitchRole
 from fuyun.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from fuyun.domain.vm_states import VmState
 from fuyun.services.audit import mutation
-from fuyun.services.pagination import Page, paginate
+from fuyun.services.pagination import Page, paginate, prefix_filter
 from fuyun.services.principal import Principal
 from fuyun.store.engine import Database
 from fuyun.store.models import (
@@ -195,7 +195,7 @@ def list_objects(
             else:
                 stmt = stmt.where(getattr(model, key) == str(value))
         if name_prefix:
-            stmt = stmt.where(model.name.startswith(name_prefix, autoescape=True))
+            stmt = stmt.where(prefix_filter(model.name, name_prefix))
         return paginate(
             session, stmt, sort=model.name, id_column=model.id, limit=limit, cursor=cursor
         )

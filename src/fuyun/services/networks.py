@@ -25,7 +25,7 @@ from fuyun.services import address_plan as plan
 from fuyun.services.addressing import drop_subnet_state, seed_free_ranges
 from fuyun.services.audit import mutation
 from fuyun.services.inventory import resolve_ref
-from fuyun.services.pagination import Page, paginate
+from fuyun.services.pagination import Page, paginate, prefix_filter
 from fuyun.services.principal import Principal
 from fuyun.store.engine import Database
 from fuyun.store.models import (
@@ -287,7 +287,7 @@ def list_networks(
 ) -> Page[Network]:
     stmt = principal.scope(select(Network), Network.tenant_id)
     if name_prefix:
-        stmt = stmt.where(Network.name.startswith(name_prefix, autoescape=True))
+        stmt = stmt.where(prefix_filter(Network.name, name_prefix))
     if tenant_id is not None:
         stmt = stmt.where(Network.tenant_id == tenant_id)
     with db.read_session() as s:

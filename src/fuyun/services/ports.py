@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -25,6 +25,7 @@ from fuyun.ipam.macs import check_oui, normalize_mac, random_mac
 from fuyun.services import address_plan as plan
 from fuyun.services import addressing, l2fabric, quotas
 from fuyun.services.audit import mutation
+from fuyun.services.enforcement import affected_hosts, recompile
 from fuyun.services.inventory import resolve_ref
 from fuyun.services.l2fabric import TableChange
 from fuyun.services.networks import (
@@ -36,9 +37,21 @@ from fuyun.services.networks import (
     visible_network,
 )
 from fuyun.services.pagination import Page, paginate
+from fuyun.services.policy import ensure_default_group, resolve_group
 from fuyun.services.principal import Principal
 from fuyun.store.engine import Database
-from fuyun.store.models import Host, IpAllocation, Module, Network, Port, Segment, Subnet, Vrf
+from fuyun.store.models import (
+    Host,
+    IpAllocation,
+    Module,
+    Network,
+    Port,
+    PortSecurityGroup,
+    SecurityGroup,
+    Segment,
+    Subnet,
+    Vrf,
+)
 from fuyun.store.types import utcnow
 
 MAC_RETRIES = 16
@@ -52,6 +65,7 @@ class PortRequest:
     mac: str | None = None
     host: str | None = None
     vm_id: uuid.UUID | None = None
+    security_groups: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -88,6 +102,14 @@ def create_port(
         host = None
         if req.host is not None:
             host = s.get(Host, resolve_ref(s, Host, req.host, "host"))
+        groups = (
+            None
+            if req.security_groups is None
+            else [
+                resolve_group(s, network.tenant_id, g, "security_groups")
+                for g in req.security_groups
+            ]
+        )
         view = open_port(
             s,
             ctx.settings,
@@ -98,7 +120,9 @@ def create_port(
             host=host,
             vm_id=req.vm_id,
             dry_run=dry_run,
+            groups=groups,
         )
+        recompile(s, port_hosts(s, view.id))
         m.object_id = str(view.id)
         m.detail = {
             "network": network.name,
@@ -121,6 +145,7 @@ def open_port(
     host: Host | None = None,
     vm_id: uuid.UUID | None = None,
     dry_run: bool = False,
+    groups: list[SecurityGroup] | None = None,
 ) -> PortView:
     """Make a port inside the caller's transaction (the VM workflow uses this too).
 
@@ -136,6 +161,8 @@ def open_port(
     port = _insert_with_mac(s, settings, network, segment, name, mac, vm_id)
     for row in rows:
         row.port_id = port.id
+    chosen = groups if groups is not None else [ensure_default_group(s, network.tenant_id)]
+    s.add_all(PortSecurityGroup(port_id=port.id, group_id=g) for g in {g.id for g in chosen})
     allocated = [(unpack(r.address), r.family) for r in rows]
     l2: list[TableChange] = []
     if host is not None:
@@ -295,8 +322,24 @@ def _grow(
     return (row, sub), grew
 
 
-def close_port(s: Session, settings: Settings, port: Port) -> None:
-    """Release a port inside the caller's transaction: addresses to quarantine, span shrinks."""
+def port_hosts(s: Session, port_id: uuid.UUID) -> set[uuid.UUID]:
+    """Hosts whose policy depends on this port: its own and those that refer to its groups."""
+    port = s.get(Port, port_id)
+    if port is None:
+        return set()
+    groups = set(
+        s.scalars(select(PortSecurityGroup.group_id).where(PortSecurityGroup.port_id == port_id))
+    )
+    return affected_hosts(s, membership_of=groups, hosts=[port.host_id] if port.host_id else [])
+
+
+def close_port(s: Session, settings: Settings, port: Port) -> set[uuid.UUID]:
+    """Release a port inside the caller's transaction: addresses to quarantine, span shrinks.
+
+    Answers the hosts whose policy must be recompiled now that the port is gone.
+    """
+    affected = port_hosts(s, port.id)
+    s.execute(delete(PortSecurityGroup).where(PortSecurityGroup.port_id == port.id))
     network = s.scalar(
         select(Network).where(Network.id == port.network_id).with_for_update(key_share=True)
     )
@@ -317,6 +360,7 @@ def close_port(s: Session, settings: Settings, port: Port) -> None:
     network.generation += 1
     s.delete(port)
     s.flush()
+    return affected
 
 
 def delete_port(ctx: Networking, principal: Principal, port_id: uuid.UUID) -> None:
@@ -331,7 +375,7 @@ def delete_port(ctx: Networking, principal: Principal, port_id: uuid.UUID) -> No
                 code="port_in_use",
             )
         m.detail = {"mac": port.mac}
-        close_port(m.session, ctx.settings, port)
+        recompile(m.session, close_port(m.session, ctx.settings, port))
 
 
 def _visible_port(s: Session, principal: Principal, port_id: uuid.UUID) -> Port:

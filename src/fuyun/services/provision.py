@@ -21,7 +21,9 @@ from fuyun.drivers.compute import InstanceSpec
 from fuyun.scheduler.framework import Request
 from fuyun.scheduler.model import Demand
 from fuyun.services import capacity, quotas
-from fuyun.services.ports import close_port, open_port
+from fuyun.services.enforcement import recompile
+from fuyun.services.policy import resolve_group
+from fuyun.services.ports import close_port, open_port, port_hosts
 from fuyun.store.models import Flavor, Host, Network, Port, ServerGroup, Vm
 from fuyun.workflows.engine import Engine, StepContext, StepDef, WorkflowDef
 
@@ -99,7 +101,13 @@ def place(ctx: StepContext) -> None:
         pinned=uuid.UUID(p["host_id"]) if p.get("host_id") else None,
         strategy=p.get("strategy", rt.placement.strategy),
     )
+    groups = (
+        [resolve_group(s, tenant_id, g, "security_groups") for g in p["security_groups"]]
+        if p.get("security_groups")
+        else None
+    )
     placed = rt.placement.place(s, request, count, pinned_name=p.get("host_name"))
+    affected: set[uuid.UUID] = set()
     try:
         vm_ids, hosts = [], {}
         for i, choice in enumerate(placed):
@@ -129,12 +137,22 @@ def place(ctx: StepContext) -> None:
             host = s.get(Host, choice.host.id)
             assert host is not None
             for nic, network in enumerate(networks):
-                open_port(s, rt.settings, network, name=f"eth{nic}", host=host, vm_id=vm.id)
+                port = open_port(
+                    s,
+                    rt.settings,
+                    network,
+                    name=f"eth{nic}",
+                    host=host,
+                    vm_id=vm.id,
+                    groups=groups,
+                )
+                affected |= port_hosts(s, port.id)
             vm_ids.append(str(vm.id))
             hosts[str(vm.id)] = host.name
     except BaseException:
         rt.placement.forget(placed, demand)
         raise
+    recompile(s, affected)
     ctx.data["vms"] = vm_ids
     ctx.data["hosts"] = hosts
 
@@ -149,9 +167,12 @@ def unplace(ctx: StepContext) -> None:
 
 
 def _release(rt: Any, s: Session, vm: Vm) -> None:
-    """Give back everything a VM holds: ports, host capacity, quota."""
-    for port in s.scalars(select(Port).where(Port.vm_id == vm.id).order_by(Port.network_id)):
-        close_port(s, rt.settings, port)
+    """Give back everything a VM holds: ports, host capacity, quota; recompile policy."""
+    affected: set[uuid.UUID] = set()
+    ports = list(s.scalars(select(Port).where(Port.vm_id == vm.id).order_by(Port.network_id)))
+    for port in ports:
+        affected |= close_port(s, rt.settings, port)
+    recompile(s, affected)
     if vm.host_id is not None:
         capacity.release_host(
             s, vm.host_id, capacity.Demand(vm.vcpus, vm.ram_mb, vm.disk_gb, vm.bandwidth_mbps)
@@ -351,6 +372,7 @@ def attach(ctx: StepContext) -> None:
     view = open_port(
         s, rt.settings, network, name=f"eth{nics}", host=host, vm_id=vm.id, ip=p.get("ip")
     )
+    recompile(s, port_hosts(s, view.id))
     ctx.data["port_id"] = str(view.id)
 
 
@@ -359,14 +381,14 @@ def detach_new(ctx: StepContext) -> None:
     port_id = ctx.data.get("port_id")
     port = s.get(Port, uuid.UUID(port_id)) if port_id else None
     if port is not None:
-        close_port(s, rt.settings, port)
+        recompile(s, close_port(s, rt.settings, port))
 
 
 def detach(ctx: StepContext) -> None:
     rt, s = _rt(ctx), ctx.session
     port = s.get(Port, uuid.UUID(ctx.payload["port_id"]))
     if port is not None:
-        close_port(s, rt.settings, port)
+        recompile(s, close_port(s, rt.settings, port))
 
 
 ATTACH = WorkflowDef("vm.attach", (StepDef("port", attach, detach_new),))

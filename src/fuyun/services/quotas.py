@@ -16,9 +16,16 @@ from sqlalchemy.orm import Session
 from fuyun.domain.errors import InvalidInput, NotFound, QuotaExceeded
 from fuyun.store.models import Quota
 
-RESOURCES = ("vms", "vcpus", "ram_mb", "ips", "bandwidth_mbps")
+RESOURCES = ("vms", "vcpus", "ram_mb", "ips", "bandwidth_mbps", "rules")
 
-DEFAULT_LIMITS = {"vms": 50, "vcpus": 200, "ram_mb": 400 * 1024, "ips": 250, "bandwidth_mbps": 1000}
+DEFAULT_LIMITS = {
+    "vms": 50,
+    "vcpus": 200,
+    "ram_mb": 400 * 1024,
+    "ips": 250,
+    "bandwidth_mbps": 1000,
+    "rules": 500,
+}
 
 
 @dataclass(frozen=True)

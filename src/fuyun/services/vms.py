@@ -22,7 +22,8 @@ from fuyun.scheduler.framework import Request
 from fuyun.scheduler.model import Demand
 from fuyun.services.audit import record
 from fuyun.services.inventory import resolve_ref
-from fuyun.services.pagination import Page, paginate
+from fuyun.services.pagination import Page, paginate, prefix_filter
+from fuyun.services.policy import resolve_group
 from fuyun.services.principal import Principal
 from fuyun.services.runtime import Runtime
 from fuyun.store.engine import Database
@@ -45,6 +46,7 @@ class VmRequest:
     networks: tuple[str, ...] = ()
     group: str | None = None
     strategy: str | None = None
+    security_groups: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -162,6 +164,8 @@ def _validate_create(
             if str(net.id) in networks:
                 raise InvalidInput(f"network {ref} is given twice", field="networks")
             networks.append(str(net.id))
+        for ref in req.security_groups:
+            resolve_group(s, tenant_id, ref, "security_groups")
         group_id = None
         if req.group is not None:
             group = _tenant_group(s, tenant_id, req.group)
@@ -176,6 +180,7 @@ def _validate_create(
         "group_id": group_id,
         "host_id": str(host_id) if host_id else None,
         "host_name": req.host,
+        "security_groups": list(req.security_groups),
     }
     if req.strategy:
         payload["strategy"] = req.strategy
@@ -239,7 +244,7 @@ def list_vms(
         else:
             stmt = stmt.where(Vm.state != VmState.DELETED.value)
         if name_prefix:
-            stmt = stmt.where(Vm.name.startswith(name_prefix, autoescape=True))
+            stmt = stmt.where(prefix_filter(Vm.name, name_prefix))
         if tenant_id is not None:
             stmt = stmt.where(Vm.tenant_id == tenant_id)
         if host:

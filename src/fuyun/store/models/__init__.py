@@ -26,6 +26,13 @@ from fuyun.store.models.network import (
     VlanPool,
     Vrf,
 )
+from fuyun.store.models.policy import (
+    DeviceState,
+    GlobalRule,
+    PortSecurityGroup,
+    SecurityGroup,
+    SecurityGroupRule,
+)
 from fuyun.store.models.tenancy import ApiToken, Quota, Tenant, User
 from fuyun.store.models.workflow import Workflow, WorkflowStep
 
@@ -33,16 +40,21 @@ __all__ = [
     "ApiToken",
     "AuditEvent",
     "Base",
+    "DeviceState",
     "Flavor",
     "FreeRange",
+    "GlobalRule",
     "Host",
     "Interconnect",
     "IpAllocation",
     "Module",
     "Network",
     "Port",
+    "PortSecurityGroup",
     "Prefix",
     "Quota",
+    "SecurityGroup",
+    "SecurityGroupRule",
     "Segment",
     "ServerGroup",
     "ServerModel",

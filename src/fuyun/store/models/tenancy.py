@@ -33,6 +33,7 @@ class Quota(Base):
             " AND used_bandwidth_mbps >= 0",
             name="used_nonneg",
         ),
+        CheckConstraint("used_rules >= 0", name="used_rules_nonneg"),
     )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(
@@ -43,11 +44,13 @@ class Quota(Base):
     max_ram_mb: Mapped[int]
     max_ips: Mapped[int]
     max_bandwidth_mbps: Mapped[int]
+    max_rules: Mapped[int] = mapped_column(default=500)
     used_vms: Mapped[int] = mapped_column(default=0)
     used_vcpus: Mapped[int] = mapped_column(default=0)
     used_ram_mb: Mapped[int] = mapped_column(default=0)
     used_ips: Mapped[int] = mapped_column(default=0)
     used_bandwidth_mbps: Mapped[int] = mapped_column(default=0)
+    used_rules: Mapped[int] = mapped_column(default=0)
 
 
 class User(IdMixin, TimestampMixin, Base):

@@ -1,0 +1,1 @@
+"""Security policy: intent → enforcement IR → rendered device configuration. Pure."""

@@ -1,0 +1,154 @@
+"""Compile intent into per-device enforcement IR. Pure: a snapshot in, IR out.
+
+Semantics (what verify proves and the renderers enforce):
+
+- Default deny in both directions, stateful: replies to an allowed flow pass.
+- A flow from port A to port B passes when A's egress rules allow it, B's ingress
+  rules allow it, and no operator ``deny`` global rule matches on either side.
+- Operator global rules come first and tenants cannot override them: a global
+  ``deny`` beats any tenant allow; a global ``allow`` (e.g. monitoring from an
+  infrastructure range) applies to every port.
+- A security group rule's remote side is a CIDR, another group (its members'
+  addresses, as a named set), or anything.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from fuyun.policy.ir import (
+    Action,
+    AddressSet,
+    DevicePolicy,
+    Direction,
+    Endpoint,
+    Match,
+    PortPolicy,
+    Rule,
+    set_name,
+)
+
+
+@dataclass(frozen=True)
+class GroupRule:
+    id: uuid.UUID
+    group_id: uuid.UUID
+    direction: Direction
+    family: int
+    protocol: str = "any"
+    port_min: int | None = None
+    port_max: int | None = None
+    remote_cidr: str | None = None
+    remote_group_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True)
+class GlobalRule:
+    id: uuid.UUID
+    action: Action
+    direction: Direction
+    family: int
+    protocol: str = "any"
+    port_min: int | None = None
+    port_max: int | None = None
+    remote_cidr: str | None = None
+    priority: int = 100
+
+
+@dataclass
+class PolicySnapshot:
+    """The intent the compiler needs, gathered by the caller."""
+
+    rules: dict[uuid.UUID, list[GroupRule]] = field(default_factory=dict)
+    # Member addresses of every group a rule refers to, by family.
+    members: dict[uuid.UUID, dict[int, set[str]]] = field(default_factory=dict)
+    global_rules: list[GlobalRule] = field(default_factory=list)
+
+
+def _global(rule: GlobalRule) -> Rule:
+    return Rule(
+        rule.action,
+        Match(
+            rule.direction,
+            rule.family,
+            rule.protocol,
+            rule.port_min,
+            rule.port_max,
+            None,
+            rule.remote_cidr,
+        ),
+        f"global:{rule.id}",
+    )
+
+
+def _group_rule(rule: GroupRule) -> Rule:
+    remote_set = (
+        set_name(rule.remote_group_id, rule.family) if rule.remote_group_id is not None else None
+    )
+    return Rule(
+        Action.ALLOW,
+        Match(
+            rule.direction,
+            rule.family,
+            rule.protocol,
+            rule.port_min,
+            rule.port_max,
+            remote_set,
+            rule.remote_cidr,
+        ),
+        f"sg:{rule.id}",
+    )
+
+
+def compile_port(snapshot: PolicySnapshot, endpoint: Endpoint) -> PortPolicy:
+    globals_ = sorted(
+        snapshot.global_rules, key=lambda g: (g.action != Action.DENY, g.priority, str(g.id))
+    )
+    by_direction: dict[Direction, list[Rule]] = {Direction.INGRESS: [], Direction.EGRESS: []}
+    for g in globals_:
+        by_direction[g.direction].append(_global(g))
+    own: set[Rule] = set()
+    for group in endpoint.groups:
+        for rule in snapshot.rules.get(group, ()):
+            own.add(_group_rule(rule))
+    for rule in sorted(own, key=lambda r: (r.match.sort_key(), r.origin)):
+        by_direction[rule.match.direction].append(rule)
+    return PortPolicy(
+        endpoint, tuple(by_direction[Direction.INGRESS]), tuple(by_direction[Direction.EGRESS])
+    )
+
+
+def referenced_sets(policies: Iterable[PortPolicy]) -> set[str]:
+    return {
+        r.match.remote_set for p in policies for r in (*p.ingress, *p.egress) if r.match.remote_set
+    }
+
+
+def address_sets(snapshot: PolicySnapshot, names: set[str]) -> tuple[AddressSet, ...]:
+    """The contents of every named set the device's rules use."""
+    out = []
+    index = {set_name(g, fam): (g, fam) for g in snapshot.members for fam in (4, 6)}
+    for name in sorted(names):
+        group, family = index.get(name, (None, 4 if name.endswith("v4") else 6))
+        addresses = snapshot.members.get(group, {}).get(family, set()) if group else set()
+        out.append(AddressSet(name, family, frozenset(addresses)))
+    return tuple(out)
+
+
+def compile_device(
+    snapshot: PolicySnapshot,
+    device: str,
+    enforcement_point: str,
+    endpoints: Iterable[Endpoint],
+    vlans: Iterable[int] = (),
+) -> DevicePolicy:
+    ports = tuple(compile_port(snapshot, e) for e in sorted(endpoints, key=lambda e: e.port_id))
+    return DevicePolicy(
+        device=device,
+        enforcement_point=enforcement_point,
+        ports=ports,
+        sets=address_sets(snapshot, referenced_sets(ports)),
+        vlans=tuple(sorted(set(vlans))),
+    )

@@ -1,0 +1,220 @@
+"""The enforcement IR: what one device must enforce, independent of how it is rendered.
+
+The compiler turns intent (security groups, rules, memberships, global rules) into
+one :class:`DevicePolicy` per enforcement device: a host's vswitch, a guest (for
+``vm-iptables``) or a ToR. Renderers turn a DevicePolicy into nftables, OpenFlow,
+iptables-restore or switch text; :mod:`fuyun.verify` evaluates the same IR to
+prove reachability. Nothing here knows about the store or any renderer.
+
+Remote addresses are named sets (a security group's member addresses per family)
+or CIDRs, so a rule costs one entry however many members its remote group has —
+set lookups, not rules x members.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import uuid
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Direction(StrEnum):
+    INGRESS = "ingress"
+    EGRESS = "egress"
+
+
+class Action(StrEnum):
+    ALLOW = "allow"
+    DENY = "deny"
+
+
+PROTOCOLS = ("any", "tcp", "udp", "icmp")
+
+
+@dataclass(frozen=True)
+class Match:
+    """Traffic to or from a port: family, protocol, destination port range, remote side.
+
+    ``remote_set`` names an :class:`AddressSet`; ``remote_cidr`` is a literal
+    prefix; neither means any address.
+    """
+
+    direction: Direction
+    family: int  # 4 or 6
+    protocol: str = "any"
+    port_min: int | None = None
+    port_max: int | None = None
+    remote_set: str | None = None
+    remote_cidr: str | None = None
+
+    def ports(self) -> tuple[int, int] | None:
+        if self.port_min is None:
+            return None
+        return self.port_min, self.port_max if self.port_max is not None else self.port_min
+
+    def sort_key(self) -> tuple[object, ...]:
+        """A total order for deterministic output (None sorts first)."""
+        return (
+            self.direction.value,
+            self.family,
+            self.protocol,
+            self.port_min or -1,
+            self.port_max or -1,
+            self.remote_set or "",
+            self.remote_cidr or "",
+        )
+
+
+@dataclass(frozen=True)
+class Rule:
+    action: Action
+    match: Match
+    origin: str  # "sg:<rule id>", "global:<rule id>", "default:..." — what to blame
+
+
+@dataclass(frozen=True)
+class AddressSet:
+    name: str  # e.g. "sg_<group id hex>_v4"
+    family: int
+    addresses: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A VM port as the enforcement point sees it."""
+
+    port_id: uuid.UUID
+    tenant_id: uuid.UUID
+    vrf_id: uuid.UUID
+    network_id: uuid.UUID
+    segment_id: uuid.UUID
+    vlan: int
+    mac: str
+    ips: tuple[str, ...]
+    groups: frozenset[uuid.UUID]
+    host: str | None = None
+    device: str = ""  # interface name on the host (e.g. "fy" + port id prefix)
+
+    def addresses(self, family: int) -> list[str]:
+        return [ip for ip in self.ips if ipaddress.ip_address(ip).version == family]
+
+
+@dataclass(frozen=True)
+class PortPolicy:
+    """Ordered rules for one port: global denies, then allows; the default is deny."""
+
+    endpoint: Endpoint
+    ingress: tuple[Rule, ...]
+    egress: tuple[Rule, ...]
+
+
+@dataclass(frozen=True)
+class DevicePolicy:
+    """Everything one device enforces."""
+
+    device: str  # host or switch name
+    enforcement_point: str  # vswitch | vm-iptables | tor-acl
+    ports: tuple[PortPolicy, ...]
+    sets: tuple[AddressSet, ...] = field(default_factory=tuple)
+    # ToR only: VLANs carried, per-tenant VRFs, trunk members.
+    vlans: tuple[int, ...] = ()
+
+    def set_by_name(self) -> dict[str, AddressSet]:
+        return {s.name: s for s in self.sets}
+
+
+def set_name(group_id: uuid.UUID, family: int) -> str:
+    return f"sg_{group_id.hex}_v{family}"
+
+
+def device_name(port_id: uuid.UUID) -> str:
+    """The port's interface on its host: 15 characters at most, as Linux requires."""
+    return f"fy{port_id.hex[:11]}"
+
+
+# -- serialisation: the IR is stored as a device's desired state ---------------------------
+
+
+def _match_dict(m: Match) -> dict[str, object]:
+    return {
+        "d": m.direction.value,
+        "f": m.family,
+        "p": m.protocol,
+        "lo": m.port_min,
+        "hi": m.port_max,
+        "set": m.remote_set,
+        "cidr": m.remote_cidr,
+    }
+
+
+def _match(d: dict[str, object]) -> Match:
+    return Match(
+        Direction(str(d["d"])),
+        int(d["f"]),
+        str(d["p"]),  # type: ignore[call-overload]
+        d["lo"],
+        d["hi"],
+        d["set"],
+        d["cidr"],
+    )  # type: ignore[arg-type]
+
+
+def _rules(rules: tuple[Rule, ...]) -> list[dict[str, object]]:
+    return [{"a": r.action.value, "m": _match_dict(r.match), "o": r.origin} for r in rules]
+
+
+def to_json(policy: DevicePolicy) -> dict[str, object]:
+    return {
+        "device": policy.device,
+        "ep": policy.enforcement_point,
+        "vlans": list(policy.vlans),
+        "sets": [{"n": s.name, "f": s.family, "a": sorted(s.addresses)} for s in policy.sets],
+        "ports": [
+            {
+                "port": str(p.endpoint.port_id),
+                "tenant": str(p.endpoint.tenant_id),
+                "vrf": str(p.endpoint.vrf_id),
+                "network": str(p.endpoint.network_id),
+                "segment": str(p.endpoint.segment_id),
+                "vlan": p.endpoint.vlan,
+                "mac": p.endpoint.mac,
+                "ips": list(p.endpoint.ips),
+                "groups": sorted(str(g) for g in p.endpoint.groups),
+                "host": p.endpoint.host,
+                "dev": p.endpoint.device,
+                "in": _rules(p.ingress),
+                "out": _rules(p.egress),
+            }
+            for p in policy.ports
+        ],
+    }
+
+
+def from_json(data: dict[str, object]) -> DevicePolicy:
+    def rules(items: list[dict[str, object]]) -> tuple[Rule, ...]:
+        return tuple(
+            Rule(Action(str(r["a"])), _match(r["m"]), str(r["o"]))  # type: ignore[arg-type]
+            for r in items
+        )
+
+    ports = []
+    for p in data["ports"]:  # type: ignore[attr-defined]
+        e = Endpoint(
+            uuid.UUID(p["port"]),
+            uuid.UUID(p["tenant"]),
+            uuid.UUID(p["vrf"]),
+            uuid.UUID(p["network"]),
+            uuid.UUID(p["segment"]),
+            int(p["vlan"]),
+            str(p["mac"]),
+            tuple(p["ips"]),
+            frozenset(uuid.UUID(g) for g in p["groups"]),
+            p.get("host"),
+            str(p.get("dev", "")),
+        )
+        ports.append(PortPolicy(e, rules(p["in"]), rules(p["out"])))
+    sets = tuple(AddressSet(str(s["n"]), int(s["f"]), frozenset(s["a"])) for s in data["sets"])  # type: ignore[attr-defined]
+    return DevicePolicy(
+        str(data["device"]), str(data["ep"]), tuple(ports), sets, tuple(data.get("vlans", ()))
+    )  # type: ignore[call-overload]

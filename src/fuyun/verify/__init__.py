@@ -1,0 +1,1 @@
+"""Reachability over compiled state: what the devices would let through, proved from their IR."""

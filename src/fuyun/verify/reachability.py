@@ -1,0 +1,182 @@
+"""Who can reach whom, computed from compiled device policies alone.
+
+Endpoints are grouped into equivalence classes that no compiled rule can tell
+apart: same VRF, same ingress and egress rules, membership in the same address
+sets, inside the same CIDRs. Only classes are compared, never all VM pairs — a
+fleet of 10,000 VMs in a few hundred classes is checked in seconds.
+
+A flow from A to B needs a path (the same VRF: the same VLAN, or routed inside the
+tenant's VRF; different VRFs are never routed to each other) and both sides'
+compiled rules: A's egress and B's ingress.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from fuyun.policy.ir import Action, AddressSet, DevicePolicy, Endpoint, PortPolicy, Rule
+from fuyun.verify.evaluate import Service, _in_cidr, decide, probes
+
+
+@dataclass(frozen=True)
+class EndpointClass:
+    key: tuple[object, ...]
+    members: tuple[Endpoint, ...]
+    policy: PortPolicy
+    sets: dict[str, AddressSet]
+
+    @property
+    def sample(self) -> Endpoint:
+        return self.members[0]
+
+    @property
+    def tenant_id(self) -> uuid.UUID:
+        return self.sample.tenant_id
+
+
+@dataclass(frozen=True)
+class Reach:
+    src: EndpointClass
+    dst: EndpointClass
+    services: tuple[Service, ...]
+    path: str
+    allowed_by: tuple[str, ...]  # "egress <origin> / ingress <origin>" per service
+
+    def describe(self) -> str:
+        s, d = self.src.sample, self.dst.sample
+        return (
+            f"{s.ips[0] if s.ips else s.port_id} -> {d.ips[0] if d.ips else d.port_id}: "
+            f"{', '.join(map(str, self.services))} via {self.path}"
+        )
+
+
+@dataclass
+class Reachability:
+    classes: list[EndpointClass] = field(default_factory=list)
+    reach: dict[tuple[int, int], Reach] = field(default_factory=dict)
+    pairs_checked: int = 0
+
+    def endpoints(self) -> int:
+        return sum(len(c.members) for c in self.classes)
+
+
+def _classes(devices: list[DevicePolicy]) -> list[EndpointClass]:
+    cidrs: set[str] = set()
+    for d in devices:
+        for p in d.ports:
+            for r in (*p.ingress, *p.egress):
+                if r.match.remote_cidr:
+                    cidrs.add(r.match.remote_cidr)
+    ordered_cidrs = sorted(cidrs)
+    # An endpoint is a remote for other devices' rules: classify it by the sets of
+    # every device, so members of one class are alike wherever they are looked up.
+    everywhere: dict[str, set[str]] = defaultdict(set)
+    for d in devices:
+        for st in d.sets:
+            everywhere[st.name] |= st.addresses
+    by_address: dict[str, set[str]] = defaultdict(set)
+    for name, addresses in everywhere.items():
+        for ip in addresses:
+            by_address[ip].add(name)
+    groups: dict[tuple[object, ...], list[tuple[Endpoint, PortPolicy, dict[str, AddressSet]]]]
+    groups = defaultdict(list)
+    for d in devices:
+        sets = d.set_by_name()
+        for p in d.ports:
+            e = p.endpoint
+            in_sets = frozenset(n for ip in e.ips for n in by_address.get(ip, ()))
+            in_cidrs = tuple(any(_in_cidr(ip, c) for ip in e.ips) for c in ordered_cidrs)
+            families = tuple(sorted({4 if ":" not in ip else 6 for ip in e.ips}))
+            rules = (
+                tuple((r.action, r.match) for r in p.ingress),
+                tuple((r.action, r.match) for r in p.egress),
+            )
+            key = (
+                e.vrf_id,
+                families,
+                rules,
+                in_sets,
+                in_cidrs,
+                frozenset((n, s.addresses) for n, s in sets.items()),
+            )
+            groups[key].append((e, p, sets))
+    out = []
+    for key, items in groups.items():
+        out.append(EndpointClass(key, tuple(i[0] for i in items), items[0][1], items[0][2]))
+    return out
+
+
+def _flow(
+    src: EndpointClass, dst: EndpointClass, services: list[Service]
+) -> tuple[list[Service], list[str]]:
+    allowed, blame = [], []
+    s_ep, d_ep = src.sample, dst.sample
+    for svc in services:
+        for dst_ip in d_ep.ips:
+            out = decide(src.policy.egress, dst_ip, svc, src.sets)
+            if out is None or out.action is Action.DENY:
+                continue
+            src_ips = [ip for ip in s_ep.ips if (":" in ip) == (":" in dst_ip)]
+            inn = next(
+                (
+                    r
+                    for ip in src_ips
+                    if (r := decide(dst.policy.ingress, ip, svc, dst.sets)) is not None
+                    and r.action is Action.ALLOW
+                ),
+                None,
+            )
+            if inn is not None:
+                allowed.append(svc)
+                blame.append(f"{svc}: egress {out.origin} / ingress {inn.origin}")
+                break
+    return allowed, blame
+
+
+def _path(src: Endpoint, dst: Endpoint) -> str | None:
+    if src.vrf_id != dst.vrf_id:
+        return None
+    if src.segment_id == dst.segment_id:
+        return f"VLAN {src.vlan}"
+    return f"VLAN {src.vlan} -> routed in VRF -> VLAN {dst.vlan}"
+
+
+def analyse(devices: list[DevicePolicy]) -> Reachability:
+    """Every class pair that can reach each other, with services, path and the rules."""
+    result = Reachability(classes=_classes(devices))
+    all_rules: list[Rule] = [r for d in devices for p in d.ports for r in (*p.ingress, *p.egress)]
+    services = probes(all_rules)
+    by_vrf: dict[uuid.UUID, list[int]] = defaultdict(list)
+    for i, c in enumerate(result.classes):
+        by_vrf[c.sample.vrf_id].append(i)
+    for members in by_vrf.values():
+        for i in members:
+            for j in members:
+                src, dst = result.classes[i], result.classes[j]
+                result.pairs_checked += 1
+                path = _path(src.sample, dst.sample)
+                if path is None:
+                    continue
+                allowed, blame = _flow(src, dst, services)
+                if allowed:
+                    result.reach[(i, j)] = Reach(src, dst, tuple(allowed), path, tuple(blame))
+    # Pairs in different VRFs have no path at all; count them as checked.
+    n = len(result.classes)
+    same = sum(len(m) ** 2 for m in by_vrf.values())
+    result.pairs_checked += n * n - same
+    return result
+
+
+def endpoint_reach(result: Reachability) -> set[tuple[uuid.UUID, uuid.UUID, Service]]:
+    """Expand class results to (src port, dst port, service) triples (for tests)."""
+    out = set()
+    for reach in result.reach.values():
+        for s in reach.src.members:
+            for d in reach.dst.members:
+                if s.port_id == d.port_id:
+                    continue
+                for svc in reach.services:
+                    out.add((s.port_id, d.port_id, svc))
+    return out
