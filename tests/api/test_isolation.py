@@ -26,6 +26,8 @@ FABRIC = {
     "vlan-pools",
     "prefixes",
 }
+# Operator-only resources that hold no tenant's objects.
+OPERATOR = {"global-rules", "devices"}
 # Readable by all, changed by operators only.
 CATALOG = {"flavors"}
 
@@ -54,7 +56,15 @@ def _populate(api: Api, a: TenantAccount) -> dict[str, str]:
         json={"name": "ha", "policy": "anti-affinity", "level": "host"},
     ).json()
     workflows = api.client.get("/api/v1/workflows", headers=a.headers).json()["items"]
+    sg = api.client.post("/api/v1/security-groups", headers=a.headers, json={"name": "sg"}).json()
+    rule = api.client.post(
+        f"/api/v1/security-groups/{sg['id']}/rules", headers=a.headers, json={"direction": "egress"}
+    ).json()
     ids = {
+        "security-groups": sg["id"],
+        "rule_id": rule["id"],
+        "device_type": "host",
+        "device_name": "sz1-m01-t01-h01",
         "group_id": group["id"],
         "workflow_id": workflows[0]["id"],
         "network_id": net["id"],
@@ -94,10 +104,12 @@ def test_tenant_b_cannot_touch_any_of_tenant_a(
             url = path
             for p in params:
                 key = collection if p == "object_id" else p
+                if collection == "security-groups" and p == "group_id":
+                    key = "security-groups"
                 url = url.replace("{" + p + "}", ids[key])
             body = _body_for(spec, path, method)
             r = api.client.request(method.upper(), url, headers=b.headers, json=body)
-            if collection in FABRIC or path.endswith("/explain"):
+            if collection in FABRIC or path.endswith("/explain") or collection in OPERATOR:
                 expected = {403}
             elif collection in CATALOG:
                 expected = {200} if method == "get" else {403}
@@ -136,6 +148,8 @@ def test_lists_show_b_nothing_of_a(api: Api, make_tenant: Callable[..., TenantAc
                 "port_id",
                 "group_id",
                 "workflow_id",
+                "rule_id",
+                "security-groups",
             ):
                 assert ids[key] not in text, f"GET {path} leaks tenant A's {key}"
             assert "secret" not in text and "alpha" not in text

@@ -15,6 +15,7 @@ from fuyun.api.routes import (
     identity,
     inventory,
     networks,
+    policy,
     system,
     tenants,
     vms,
@@ -105,7 +106,18 @@ def create_app(
     )
     app.state.ctx = AppContext(settings=settings, db=db, runtime=runtime)
     errors.install(app)
-    for module in (system, identity, tenants, inventory, networks, vms, groups, workflows, audit):
+    for module in (
+        system,
+        identity,
+        tenants,
+        inventory,
+        networks,
+        policy,
+        vms,
+        groups,
+        workflows,
+        audit,
+    ):
         app.include_router(module.router, prefix=API_PREFIX)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app

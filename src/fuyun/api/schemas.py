@@ -416,6 +416,9 @@ class VmCreateNetworked(VmCreate):
     )
     group: Ref | None = Field(None, description="server group (affinity/anti-affinity)")
     strategy: Annotated[str | None, Field(pattern="^(pack|spread)$")] = None
+    security_groups: list[Ref] = Field(
+        default_factory=list, max_length=16, description="on every NIC; the tenant default if none"
+    )
 
 
 class VmCreated(BaseModel):

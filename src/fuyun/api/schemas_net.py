@@ -85,6 +85,9 @@ class PortCreate(In):
     ip: Ip | None = Field(None, description="a specific address; next free otherwise")
     mac: Annotated[str | None, Field(max_length=17, description="operators only")] = None
     host: Annotated[str | None, Field(max_length=64, description="operators: bind to host")] = None
+    security_groups: list[Annotated[str, Field(max_length=64)]] | None = Field(
+        None, max_length=16, description="the tenant default group if not given"
+    )
 
 
 class TableChangePublic(BaseModel):

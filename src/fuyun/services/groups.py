@@ -10,7 +10,7 @@ from fuyun.domain.errors import Conflict, InvalidInput, NotFound
 from fuyun.services.audit import mutation
 from fuyun.services.principal import Principal
 from fuyun.store.engine import Database
-from fuyun.store.models import ServerGroup, Vm
+from fuyun.store.models import ServerGroup, Tenant, Vm
 
 POLICIES = ("affinity", "anti-affinity")
 LEVELS = ("host", "tor", "module", "site")
@@ -32,6 +32,8 @@ def create_group(
             "tenant_id is required when an operator creates a group", field="tenant_id"
         )
     with mutation(db, principal, "server-group.create", "server-group", tenant_id=owner) as m:
+        if m.session.get(Tenant, owner) is None:
+            raise NotFound("no such tenant", field="tenant_id")
         if policy not in POLICIES:
             raise InvalidInput("policy must be affinity or anti-affinity", field="policy")
         if level not in LEVELS:

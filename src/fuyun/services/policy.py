@@ -27,6 +27,7 @@ from fuyun.store.models import (
     PortSecurityGroup,
     SecurityGroup,
     SecurityGroupRule,
+    Tenant,
 )
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
@@ -159,6 +160,8 @@ def create_group(
             "tenant_id is required when an operator creates a group", field="tenant_id"
         )
     with mutation(db, principal, "security-group.create", "security-group", tenant_id=owner) as m:
+        if m.session.get(Tenant, owner) is None:
+            raise NotFound("no such tenant", field="tenant_id")
         if not NAME.match(name):
             raise InvalidInput("name must be 1-63 letters, digits or ._-", field="name")
         if m.session.scalar(

@@ -224,7 +224,12 @@ def create_port(ctx: Ctx, who: Caller, body: n.PortCreate, dry_run: DryRun = Fal
         ctx.networking,
         who,
         PortRequest(
-            network_id=body.network_id, name=body.name, ip=body.ip, mac=body.mac, host=body.host
+            network_id=body.network_id,
+            name=body.name,
+            ip=body.ip,
+            mac=body.mac,
+            host=body.host,
+            security_groups=None if body.security_groups is None else tuple(body.security_groups),
         ),
         dry_run=dry_run,
     )

@@ -75,6 +75,7 @@ def create_vms(ctx: Ctx, who: Caller, body: VmCreateNetworked) -> VmCreated:
             networks=tuple(body.networks),
             group=body.group,
             strategy=body.strategy,
+            security_groups=tuple(body.security_groups),
         ),
     )
     return VmCreated(items=[view(vm, who) for vm in made.vms], workflow_id=made.workflow_id)

@@ -1,0 +1,198 @@
+"""Security groups and rules, operator global rules, device desired state, verify."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, status
+from sqlalchemy import select
+
+from fuyun.api import schemas_policy as sp
+from fuyun.api.deps import Caller, Ctx
+from fuyun.api.routes.common import ERRORS
+from fuyun.domain.errors import NotFound
+from fuyun.services import policy, verification
+from fuyun.services.policy import RuleSpec
+from fuyun.store.models import DeviceState
+
+router = APIRouter(responses=ERRORS)
+
+
+def _spec(body: sp.RuleCreate) -> RuleSpec:
+    return RuleSpec(
+        direction=body.direction,
+        ethertype=body.ethertype,
+        protocol=body.protocol,
+        port_min=body.port_min,
+        port_max=body.port_max,
+        remote_cidr=body.remote_cidr,
+        remote_group=body.remote_group,
+        description=body.description,
+    )
+
+
+@router.get(
+    "/security-groups", response_model=list[sp.SecurityGroupPublic], tags=["security-groups"]
+)
+def list_groups(ctx: Ctx, who: Caller) -> list[sp.SecurityGroupPublic]:
+    return [sp.SecurityGroupPublic.model_validate(g) for g in policy.list_groups(ctx.db, who)]
+
+
+@router.post(
+    "/security-groups",
+    response_model=sp.SecurityGroupDetail,
+    status_code=status.HTTP_201_CREATED,
+    tags=["security-groups"],
+)
+def create_group(ctx: Ctx, who: Caller, body: sp.SecurityGroupCreate) -> sp.SecurityGroupDetail:
+    group = policy.create_group(
+        ctx.db, who, name=body.name, description=body.description, tenant_id=body.tenant_id
+    )
+    return get_group(ctx, who, group.id)
+
+
+@router.get(
+    "/security-groups/{group_id}", response_model=sp.SecurityGroupDetail, tags=["security-groups"]
+)
+def get_group(ctx: Ctx, who: Caller, group_id: uuid.UUID) -> sp.SecurityGroupDetail:
+    group, rules = policy.get_group(ctx.db, who, group_id)
+    base = sp.SecurityGroupPublic.model_validate(group).model_dump()
+    return sp.SecurityGroupDetail(**base, rules=[sp.RulePublic.model_validate(r) for r in rules])
+
+
+@router.delete(
+    "/security-groups/{group_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["security-groups"]
+)
+def delete_group(ctx: Ctx, who: Caller, group_id: uuid.UUID) -> None:
+    """Refused (409) while ports carry the group or other groups' rules refer to it."""
+    policy.delete_group(ctx.db, who, group_id)
+
+
+@router.post(
+    "/security-groups/{group_id}/rules",
+    response_model=sp.RulePublic,
+    status_code=status.HTTP_201_CREATED,
+    tags=["security-group-rules"],
+)
+def add_rule(ctx: Ctx, who: Caller, group_id: uuid.UUID, body: sp.RuleCreate) -> sp.RulePublic:
+    """Add an allow rule; the affected devices are recompiled before this answers."""
+    return sp.RulePublic.model_validate(policy.add_rule(ctx.db, who, group_id, _spec(body)))
+
+
+@router.delete(
+    "/security-group-rules/{rule_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    tags=["security-group-rules"],
+)
+def delete_rule(ctx: Ctx, who: Caller, rule_id: uuid.UUID) -> None:
+    policy.delete_rule(ctx.db, who, rule_id)
+
+
+@router.put(
+    "/ports/{port_id}/security-groups", response_model=list[sp.SecurityGroupPublic], tags=["ports"]
+)
+def set_port_groups(
+    ctx: Ctx, who: Caller, port_id: uuid.UUID, body: sp.PortGroups
+) -> list[sp.SecurityGroupPublic]:
+    groups = policy.update_port_groups(ctx.db, ctx.settings, who, port_id, body.security_groups)
+    return [sp.SecurityGroupPublic.model_validate(g) for g in groups]
+
+
+@router.get("/global-rules", response_model=list[sp.GlobalRulePublic], tags=["global-rules"])
+def list_global(ctx: Ctx, who: Caller) -> list[sp.GlobalRulePublic]:
+    return [sp.GlobalRulePublic.model_validate(r) for r in policy.list_global_rules(ctx.db, who)]
+
+
+@router.post(
+    "/global-rules",
+    response_model=sp.GlobalRulePublic,
+    status_code=status.HTTP_201_CREATED,
+    tags=["global-rules"],
+)
+def add_global(ctx: Ctx, who: Caller, body: sp.GlobalRuleCreate) -> sp.GlobalRulePublic:
+    """Operators: a rule on every port that tenants cannot override (deny beats allow)."""
+    return sp.GlobalRulePublic.model_validate(
+        policy.add_global_rule(
+            ctx.db, who, action=body.action, spec=_spec(body), priority=body.priority
+        )
+    )
+
+
+@router.delete(
+    "/global-rules/{rule_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["global-rules"]
+)
+def delete_global(ctx: Ctx, who: Caller, rule_id: uuid.UUID) -> None:
+    policy.delete_global_rule(ctx.db, who, rule_id)
+
+
+@router.get("/devices", response_model=list[sp.DevicePublic], tags=["devices"])
+def list_devices(
+    ctx: Ctx,
+    who: Caller,
+    lagging: Annotated[bool, Query(description="only devices behind")] = False,
+) -> list[sp.DevicePublic]:
+    """Desired vs applied generation of every device: who lags."""
+    who.require_operator()
+    with ctx.db.read_session() as s:
+        stmt = select(DeviceState).order_by(DeviceState.device_type, DeviceState.device_name)
+        if lagging:
+            stmt = stmt.where(DeviceState.applied_generation < DeviceState.desired_generation)
+        return [sp.DevicePublic.model_validate(d) for d in s.scalars(stmt)]
+
+
+@router.get(
+    "/devices/{device_type}/{device_name}", response_model=sp.DeviceConfig, tags=["devices"]
+)
+def get_device(
+    ctx: Ctx,
+    who: Caller,
+    device_type: Annotated[str, Path(max_length=16)],
+    device_name: Annotated[str, Path(max_length=64)],
+    enforcement_point: Annotated[str | None, Query(max_length=16)] = None,
+) -> sp.DeviceConfig:
+    """A device's compiled configuration, as rendered for its platform."""
+    who.require_operator()
+    with ctx.db.read_session() as s:
+        stmt = select(DeviceState).where(
+            DeviceState.device_type == device_type, DeviceState.device_name == device_name
+        )
+        if enforcement_point:
+            stmt = stmt.where(DeviceState.enforcement_point == enforcement_point)
+        row = s.scalars(stmt).first()
+        if row is None:
+            raise NotFound("no such device state", field="device_name")
+        base = sp.DevicePublic.model_validate(row).model_dump()
+        return sp.DeviceConfig(
+            **base, rendered=row.rendered, ports=len((row.ir or {}).get("ports", []))
+        )
+
+
+@router.get("/verify", response_model=sp.VerifyPublic, tags=["verify"])
+def verify(
+    ctx: Ctx, who: Caller, limit: Annotated[int, Query(ge=0, le=10000)] = 200
+) -> sp.VerifyPublic:
+    """Operators: who can reach whom, from compiled device state alone, against intent."""
+    rep = verification.verify(ctx.db, who, limit=limit)
+
+    def diff(d: object) -> sp.DifferencePublic:
+        return sp.DifferencePublic(
+            src_ip=d.src_ip,
+            dst_ip=d.dst_ip,  # type: ignore[attr-defined]
+            tenant_id=d.tenant_id,  # type: ignore[attr-defined]
+            services=[str(x) for x in d.services],  # type: ignore[attr-defined]
+            allowed_by=list(d.allowed_by),
+        )  # type: ignore[attr-defined]
+
+    return sp.VerifyPublic(
+        ok=rep.ok,
+        endpoints=rep.endpoints,
+        classes=rep.classes,
+        pairs_checked=rep.pairs_checked,
+        devices=rep.devices,
+        seconds=round(rep.seconds, 3),
+        cross_tenant=[sp.ReachPairPublic(**vars(p)) for p in rep.cross_tenant],
+        leaks=[diff(d) for d in rep.comparison.leaks[:limit]],
+        blocks=[diff(d) for d in rep.comparison.blocks[:limit]],
+        reachable=[sp.ReachPairPublic(**vars(p)) for p in rep.reachable],
+    )

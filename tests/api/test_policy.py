@@ -1,0 +1,205 @@
+"""Security groups, rules, global rules, device state and verify through the API."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import select
+
+from fuyun.store.models import DeviceState
+from tests.api.conftest import Api, TenantAccount
+
+Tenant = Callable[..., TenantAccount]
+
+
+def _group(api: Api, t: TenantAccount, name: str) -> dict[str, Any]:
+    r = api.client.post("/api/v1/security-groups", headers=t.headers, json={"name": name})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def _rule(api: Api, t: TenantAccount, group_id: str, **body: Any) -> Any:
+    return api.client.post(
+        f"/api/v1/security-groups/{group_id}/rules", headers=t.headers, json=body
+    )
+
+
+def _stage(api: Api, t: TenantAccount, cidr: str = "10.1.0.0/24") -> dict[str, Any]:
+    api.client.post(
+        "/api/v1/networks", headers=t.headers, json={"name": "app", "cidr": cidr, "site": "sz1"}
+    )
+    web, db = _group(api, t, "web"), _group(api, t, "db")
+    assert (
+        _rule(
+            api, t, web["id"], direction="ingress", protocol="tcp", port_min=80, port_max=443
+        ).status_code
+        == 201
+    )
+    assert _rule(api, t, web["id"], direction="egress").status_code == 201
+    assert (
+        _rule(
+            api, t, db["id"], direction="ingress", protocol="tcp", port_min=5432, remote_group="web"
+        ).status_code
+        == 201
+    )
+    vms = {}
+    for name, group in (("w", "web"), ("d", "db")):
+        r = api.client.post(
+            "/api/v1/vms",
+            headers=t.headers,
+            json={
+                "name": name,
+                "flavor": "s1.small",
+                "networks": ["app"],
+                "security_groups": [group],
+            },
+        )
+        assert r.status_code == 201, r.text
+        vms[name] = r.json()["items"][0]
+    return {"web": web, "db": db, "vms": vms}
+
+
+def test_rules_are_validated_naming_the_field(api: Api, make_tenant: Tenant) -> None:
+    acme = make_tenant("acme")
+    g = _group(api, acme, "web")
+    for body, field in (
+        ({"direction": "ingress", "protocol": "tcp", "port_min": 70000}, "port_min"),
+        ({"direction": "sideways"}, "direction"),
+        ({"direction": "ingress", "remote_cidr": "10.0.0.0/33"}, "remote_cidr"),
+        ({"direction": "ingress", "remote_cidr": "2001:db8::/32"}, "remote_cidr"),
+        ({"direction": "ingress", "protocol": "icmp", "port_min": 22}, "port_min"),
+        ({"direction": "ingress", "protocol": "tcp", "port_min": 90, "port_max": 80}, "port_max"),
+    ):
+        r = _rule(api, acme, g["id"], **body)
+        assert r.status_code == 422, (body, r.text)
+        assert r.json()["error"]["field"] == field, (body, r.json())
+    r = _rule(api, acme, g["id"], direction="ingress", remote_group="nope")
+    assert r.status_code == 404 and r.json()["error"]["field"] == "remote_group"
+
+
+def test_rule_quota(api: Api, make_tenant: Tenant) -> None:
+    acme = make_tenant("acme", rules=2)
+    g = _group(api, acme, "web")
+    assert _rule(api, acme, g["id"], direction="ingress").status_code == 201
+    assert _rule(api, acme, g["id"], direction="egress").status_code == 201
+    r = _rule(api, acme, g["id"], direction="ingress", protocol="tcp", port_min=22)
+    assert r.status_code == 409 and r.json()["error"]["field"] == "rules"
+
+
+def test_a_rule_change_recompiles_only_affected_devices(api: Api, make_tenant: Tenant) -> None:
+    acme, other = make_tenant("acme"), make_tenant("other")
+    stage = _stage(api, acme)
+    _stage(api, other, "10.1.0.0/24")
+    before = {
+        d["device_name"]: d["desired_generation"]
+        for d in api.client.get("/api/v1/devices", headers=api.op).json()
+    }
+    assert before, "devices got desired state when the VMs were created"
+    web_host = api.client.get(f"/api/v1/vms/{stage['vms']['w']['id']}", headers=api.op).json()
+    host = api.client.get(f"/api/v1/hosts/{web_host['host_id']}", headers=api.op).json()["name"]
+    assert (
+        _rule(
+            api,
+            acme,
+            stage["web"]["id"],
+            direction="ingress",
+            protocol="tcp",
+            port_min=22,
+            remote_cidr="203.0.113.0/24",
+        ).status_code
+        == 201
+    )
+    after = {
+        d["device_name"]: d["desired_generation"]
+        for d in api.client.get("/api/v1/devices", headers=api.op).json()
+    }
+    changed = {n for n in after if after[n] != before.get(n)}
+    assert host in changed
+    others_hosts = set()
+    for vm in api.client.get("/api/v1/vms", headers=api.op, params={"tenant_id": other.id}).json()[
+        "items"
+    ]:
+        others_hosts.add(
+            api.client.get(f"/api/v1/hosts/{vm['host_id']}", headers=api.op).json()["name"]
+        )
+    assert not (changed & (others_hosts - {host})), "another tenant's hosts were untouched"
+    lag = api.client.get("/api/v1/devices", headers=api.op, params={"lagging": True}).json()
+    assert {d["device_name"] for d in lag} >= changed
+
+
+def test_verify_proves_isolation_and_finds_a_corrupted_rule(api: Api, make_tenant: Tenant) -> None:
+    acme, other = make_tenant("acme"), make_tenant("other")
+    _stage(api, acme)
+    _stage(api, other, "10.1.0.0/24")  # the same range, in another VRF
+    report = api.client.get("/api/v1/verify", headers=api.op).json()
+    assert report["ok"] is True, report
+    assert report["cross_tenant"] == [] and report["leaks"] == []
+    assert report["endpoints"] == 4
+    pairs = {(p["src_tenant"], p["dst_tenant"], tuple(p["services"])) for p in report["reachable"]}
+    assert ("acme", "acme", ("tcp/5432",)) in pairs  # web -> db on 5432 only
+    assert all(s == d for s, d, _ in pairs)
+    assert api.client.get("/api/v1/verify", headers=acme.headers).status_code == 403
+
+    # Corrupt one compiled rule: db's ingress now takes anything from anywhere.
+    with api.db.write_session() as s:
+        for row in s.scalars(select(DeviceState)):
+            ir = copy.deepcopy(row.ir)
+            changed = False
+            for port in ir.get("ports", []):
+                for rule in port["in"]:
+                    if rule["m"]["lo"] == 5432:
+                        rule["m"].update(lo=None, hi=None, p="any", set=None)
+                        changed = True
+            if changed:
+                row.ir = ir
+    report = api.client.get("/api/v1/verify", headers=api.op).json()
+    assert report["ok"] is False
+    assert report["leaks"], report
+    assert any(
+        s.startswith("tcp/") and s != "tcp/5432"
+        for leak in report["leaks"]
+        for s in leak["services"]
+    )
+    assert all(leak["allowed_by"] for leak in report["leaks"])
+
+
+def test_global_rules_are_for_operators_and_apply_everywhere(api: Api, make_tenant: Tenant) -> None:
+    acme = make_tenant("acme")
+    _stage(api, acme)
+    r = api.client.post(
+        "/api/v1/global-rules",
+        headers=acme.headers,
+        json={
+            "action": "allow",
+            "direction": "ingress",
+            "protocol": "icmp",
+            "remote_cidr": "192.0.2.0/24",
+        },
+    )
+    assert r.status_code == 403
+    r = api.client.post(
+        "/api/v1/global-rules",
+        headers=api.op,
+        json={"action": "deny", "direction": "ingress", "protocol": "tcp", "port_min": 5432},
+    )
+    assert r.status_code == 201
+    report = api.client.get("/api/v1/verify", headers=api.op).json()
+    assert report["ok"] is True
+    assert not any("tcp/5432" in p["services"] for p in report["reachable"]), (
+        "a global deny beats the tenant's allow"
+    )
+    assert (
+        api.client.delete(f"/api/v1/global-rules/{r.json()['id']}", headers=api.op).status_code
+        == 204
+    )
+
+
+def test_a_group_in_use_cannot_be_deleted(api: Api, make_tenant: Tenant) -> None:
+    acme = make_tenant("acme")
+    stage = _stage(api, acme)
+    r = api.client.delete(f"/api/v1/security-groups/{stage['db']['id']}", headers=acme.headers)
+    assert r.status_code == 409 and r.json()["error"]["code"] == "group_in_use"
+    r = api.client.delete(f"/api/v1/security-groups/{stage['web']['id']}", headers=acme.headers)
+    assert r.status_code == 409  # on a port, and db's rule refers to it
