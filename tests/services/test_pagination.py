@@ -17,8 +17,9 @@ def test_walks_every_row_once_in_order(any_db: Database) -> None:
     cursor = None
     with any_db.read_session() as s:
         while True:
-            page = paginate(s, select(Tenant), sort=Tenant.name, id_column=Tenant.id, limit=7,
-                            cursor=cursor)
+            page = paginate(
+                s, select(Tenant), sort=Tenant.name, id_column=Tenant.id, limit=7, cursor=cursor
+            )
             seen += [t.name for t in page.items]
             cursor = page.next_cursor
             if cursor is None:

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from fuyun import __version__
-from fuyun.cli import networking, resources
+from fuyun.cli import networking, policy, resources
 from fuyun.cli.client import err, out, save_credentials
 from fuyun.cli.fabric import fabric_app
 
@@ -27,6 +27,9 @@ app.add_typer(resources.vm_app, name="vm")
 app.add_typer(resources.group_app, name="group")
 app.add_typer(resources.workflow_app, name="workflow")
 app.add_typer(networking.network_app, name="network")
+app.add_typer(policy.sg_app, name="sg")
+app.add_typer(policy.global_app, name="global-rule")
+app.add_typer(policy.device_app, name="device")
 app.add_typer(networking.port_app, name="port")
 app.add_typer(
     resources.make_list_command("/sites", ["name", "city", "id"], "Sites (data centers)."),
@@ -57,6 +60,7 @@ app.add_typer(
 app.command()(resources.login)
 app.command()(resources.audit)
 app.command()(resources.explain)
+app.command()(policy.verify)
 
 
 @app.command()
