@@ -249,6 +249,9 @@ def vm_create(
     count: Annotated[int, typer.Option()] = 1,
     network: Annotated[list[str] | None, typer.Option(help="one NIC per network (repeat)")] = None,
     group: Annotated[str | None, typer.Option(help="server group")] = None,
+    security_group: Annotated[
+        list[str] | None, typer.Option("--security-group", help="on every NIC (repeat)")
+    ] = None,
     strategy: Annotated[str | None, typer.Option(help="pack or spread")] = None,
     image: Annotated[str, typer.Option()] = "debian-12",
     host: Annotated[str | None, typer.Option(help="operators: pin to a host")] = None,
@@ -263,6 +266,7 @@ def vm_create(
         "image": image,
         "host": host,
         "networks": network or [],
+        "security_groups": security_group or [],
         "group": group,
         "strategy": strategy,
         "tenant_id": tenant_id_of(tenant) if tenant else None,
