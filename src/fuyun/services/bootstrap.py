@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from fuyun.config import Settings
 from fuyun.domain.enums import Role
-from fuyun.domain.errors import CapacityExhausted
+from fuyun.domain.errors import Conflict
 from fuyun.drivers.compute import ComputeDriver
 from fuyun.fabric.generator import PRESETS, generate
 from fuyun.fabric.loader import load_into_store
@@ -34,14 +34,12 @@ SERVE_TOKEN_TTL_S = 30 * 86400
 
 DEMO_TENANTS = (
     # name, display name, quotas, [(vm name, flavor, count)]
-    (
-        "starfish-games",
-        "Starfish Games",
-        {"vms": 50, "vcpus": 200, "bandwidth_mbps": 1000},
-        [("web", "s1.medium", 6), ("db", "s1.large", 2)],
-    ),
-    ("qzone-apps", "QZone Apps", {"vms": 40, "vcpus": 120}, [("api", "s1.small", 8)]),
-    ("pay-gateway", "Pay Gateway", {"vms": 20, "vcpus": 80}, [("core", "s1.large", 4)]),
+    ("starfish-games", "Starfish Games", {"vms": 50, "vcpus": 200, "bandwidth_mbps": 5000},
+     [("web", "s1.medium", 6), ("db", "s1.large", 2)]),
+    ("qzone-apps", "QZone Apps", {"vms": 40, "vcpus": 120, "bandwidth_mbps": 2000},
+     [("api", "s1.small", 8)]),
+    ("pay-gateway", "Pay Gateway", {"vms": 20, "vcpus": 80, "bandwidth_mbps": 4000},
+     [("core", "s1.large", 4)]),
 )
 
 
@@ -141,7 +139,7 @@ def seed_demo(rt: Runtime) -> int:
                         ),
                     ).vms
                 )
-            except CapacityExhausted:  # a tiny fabric; the demo makes do
+            except Conflict:  # a tiny fabric or tight quota: the demo makes do
                 break
     return made
 
