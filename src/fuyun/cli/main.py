@@ -93,7 +93,9 @@ def serve(
     from fuyun.config import Settings
     from fuyun.domain.errors import FuyunError
     from fuyun.drivers.compute import create_driver
+    from fuyun.drivers.network import create_network_driver
     from fuyun.services.bootstrap import bootstrap, resync_driver, seed_demo
+    from fuyun.services.reconcile import ReconcileLoop
     from fuyun.services.runtime import Runtime
     from fuyun.store.engine import Database
 
@@ -111,6 +113,8 @@ def serve(
     except FuyunError as exc:
         err.print(f"[red]error:[/red] {exc.message}")
         raise typer.Exit(2) from exc
+    reconciler = ReconcileLoop(db, create_network_driver(settings.network_driver))
+    reconciler.start()
     url = f"http://{host}:{port}"
     saved = save_credentials(url, result.token)
     out.print(

@@ -1,0 +1,25 @@
+"""Network drivers by name (``FUYUN_NETWORK_DRIVER``); real ones register themselves."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fuyun.domain.errors import InvalidInput
+from fuyun.drivers.network.base import NetworkDriver
+from fuyun.drivers.network.sim import SimNetworkDriver
+
+_FACTORIES: dict[str, Callable[[], NetworkDriver]] = {"sim": SimNetworkDriver}
+
+
+def register(name: str, factory: Callable[[], NetworkDriver]) -> None:
+    _FACTORIES[name] = factory
+
+
+def create_network_driver(name: str) -> NetworkDriver:
+    try:
+        return _FACTORIES[name]()
+    except KeyError:
+        known = ", ".join(sorted(_FACTORIES))
+        raise InvalidInput(
+            f"unknown network driver '{name}'; known: {known}", field="network_driver"
+        ) from None
