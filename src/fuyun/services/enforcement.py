@@ -163,7 +163,13 @@ def snapshot_for(s: Session, groups: set[uuid.UUID]) -> PolicySnapshot:
         for group_id, address, family in s.execute(
             select(PortSecurityGroup.group_id, IpAllocation.address, IpAllocation.family)
             .join(IpAllocation, IpAllocation.port_id == PortSecurityGroup.port_id)
-            .where(PortSecurityGroup.group_id.in_(list(remote)), IpAllocation.state == "allocated")
+            .join(Port, Port.id == PortSecurityGroup.port_id)
+            .where(
+                PortSecurityGroup.group_id.in_(list(remote)),
+                IpAllocation.state == "allocated",
+                # Only ports that run somewhere can send: unbound ones are in no set.
+                Port.host_id.is_not(None),
+            )
         ):
             snap.members[group_id][family].add(str(to_address(unpack(address), family)))
     snap.global_rules = [

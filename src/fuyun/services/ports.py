@@ -325,7 +325,8 @@ def _grow(
 def port_hosts(s: Session, port_id: uuid.UUID) -> set[uuid.UUID]:
     """Hosts whose policy depends on this port: its own and those that refer to its groups."""
     port = s.get(Port, port_id)
-    if port is None:
+    if port is None or port.host_id is None:
+        # An unbound port runs nowhere: no device enforces it, and no set counts it.
         return set()
     groups = set(
         s.scalars(select(PortSecurityGroup.group_id).where(PortSecurityGroup.port_id == port_id))
