@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from fuyun import __version__
+from fuyun import __version__, portal
 from fuyun.api import errors
 from fuyun.api.context import AppContext
 from fuyun.api.routes import (
@@ -119,5 +119,6 @@ def create_app(
         audit,
     ):
         app.include_router(module.router, prefix=API_PREFIX)
+    portal.install(app)  # the portal and console at /, its assets at /static
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app

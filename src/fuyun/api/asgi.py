@@ -6,6 +6,8 @@ upgraded on start under an advisory lock, so several processes may start at once
 
 from __future__ import annotations
 
+import gc
+
 from fastapi import FastAPI
 
 from fuyun.api.app import create_app
@@ -18,4 +20,16 @@ def app() -> FastAPI:
     settings = Settings.from_env()
     db = Database(settings.database_url)
     upgrade(db.engine)
-    return create_app(settings, db=db)
+    application = create_app(settings, db=db)
+    freeze_startup_objects()
+    return application
+
+
+def freeze_startup_objects() -> None:
+    """Move everything allocated at start-up out of the garbage collector's sight.
+
+    The ~200k long-lived objects of FastAPI, pydantic and SQLAlchemy otherwise make
+    every full collection pause a request for 250-400 ms on a small machine.
+    """
+    gc.collect()
+    gc.freeze()

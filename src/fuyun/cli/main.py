@@ -90,6 +90,7 @@ def serve(
     import uvicorn
 
     from fuyun.api.app import create_app
+    from fuyun.api.asgi import freeze_startup_objects
     from fuyun.config import Settings
     from fuyun.domain.errors import FuyunError
     from fuyun.drivers.compute import create_driver
@@ -136,6 +137,7 @@ def serve(
             "with password <tenant>-demo"
         )
     out.print(f"credentials for the CLI saved in {saved}", highlight=False)
+    freeze_startup_objects()
     uvicorn.run(
         create_app(settings, runtime=runtime),
         host=host,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 from sqlalchemy import func, select
@@ -34,6 +35,8 @@ def create_group(
     with mutation(db, principal, "server-group.create", "server-group", tenant_id=owner) as m:
         if m.session.get(Tenant, owner) is None:
             raise NotFound("no such tenant", field="tenant_id")
+        if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", name):
+            raise InvalidInput("name must be 1-64 letters, digits or ._-", field="name")
         if policy not in POLICIES:
             raise InvalidInput("policy must be affinity or anti-affinity", field="policy")
         if level not in LEVELS:

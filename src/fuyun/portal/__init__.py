@@ -1,0 +1,54 @@
+"""The self-service portal and operator console: server-rendered pages over the services.
+
+Pages call :mod:`fuyun.services` in-process with the signed-in user's principal, so the
+portal enforces exactly what the API enforces (roles, tenant scoping, 404 for other
+tenants' objects). Every asset is served by fuyun itself (closed networks, no CDN);
+JavaScript only enhances pages that work without it.
+
+:func:`install` is the one hook the API application calls.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from fuyun.portal import (
+    routes_account,
+    routes_activity,
+    routes_auth,
+    routes_home,
+    routes_networks,
+    routes_ops,
+    routes_tenants,
+    routes_vms,
+)
+from fuyun.portal.config import PortalConfig
+from fuyun.portal.ratelimit import SignInLimiter
+from fuyun.portal.rendering import STATIC_DIR, PortalRoute
+
+router = APIRouter(route_class=PortalRoute, include_in_schema=False)
+for _module in (
+    routes_auth,
+    routes_home,
+    routes_vms,
+    routes_networks,
+    routes_activity,
+    routes_account,
+    routes_ops,
+    routes_tenants,
+):
+    router.include_router(_module.router)
+
+
+def install(app: FastAPI, config: PortalConfig | None = None) -> None:
+    """Mount the portal at ``/`` and its assets at ``/static`` on ``app``."""
+    config = config or PortalConfig.from_env()
+    app.state.portal_config = config
+    app.state.portal_limiter = SignInLimiter(
+        per_account=config.failures_per_account,
+        per_address=config.failures_per_address,
+        window_s=config.failure_window_s,
+    )
+    app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="portal-static")

@@ -1,0 +1,80 @@
+"""Form state: what the user typed, and each error next to the field at fault.
+
+Services raise :class:`FuyunError` with ``.field`` named as the API names it
+(``cidr``, ``prefix_len``, ``flavor``, ``vcpus``…). A form lists its own inputs and
+maps service field names onto them (a VM form shows a ``vcpus`` quota refusal at
+``count``); anything it cannot place is shown above the form. Either way the page
+is re-rendered with the user's input intact and a 4xx status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from fuyun.domain.errors import FuyunError, InvalidInput
+
+
+@dataclass
+class FormState:
+    fields: tuple[str, ...]
+    values: dict[str, Any] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    general: str | None = None
+    status: int = 200
+    aliases: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.errors or self.general)
+
+    def fail(self, exc: FuyunError) -> FormState:
+        """Place the error at its field, or above the form; remember the HTTP status."""
+        name = self.aliases.get(exc.field or "", exc.field)
+        if name in self.fields:
+            self.errors[name] = exc.message
+        else:
+            self.general = exc.message
+        self.status = exc.status if exc.status < 500 else 422
+        return self
+
+    def value(self, name: str, default: Any = "") -> Any:
+        return self.values.get(name, default)
+
+
+def blank(fields: Iterable[str], **values: Any) -> FormState:
+    return FormState(fields=tuple(fields), values=dict(values))
+
+
+def optional_int(
+    raw: str, name: str, *, low: int | None = None, high: int | None = None
+) -> int | None:
+    """An integer form field (empty means "not given"), or a 422 naming the field."""
+    raw = raw.strip()
+    if not raw:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidInput(f"'{raw}' is not a whole number", field=name) from None
+    if (low is not None and value < low) or (high is not None and value > high):
+        span = (
+            f"between {low} and {high}"
+            if low is not None and high is not None
+            else (f"at least {low}" if low is not None else f"at most {high}")
+        )
+        raise InvalidInput(f"must be {span}", field=name)
+    return value
+
+
+def required_int(raw: str, name: str, *, low: int | None = None, high: int | None = None) -> int:
+    value = optional_int(raw, name, low=low, high=high)
+    if value is None:
+        raise InvalidInput("is required", field=name)
+    return value
+
+
+def optional_str(raw: str) -> str | None:
+    raw = raw.strip()
+    return raw or None
