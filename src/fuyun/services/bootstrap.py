@@ -34,12 +34,24 @@ SERVE_TOKEN_TTL_S = 30 * 86400
 
 DEMO_TENANTS = (
     # name, display name, quotas, [(vm name, flavor, count)]
-    ("starfish-games", "Starfish Games", {"vms": 50, "vcpus": 200, "bandwidth_mbps": 5000},
-     [("web", "s1.medium", 6), ("db", "s1.large", 2)]),
-    ("qzone-apps", "QZone Apps", {"vms": 40, "vcpus": 120, "bandwidth_mbps": 2000},
-     [("api", "s1.small", 8)]),
-    ("pay-gateway", "Pay Gateway", {"vms": 20, "vcpus": 80, "bandwidth_mbps": 4000},
-     [("core", "s1.large", 4)]),
+    (
+        "starfish-games",
+        "Starfish Games",
+        {"vms": 50, "vcpus": 200, "bandwidth_mbps": 5000},
+        [("web", "s1.medium", 6), ("db", "s1.large", 2)],
+    ),
+    (
+        "qzone-apps",
+        "QZone Apps",
+        {"vms": 40, "vcpus": 120, "bandwidth_mbps": 2000},
+        [("api", "s1.small", 8)],
+    ),
+    (
+        "pay-gateway",
+        "Pay Gateway",
+        {"vms": 20, "vcpus": 80, "bandwidth_mbps": 4000},
+        [("core", "s1.large", 4)],
+    ),
 )
 
 
