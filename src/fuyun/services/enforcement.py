@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fuyun.domain.enums import EnforcementPoint
+from fuyun.domain.errors import FuyunError
 from fuyun.ipam.addresses import to_address, unpack
 from fuyun.policy.compile import GlobalRule, GroupRule, PolicySnapshot, compile_device
 from fuyun.policy.ir import Action, DevicePolicy, Direction, Endpoint, device_name, to_json
@@ -238,7 +239,14 @@ def render(policy: DevicePolicy, flavor: str) -> str:
     except ImportError:  # pragma: no cover - renderers ship with the package
         return ""
     fn = RENDERERS.get((policy.enforcement_point, flavor))
-    return fn(policy) if fn is not None else ""
+    if fn is None:
+        return ""
+    try:
+        return fn(policy)
+    except FuyunError as exc:
+        # One device that cannot be rendered must not fail an unrelated change: the
+        # device keeps the error as its configuration and shows as not converged.
+        return f"# fuyun could not render this device: {exc.message}\n"
 
 
 def recompile(s: Session, host_ids: set[uuid.UUID]) -> Compiled:
