@@ -785,6 +785,9 @@ class DbResult:
     full_recompile_s: float = 0.0
     full_recompile_cpu_s: float = 0.0
     add_cpu_ms: list[float] = field(default_factory=list)
+    add_gc_ms: list[float] = field(default_factory=list)
+    del_gc_ms: list[float] = field(default_factory=list)
+    add_ports: list[int] = field(default_factory=list)
     tor_fix_ms: list[float] = field(default_factory=list)
     tor_fix_devices: list[int] = field(default_factory=list)
     tor_fix_ports: list[int] = field(default_factory=list)
@@ -885,6 +888,36 @@ class RendererGuard:
             yield self
         finally:
             RENDERERS.update(self.saved)
+
+
+def ports_on(s: Any, host_ids: set[uuid.UUID]) -> int:
+    if not host_ids:
+        return 0
+    return len(list(s.scalars(select(Port.id).where(Port.host_id.in_(list(host_ids))))))
+
+
+class GcWatch:
+    """Durations of the collector's generation-2 (full) passes while installed."""
+
+    def __init__(self) -> None:
+        self.pauses: list[float] = []
+        self._started = 0.0
+
+    def _cb(self, phase: str, info: dict[str, int]) -> None:
+        if info.get("generation") != 2:
+            return
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.pauses.append((time.perf_counter() - self._started) * 1e3)
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[GcWatch]:
+        gc.callbacks.append(self._cb)
+        try:
+            yield self
+        finally:
+            gc.callbacks.remove(self._cb)
 
 
 def widen_to_tors(s: Any, host_ids: set[uuid.UUID]) -> set[uuid.UUID]:
@@ -1067,15 +1100,17 @@ def measure_changes(
     rng = random.Random(args.seed + 2)
     added: list[uuid.UUID] = []
     counter = CountingRecompile()
-    with counter.installed():
+    gcw = GcWatch()
+    with counter.installed(), gcw.installed():
         for _ in range(args.changes):
             ref = rng.choice(refs)
             r = tenant_rules(rng, ref.index, len(GROUPS) + 1, args.random_ports)[-1]
-            n = len(counter.calls)
+            n, g = len(counter.calls), len(gcw.pauses)
             t0, c0 = time.perf_counter(), time.process_time()
             rule = policy.add_rule(db, SYSTEM, ref.groups[r.group], r.spec())
             res.add_ms.append((time.perf_counter() - t0) * 1e3)
             res.add_cpu_ms.append((time.process_time() - c0) * 1e3)
+            res.add_gc_ms.append(sum(gcw.pauses[g:]))
             added.append(rule.id)
             c = counter.calls[n]
             res.add_devices.append(c.devices)
@@ -1084,25 +1119,22 @@ def measure_changes(
             # change touches a ToR-enforced host (scratch transaction, rolled back).
             with db.scratch_session() as s:
                 hosts = enforcement.affected_hosts(s, groups=[ref.groups[r.group]])
+                res.add_ports.append(ports_on(s, hosts))
                 wide = widen_to_tors(s, hosts)
                 if wide != hosts:
                     t0 = time.perf_counter()
                     wc = enforcement.recompile(s, wide)
                     res.tor_fix_ms.append((time.perf_counter() - t0) * 1e3)
                     res.tor_fix_devices.append(wc.devices)
-                    res.tor_fix_ports.append(
-                        sum(
-                            1
-                            for _ in s.scalars(select(Port.id).where(Port.host_id.in_(list(wide))))
-                        )
-                    )
+                    res.tor_fix_ports.append(ports_on(s, wide))
         rng.shuffle(added)
         for rule_id in added:
-            n = len(counter.calls)
+            n, g = len(counter.calls), len(gcw.pauses)
             t0, c0 = time.perf_counter(), time.process_time()
             policy.delete_rule(db, SYSTEM, rule_id)
             res.del_ms.append((time.perf_counter() - t0) * 1e3)
             res.del_cpu_ms.append((time.process_time() - c0) * 1e3)
+            res.del_gc_ms.append(sum(gcw.pauses[g:]))
             res.del_devices.append(counter.calls[n].devices)
     log(
         f"db[{label}]: add_rule x {len(res.add_ms)}: p50 {pct(res.add_ms, 50):.1f} ms, "
@@ -1202,6 +1234,14 @@ def http_changes(
                 client.get("/health")
                 res.http_health_ms.append((time.perf_counter() - t0) * 1e3)
             created: list[str] = []
+            # One untimed add + delete first: the server's first write warms its caches.
+            warm = refs[0]
+            resp = client.post(
+                f"/security-groups/{warm.groups['web']}/rules",
+                json={"direction": "ingress", "protocol": "tcp", "port_min": 1, "port_max": 1},
+            )
+            if resp.status_code == 201:
+                client.delete(f"/security-group-rules/{resp.json()['id']}")
             for _ in range(args.http_changes):
                 ref = rng.choice(refs)
                 r = tenant_rules(rng, ref.index, len(GROUPS) + 1, args.random_ports)[-1]
@@ -1442,6 +1482,30 @@ def db_rows(args: argparse.Namespace, r: DbResult) -> list[list[object]]:
                 "  devices recompiled per change: mean / max",
                 f"{sum(devs) / max(1, len(devs)):.1f} / {max(devs, default=0)}",
                 f"CPU in this process p50 / p99: {fmt(pct(cpu, 50))} / {fmt(pct(cpu, 99))} ms",
+            ]
+        )
+        gcs = r.add_gc_ms if name == "add_rule" else r.del_gc_ms
+        if ms and gcs:
+            slow = sorted(range(len(ms)), key=ms.__getitem__)[-2:][::-1]
+            detail = "; ".join(
+                f"{ms[i]:.0f} ms (CPU {cpu[i]:.0f}, GC {gcs[i]:.0f}"
+                + (f", {r.add_ports[i]} ports" if name == "add_rule" and r.add_ports else "")
+                + ")"
+                for i in slow
+            )
+            rows.append(
+                [
+                    "  full (gen-2) GC passes inside the timed calls",
+                    f"{sum(1 for x in gcs if x > 0)} calls, {sum(gcs):.0f} ms",
+                    f"slowest: {detail}",
+                ]
+            )
+    if r.add_ports:
+        rows.append(
+            [
+                "  ports on the affected hosts per add: mean / max",
+                f"{sum(r.add_ports) / len(r.add_ports):.1f} / {max(r.add_ports)}",
+                "every port of those hosts is recompiled, not just the group's",
             ]
         )
     if r.tor_fix_ms:

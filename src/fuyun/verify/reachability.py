@@ -84,6 +84,10 @@ def _classes(devices: list[DevicePolicy]) -> list[EndpointClass]:
     groups = defaultdict(list)
     for d in devices:
         sets = d.set_by_name()
+        # What this device holds in each set, hashed once per device: a port whose rules
+        # refer to a set is classed by that set's content here, so a device whose copy
+        # differs (a corruption) stands apart without hashing contents per endpoint.
+        content = {name: hash(st.addresses) for name, st in sets.items()}
         for p in d.ports:
             e = p.endpoint
             in_sets = frozenset(n for ip in e.ips for n in by_address.get(ip, ()))
@@ -93,13 +97,14 @@ def _classes(devices: list[DevicePolicy]) -> list[EndpointClass]:
                 tuple((r.action, r.match) for r in p.ingress),
                 tuple((r.action, r.match) for r in p.egress),
             )
+            used = {r.match.remote_set for r in (*p.ingress, *p.egress) if r.match.remote_set}
             key = (
                 e.vrf_id,
                 families,
                 rules,
                 in_sets,
                 in_cidrs,
-                frozenset((n, s.addresses) for n, s in sets.items()),
+                tuple(sorted((n, content.get(n)) for n in used)),
             )
             groups[key].append((e, p, sets))
     out = []
@@ -146,12 +151,18 @@ def _path(src: Endpoint, dst: Endpoint) -> str | None:
 def analyse(devices: list[DevicePolicy]) -> Reachability:
     """Every class pair that can reach each other, with services, path and the rules."""
     result = Reachability(classes=_classes(devices))
-    all_rules: list[Rule] = [r for d in devices for p in d.ports for r in (*p.ingress, *p.egress)]
-    services = probes(all_rules)
     by_vrf: dict[uuid.UUID, list[int]] = defaultdict(list)
     for i, c in enumerate(result.classes):
         by_vrf[c.sample.vrf_id].append(i)
     for members in by_vrf.values():
+        # Only the rules of this VRF's classes can tell its flows apart: probing every
+        # tenant's port boundaries in every VRF made the work grow with tenants squared.
+        rules: list[Rule] = [
+            r
+            for i in members
+            for r in (*result.classes[i].policy.ingress, *result.classes[i].policy.egress)
+        ]
+        services = probes(rules)
         for i in members:
             for j in members:
                 src, dst = result.classes[i], result.classes[j]
