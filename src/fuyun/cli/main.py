@@ -122,6 +122,7 @@ def serve(
         f"[bold]fuyun {__version__}[/bold] on {db.engine.dialect.name} "
         f"({result.hosts} hosts; ready in {time.monotonic() - started:.1f} s)"
     )
+    out.print(f"portal:   {url}/   (sign in as admin, or as a partner)")
     out.print(f"API:      {url}/api/v1   (docs: {url}/api/v1/docs)")
     out.print(f"operator token: {result.token}")
     if result.admin_password:
