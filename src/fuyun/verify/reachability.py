@@ -80,6 +80,14 @@ def _classes(devices: list[DevicePolicy]) -> list[EndpointClass]:
     for name, addresses in everywhere.items():
         for ip in addresses:
             by_address[ip].add(name)
+    # Flows exist only inside a VRF, so an address's membership matters only for the sets
+    # its own VRF's rules use — tenants reusing 10.0.0.0/24 must not share a class key.
+    used_in_vrf: dict[uuid.UUID, set[str]] = defaultdict(set)
+    for d in devices:
+        for p in d.ports:
+            used_in_vrf[p.endpoint.vrf_id].update(
+                r.match.remote_set for r in (*p.ingress, *p.egress) if r.match.remote_set
+            )
     groups: dict[tuple[object, ...], list[tuple[Endpoint, PortPolicy, dict[str, AddressSet]]]]
     groups = defaultdict(list)
     for d in devices:
@@ -90,7 +98,8 @@ def _classes(devices: list[DevicePolicy]) -> list[EndpointClass]:
         content = {name: hash(st.addresses) for name, st in sets.items()}
         for p in d.ports:
             e = p.endpoint
-            in_sets = frozenset(n for ip in e.ips for n in by_address.get(ip, ()))
+            relevant = used_in_vrf[e.vrf_id]
+            in_sets = frozenset(n for ip in e.ips for n in by_address.get(ip, ()) if n in relevant)
             in_cidrs = tuple(any(_in_cidr(ip, c) for ip in e.ips) for c in ordered_cidrs)
             families = tuple(sorted({4 if ":" not in ip else 6 for ip in e.ips}))
             rules = (
