@@ -507,7 +507,7 @@ class Workload:
         return run
 
     def _run_live(self, run: Run, n: int, label: str, budget_s: float) -> None:
-        mark = (0, 0.0, 0.0)  # VMs, seconds, CPU seconds at the start of this window
+        mark = (0, 0.0, 0.0, 0)  # VMs, seconds, CPU seconds, requests at the window's start
         while run.vms < n and not (budget_s and run.seconds >= budget_s):
             plan = self.next_request(n - run.vms)
             if plan is None:
@@ -538,7 +538,8 @@ class Workload:
                 run.cpu_s += time.process_time() - c0
                 run.request_ms.append(dt * 1000)
                 run.requests += 1
-            if run.requests % 20 == 0 or run.vms >= n or (budget_s and run.seconds >= budget_s):
+            window_full = run.requests - mark[3] >= 20 or run.seconds - mark[1] >= 60
+            if window_full or run.vms >= n or (budget_s and run.seconds >= budget_s):
                 vms_, secs, cpu = run.vms - mark[0], run.seconds - mark[1], run.cpu_s - mark[2]
                 if vms_:
                     run.curve.append(
@@ -550,7 +551,7 @@ class Workload:
                             "fabric_pct": round(100 * self.fill_fraction(), 2),
                         }
                     )
-                    mark = (run.vms, run.seconds, run.cpu_s)
+                    mark = (run.vms, run.seconds, run.cpu_s, run.requests)
                 say(
                     f"  {label}: {run.vms:,} VMs in {run.seconds:,.1f} s ({run.rate:,.1f}/s; "
                     f"last {vms_:,} at {vms_ / secs if secs else 0:,.1f}/s, "
@@ -1247,7 +1248,8 @@ def print_tables(res: dict[str, Any]) -> None:
             f"(s1.small); bootstrap {res['bootstrap_s']:.1f} s, snapshot load "
             f"{res['snapshot_s']:.1f} s; networks: {res['networks']}"
         )
-        runs = ([res["shipped"]] if "shipped" in res else []) + res["runs"]
+    runs = ([res["shipped"]] if "shipped" in res else []) + res.get("runs", [])
+    if runs:
         say(
             f"\n{'run':<58} {'VMs':>7} {'VM/s':>7} {'CPU ms/VM':>9} {'req p50':>8} "
             f"{'req p99':>8} {'dec p50':>8} {'dec p99':>8} {'dec max':>8} {'fail':>4} "
@@ -1302,6 +1304,7 @@ def print_tables(res: dict[str, Any]) -> None:
                 f"{f['decision_p50_ms']:.3f} ms p99 {f['decision_p99_ms']:.3f} ms; "
                 f"reload check {res['reload_check']}"
             )
+    if "memory" in res:
         say("\nmemory (this process): " + ", ".join(
             f"{k} RSS {mib(v.get('VmRSS', 0))} (peak {mib(v.get('VmHWM', 0))})"
             for k, v in res["memory"].items()
@@ -1502,6 +1505,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--with-policy", action="store_true", help="phases A and B as shipped too (no stub)"
     )
+    parser.add_argument("--only-shipped", action="store_true", help="phase A0 only")
     parser.add_argument("--prefix-len", type=int, default=16, help="switched networks' prefix")
     parser.add_argument("--decisions", type=int, default=2000, help="isolated decision samples")
     parser.add_argument(
@@ -1531,7 +1535,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_scale:
             if args.shipped_budget > 0:
                 shipped(args, workdir, res)
-            scale(args, workdir, res)
+            if not args.only_shipped:
+                scale(args, workdir, res)
         if not args.skip_peer:
             rows: list[dict[str, Any]] = []
             for hosts in (1000, 10000) if args.peer_big else (1000,):
