@@ -12,6 +12,12 @@ The claim under test (issue text):
 
 What one run does, in order (every step prints as it finishes; the table comes at the end):
 
+0. **Phase A0: as shipped, within a time budget** (``--shipped-budget``, 600 s; 0 skips it),
+   on a store of its own: the same workload as phase A through the unmodified ``vm.create``
+   workflow, printing the rate as it goes.  Every new port joins its tenant's default
+   security group, whose ingress rule refers to the group itself, so each VM re-reads every
+   member's host and each request recompiles every member device: the cost per VM grows
+   with the tenant, and 100,000 VMs as shipped would take many hours.
 1. **Store.** A fresh SQLite file in a temporary directory, loaded with the fabric
    (``bootstrap``, timed), four tenants with unlimited-in-practice quotas, and per tenant one
    ``/16`` network (growth ``secondary``) in every *switched-CLOS* module.  Routed-CLOS modules
@@ -20,49 +26,65 @@ What one run does, in order (every step prints as it finishes; the table comes a
    an address (IPAM), grows the VLAN's span and claims MAC/ARP/VLAN table entries on the span's
    switches -- the whole ``vm.create`` workflow (place -> boot -> activate, every step persisted,
    audited) through the service layer, ``fuyun.services.vms.create_vms``, with no HTTP in
-   between.  Requests ask for up to 500 VMs (the API's maximum) of ``s1.small``.
-2. **Phase A: 100,000 VMs from empty** (``--vms``), always into the least-filled module, the
-   tenants taking turns.  A request never asks for more than its module (its ToR, in a routed
-   module) can still hold, so failures mean a scheduler or bookkeeping problem, not a full
-   fabric; they are counted and their time stays in the figures.
+   between.  Requests ask for up to 500 VMs (the API's maximum) of ``s1.small``.  In phases A
+   and B the security-policy fan-out (``provision.port_hosts`` and ``provision.recompile``) is
+   replaced by no-ops in this process (``--with-policy`` keeps it), so they measure what the
+   claim names -- placement, IPAM, switch tables, the commit; group membership rows are still
+   written.  Nothing under ``src/`` is changed.
+2. **Phase A: 100,000 VMs from empty** (``--vms``; ``--budget`` caps the seconds), always into
+   the least-filled module, the tenants taking turns.  A request never asks for more than its
+   module (its ToR, in a routed module) can still hold, so failures mean a scheduler or
+   bookkeeping problem, not a full fabric; they are counted and their time stays in the
+   figures.
 3. **Fill to 70 %** (``--fill``) *of VM slots*: the fabric's capacity for ``s1.small`` is set by
    each host's VM-density limit (1p4v..1p10v: 692,000 slots on tencent-2010), which binds long
    before vCPU (12 cores x 4), RAM or NIC bandwidth do.  Going through ``create_vms`` would take
    hours at today's rate, so the fill is *decided* by the real scheduler on the live snapshot
    (same filters, weighers, request shapes and span bookkeeping as ``Placement.place``) and
-   *written* in bulk: VM, port and address rows, free ranges, span members, host, switch and
-   quota counters -- what the workflow writes, minus workflow and audit rows.  The snapshot is
-   then reloaded from the store and compared with the in-memory one (any mismatch is printed).
+   *written* in bulk: VM, port, address and group-membership rows, free ranges, span members,
+   host, switch and quota counters -- what the workflow writes, minus workflow, audit and
+   device-policy rows.  The snapshot is then reloaded from the store and compared with the
+   in-memory one (any mismatch is printed).
 4. **Phase B: 10,000 more** (``--more``) into the 70 %-full fabric, through ``create_vms``.
 5. **Decision latency.** Every ``Scheduler.select`` call of phases A and B is timed in flight
-   (lock held, as in production), and 2,000 (``--decisions``) read-only decisions are timed in
-   isolation on the empty and on the 70 %-full snapshot.
+   (lock held, as in production; wall and thread-CPU time), and 2,000 (``--decisions``)
+   read-only decisions are timed in isolation on the empty and on the 70 %-full snapshot.
+   Full garbage collections during each phase are timed too.
 6. **Memory.** ``VmHWM``/``VmRSS`` of this process at each step, and of a real controller:
-   ``fuyun serve`` restarted on the filled store (it re-syncs the fake hypervisor from every VM
-   row, loads the 100,000-host snapshot on the first request) which then places ``--http-vms``
-   VMs over HTTP.  ``--million`` first tops the store up to 1,000,000 VM rows (VM rows only,
-   beyond the fabric's density limit, since 692,000 slots cannot hold them) so that restart
-   shows what holding 100,000 hosts and 1,000,000 VMs costs.
+   ``fuyun serve`` (as shipped) restarted on the filled store -- it re-syncs the fake
+   hypervisor from every VM row and loads the 100,000-host snapshot on the first request --
+   which then places ``--http-vms`` VMs over HTTP for a fresh tenant.  ``--million`` first
+   tops the store up to 1,000,000 VM rows (VM rows only, beyond the fabric's density limit,
+   since 692,000 slots cannot hold them) so that restart shows what holding 100,000 hosts and
+   1,000,000 VMs costs.
 7. **Peer.** OpenStack Placement (``benchmarks/peers/placement.py``, PostgreSQL, gunicorn 2x4)
    at 1,000 hosts (and 10,000 with ``--peer-big``) running Nova's loop -- ``GET
-   /allocation_candidates`` then ``PUT /allocations`` per VM -- with 1 and 4 clients; and fuyun
-   on a fabric of the same host count (one switched module per 2,000 hosts, 12-core 96 GiB
-   hosts) with the same flavor: per VM (count=1) with 1 and 4 client threads, per VM without
-   a NIC, and in batches of 500.  Ratios are ours/theirs in placements/s.  CPU per placement is
-   printed too: the machine is shared, and CPU time does not depend on what else runs.
+   /allocation_candidates`` then ``PUT /allocations`` per VM -- with 1 and 4 clients; and fuyun,
+   as shipped, on a fabric of the same host count (one switched module per 2,000 hosts,
+   12-core 96 GiB hosts) with the same flavor: per VM (count=1) with 1 and 4 client threads,
+   per VM without a NIC, and in batches of 500.  Ratios are ours/theirs in placements/s.  CPU
+   per placement is printed too: the machine is shared, and CPU time does not depend on what
+   else runs.
 
-Run (from the checkout; the full run takes about an hour on 2 cores)::
+Run (from the checkout; about 1 h 45 min on 2 cores with every option)::
 
-    .venv/bin/python benchmarks/bench_placement.py [--peer-big] [--million] [--json out.json]
+    .venv/bin/python benchmarks/bench_placement.py --peer-big --million --budget 3000 \
+        [--json out.json]
+
+Others commit while a long run goes on; to measure one version, export it first and put it
+ahead of the checkout on the path (the spawned ``fuyun serve`` inherits it)::
+
+    git archive HEAD src | tar -x -C /tmp/snap && PYTHONPATH=/tmp/snap/src .venv/bin/python ...
 
 Scaled down, e.g. for a smoke test::
 
-    .venv/bin/python benchmarks/bench_placement.py --fabric default --vms 2000 --more 500 \\
-        --skip-peer --http-vms 0
+    .venv/bin/python benchmarks/bench_placement.py --fabric default --vms 2000 --more 500 \
+        --skip-peer --http-vms 0 --shipped-budget 60
 
-Other flags: ``--skip-fill`` (phase B on the fabric as phase A left it), ``--skip-scale`` (the
-peer comparison only), ``--peer-vms N``, ``--keep`` (leave the temporary store behind).
-Benchmarks here report numbers and ratios; nothing is asserted about time.
+Other flags: ``--only-shipped`` (phase A0 alone), ``--skip-fill`` (phase B on the fabric as
+phase A left it), ``--skip-scale`` (the peer comparison only), ``--peer-vms N``, ``--keep``
+(leave the temporary store behind).  Benchmarks here report numbers and ratios; nothing is
+asserted about time.
 """
 
 from __future__ import annotations
