@@ -24,11 +24,17 @@ What one run does, in order (every step prints as it finishes; the tables come a
    ToR).  Every device is compiled with ``compile_device`` from one snapshot, serialised to
    the stored JSON plus digest as ``recompile`` does, and rendered with *every* renderer
    registered for its enforcement point (``fuyun.policy.render.RENDERERS``, if importable).
-   Then ``verify.reachability.analyse`` runs over all devices.  Baseline: the same flow
-   evaluation (``reachability._flow`` with the same probe services) for every ordered pair of
-   endpoints instead of classes.  10,000^2 pairs are far too many to run, so it is *sampled*:
-   ``--naive-samples`` same-VRF pairs (where rules are evaluated) and as many cross-VRF pairs
-   (rejected on the path check), each stratum timed and extrapolated to its full count.
+   Then verify: ``analyse()`` first classifies endpoints (``reachability._classes``, timed
+   under ``--verify-timeout``), then runs ``_flow()`` for every same-VRF class pair over
+   probe services derived from *all* devices' rules.  When classes x the measured cost of one
+   ``_flow()`` exceeds the limit, the full ``analyse()`` is not run and that product is
+   reported as an estimate (marked so).  Baseline: the same ``_flow()`` for every ordered
+   pair of *endpoints* instead of classes.  10,000^2 pairs are far too many to run, so it is
+   *sampled*: up to ``--naive-samples`` same-VRF pairs (where rules are evaluated; at most
+   ``--naive-budget`` seconds) and as many cross-VRF pairs (rejected on the path check),
+   each stratum timed and extrapolated to its full count.  Diagnostics: ``analyse()`` on each
+   VRF's ports alone (a sketch of a fix, benchmark code), and ``analyse()`` at
+   ``--verify-series`` smaller tenant counts to show how it grows.
 2. **Store-backed.** A fresh SQLite store (plus PostgreSQL with ``--postgres URL``, an empty
    database) with the ``default`` fabric (``bootstrap``), ``--db-tenants`` tenants through the
    service layer, each with a /24 network, groups web/app/db (``policy.create_group``) and
@@ -44,13 +50,19 @@ What one run does, in order (every step prints as it finishes; the tables come a
    affected device in the same transaction, audit and commit.  ``recompile`` is wrapped (in
    this process only) to count the devices each change recompiled.  Then ``--http-changes``
    of each through ``fuyun serve`` on the same store (POST ``/security-groups/{id}/rules``,
-   DELETE ``/security-group-rules/{id}``).  Last, ``verification.verify(db, SYSTEM)``.
+   DELETE ``/security-group-rules/{id}``), after one untimed warm-up change and after the
+   server's reconcile loop has applied every lagging device (timed and reported).  Last,
+   ``verification.verify(db, SYSTEM)`` under ``--verify-timeout``.  Diagnostics per change
+   (outside the timed call): full garbage-collector passes inside the call, ports on the
+   affected hosts, and -- when a change touches a ToR-enforced host -- the cost of
+   recompiling every host under that ToR (what a correct recompile of a ToR needs; scratch
+   transaction, rolled back).
 3. **Tables**: figures with ratios against the goals (100 ms p99 per change; "seconds" for
    verify, read here as <= 10 s) and against Cilium's *published* p99 of 0.3-0.5 s at 30k
    policies (quoted, not measured here).
 
-Run (from the checkout; the full run takes about half an hour on 2 cores, most of it creating
-10,000 VMs through workflows)::
+Run (from the checkout; about 45 minutes on 2 cores with SQLite alone, 75 with PostgreSQL
+too -- much of it creating 10,000 VMs through workflows, and the two verify limits)::
 
     .venv/bin/python benchmarks/bench_policy.py [--postgres postgresql+psycopg://...] \\
         [--json out.json]
@@ -60,9 +72,13 @@ Scaled down, e.g. for a smoke test::
     .venv/bin/python benchmarks/bench_policy.py --tenants 50 --db-tenants 20 --changes 20 \\
         --http-changes 5
 
-Other flags: ``--skip-pure``, ``--skip-db``, ``--skip-http``, ``--hosts N``, ``--seed``,
-``--keep`` (leave the temporary store behind), ``--no-render``.  Benchmarks here report
-numbers and ratios; nothing is asserted about time.
+Other flags: ``--skip-pure``, ``--skip-db``, ``--skip-sqlite``, ``--skip-http``, ``--hosts N``,
+``--distinct-subnets``, ``--random-ports SHARE`` (0.25), ``--verify-timeout S`` (300),
+``--verify-series 10,20,40``, ``--naive-samples``, ``--naive-budget``, ``--seed``, ``--keep``
+(leave the temporary store behind), ``--no-render``.  A renderer that raises during a store
+recompile is caught in this process and counted (reported), so one renderer's bug does not
+stop the measurement.  Benchmarks here report numbers and ratios; nothing is asserted about
+time.
 """
 
 from __future__ import annotations
