@@ -26,6 +26,16 @@ class PowerState(StrEnum):
 
 
 @dataclass(frozen=True)
+class NicSpec:
+    """One virtual NIC: the hypervisor plugs it into the host's switch with this MAC and tag."""
+
+    port_id: uuid.UUID
+    mac: str
+    vlan: int
+    network: str
+
+
+@dataclass(frozen=True)
 class InstanceSpec:
     """What a driver needs to run one VM on one host."""
 
@@ -36,6 +46,7 @@ class InstanceSpec:
     ram_mb: int
     disk_gb: int
     image: str
+    nics: tuple[NicSpec, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -47,6 +58,15 @@ class InstanceStatus:
     power: PowerState
     vcpus: int
     ram_mb: int
+
+
+@dataclass(frozen=True)
+class MigrationStats:
+    """What a hypervisor reports of one live migration (QEMU's ``query-migrate`` figures)."""
+
+    total_ms: float
+    downtime_ms: float
+    transferred_bytes: int
 
 
 @runtime_checkable
@@ -68,6 +88,22 @@ class ComputeDriver(Protocol):
 
     def delete(self, host: str, vm_id: uuid.UUID) -> None:
         """Destroy and undefine; a no-op if the instance does not exist."""
+
+    def migrate(
+        self,
+        vm_id: uuid.UUID,
+        source_host: str,
+        dest_host: str,
+        *,
+        max_downtime_ms: int = 300,
+    ) -> MigrationStats:
+        """Live-migrate a running instance, keeping its power state, NIC MACs and disks.
+
+        Idempotent: if the instance already runs on ``dest_host`` and not on
+        ``source_host`` (a replay after a crash), it returns at once with zero figures.
+        A failure leaves the instance running on the source.
+        """
+        ...
 
     def status(self, host: str, vm_id: uuid.UUID) -> InstanceStatus | None: ...
 

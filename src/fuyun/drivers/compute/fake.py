@@ -13,7 +13,7 @@ import time
 import uuid
 
 from fuyun.domain.errors import DriverError
-from fuyun.drivers.compute.base import InstanceSpec, InstanceStatus, PowerState
+from fuyun.drivers.compute.base import InstanceSpec, InstanceStatus, MigrationStats, PowerState
 
 
 class FakeComputeDriver:
@@ -78,6 +78,28 @@ class FakeComputeDriver:
         with self._lock:
             self._maybe_fail("delete", vm_id)
             self._hosts.get(host, {}).pop(vm_id, None)
+
+    def migrate(
+        self,
+        vm_id: uuid.UUID,
+        source_host: str,
+        dest_host: str,
+        *,
+        max_downtime_ms: int = 300,
+    ) -> MigrationStats:
+        with self._lock:
+            self._maybe_fail("migrate", vm_id)
+            source = self._hosts.get(source_host, {})
+            instance = source.get(vm_id)
+            if instance is None:
+                if vm_id in self._hosts.get(dest_host, {}):
+                    return MigrationStats(0.0, 0.0, 0)  # already moved: a replay
+                raise DriverError(f"fake driver: no instance {vm_id} on {source_host}")
+            self._hosts.setdefault(dest_host, {})[vm_id] = InstanceStatus(
+                vm_id, dest_host, instance.power, instance.vcpus, instance.ram_mb
+            )
+            del source[vm_id]
+            return MigrationStats(total_ms=1.0, downtime_ms=0.0, transferred_bytes=0)
 
     def status(self, host: str, vm_id: uuid.UUID) -> InstanceStatus | None:
         with self._lock:
