@@ -1,0 +1,44 @@
+"""The port map a host enforces: the contract between the control plane and host drivers.
+
+One document per hypervisor host, stored as the desired state of the device
+``("host", NAME, "ports")``: every VM port bound to the host with the tag of its
+network segment on that host's ToR, its MAC and the addresses IPAM gave it. A
+network driver plugs, tags and anti-spoofs ports from it; telemetry attributes
+traffic with it; a migration rewrites it on both hosts.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+
+ENFORCEMENT_POINT = "ports"
+
+
+@dataclass(frozen=True)
+class PortBinding:
+    port_id: str
+    vm_id: str
+    vm: str
+    tenant: str
+    network: str
+    vlan: int
+    mac: str
+    ips: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class HostPorts:
+    host: str
+    ports: tuple[PortBinding, ...] = ()
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> HostPorts:
+        raw = json.loads(text)
+        return cls(
+            host=raw["host"],
+            ports=tuple(PortBinding(**{**p, "ips": tuple(p["ips"])}) for p in raw.get("ports", ())),
+        )
