@@ -26,12 +26,21 @@ def create_network(page: Any, name: str, cidr: str = "", prefix: str = "") -> No
     expect(page.get_by_role("heading", level=1)).to_have_text(f"Network {name}")
 
 
-def apply_for_vms(page: Any, name: str, count: int, network: str, group: str | None = None) -> None:
+def apply_for_vms(
+    page: Any,
+    name: str,
+    count: int,
+    network: str,
+    group: str | None = None,
+    security_groups: tuple[str, ...] = (),
+) -> None:
     page.goto("/vms/new")
     page.get_by_role("textbox", name="Name", exact=True).fill(name)
     page.get_by_label("Flavor").select_option("s1.small")
     page.get_by_label("How many").fill(str(count))
     page.get_by_role("checkbox", name=network, exact=True).check()
+    for security_group in security_groups:
+        page.get_by_role("checkbox", name=security_group, exact=True).check()
     if group:
         page.get_by_label("Server group").select_option(label=group)
     page.get_by_role("button", name="Create").click()

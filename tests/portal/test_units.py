@@ -91,8 +91,13 @@ def test_number_fields_name_themselves_in_errors() -> None:
 
 @pytest.mark.parametrize(
     ("target", "expected"),
-    [("/vms?state=active", "/vms?state=active"), ("//evil.example/x", "/"),
-     ("https://evil.example", "/"), ("/\\evil.example", "/"), ("vms", "/")],
+    [
+        ("/vms?state=active", "/vms?state=active"),
+        ("//evil.example/x", "/"),
+        ("https://evil.example", "/"),
+        ("/\\evil.example", "/"),
+        ("vms", "/"),
+    ],
 )
 def test_sign_in_only_returns_to_this_site(target: str, expected: str) -> None:
     assert safe_next(target) == expected

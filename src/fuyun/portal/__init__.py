@@ -20,6 +20,7 @@ from fuyun.portal import (
     routes_home,
     routes_networks,
     routes_ops,
+    routes_policy,
     routes_tenants,
     routes_vms,
 )
@@ -33,6 +34,7 @@ for _module in (
     routes_home,
     routes_vms,
     routes_networks,
+    routes_policy,
     routes_activity,
     routes_account,
     routes_ops,

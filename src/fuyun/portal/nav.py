@@ -36,6 +36,7 @@ PARTNER = [
     Item("/", "Dashboard"),
     Item("/vms", "VMs"),
     Item("/networks", "Networks"),
+    Item("/security-groups", "Security groups"),
     Item("/groups", "Server groups"),
     Item("/workflows", "Workflows"),
     Item("/audit", "Audit log"),
@@ -47,17 +48,17 @@ OPERATOR = [
     Item("/ops/tenants", "Tenants & quotas"),
     Item("/vms", "VMs"),
     Item("/networks", "Networks"),
+    Item("/security-groups", "Security groups"),
+    Item("/ops/verify", "Isolation verification"),
     Item("/workflows", "Workflows"),
     Item("/audit", "Audit log"),
 ]
 PLANNED_PARTNER = [
-    Planned("Security groups", 5),
     Planned("QoS policies", 8),
     Planned("Traffic charts", 8),
 ]
 PLANNED_OPERATOR = [
     Planned("Migrations", 6),
-    Planned("Isolation verification", 5),
     Planned("Capacity what-if", 11),
     Planned("Traffic", 8),
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from fuyun.services import groups, inventory, networks, tenants
+from fuyun.services import groups, inventory, networks, policy, tenants
 from fuyun.services.principal import Principal
 from fuyun.store.engine import Database
 from fuyun.store.models import Tenant
@@ -57,6 +57,13 @@ def group_options(db: Database, who: Principal) -> Options:
         )
         for g in items
     ]
+
+
+def security_group_options(db: Database, who: Principal) -> Options:
+    """Security groups by id (an operator sees every tenant's, labelled with the tenant)."""
+    items = policy.list_groups(db, who)
+    owners = _owner_suffix(db, who, [g.tenant_id for g in items])
+    return [(str(g.id), f"{g.name} ({owners[g.tenant_id]})" if owners else g.name) for g in items]
 
 
 def tenant_options(db: Database, who: Principal) -> Options:

@@ -270,9 +270,7 @@ def host_states(db: Database, principal: Principal) -> dict[str, int]:
 
 def vm_states(db: Database, principal: Principal) -> dict[str, int]:
     """Live VMs by state, for the caller's tenant (or all, for operators)."""
-    counted: Any = select(Vm.state, func.count()).where(
-        Vm.state != VmState.DELETED.value
-    )
+    counted: Any = select(Vm.state, func.count()).where(Vm.state != VmState.DELETED.value)
     stmt = principal.scope(counted, Vm.tenant_id).group_by(Vm.state)
     with db.read_session() as s:
         return {state: n for state, n in s.execute(stmt).all()}

@@ -17,16 +17,31 @@ from fuyun.domain.errors import FuyunError, InvalidInput
 from fuyun.domain.vm_states import VmState
 from fuyun.portal import readmodels
 from fuyun.portal.forms import FormState, blank, optional_str, required_int
-from fuyun.portal.options import flavor_options, group_options, network_options, tenant_options
+from fuyun.portal.options import (
+    flavor_options,
+    group_options,
+    network_options,
+    security_group_options,
+    tenant_options,
+)
 from fuyun.portal.rendering import PortalRoute, redirect, render
 from fuyun.portal.session import Reader, Visitor, Writer, context
-from fuyun.services import inventory, ports, vms
+from fuyun.services import inventory, policy, ports, vms
 from fuyun.store.models import Flavor, Host, Network, ServerGroup, Tenant
 
 router = APIRouter(route_class=PortalRoute)
 PAGE = 50
 STATES = [s.value for s in VmState if s is not VmState.DELETED]
-CREATE_FIELDS = ("name", "flavor", "networks", "group", "count", "strategy", "tenant_id")
+CREATE_FIELDS = (
+    "name",
+    "flavor",
+    "networks",
+    "security_groups",
+    "group",
+    "count",
+    "strategy",
+    "tenant_id",
+)
 # A quota refusal names the resource; on these forms it is about how many or how big.
 CREATE_ALIASES = {"vms": "count", "vcpus": "count", "ram_mb": "count", "bandwidth_mbps": "count"}
 RESIZE_ALIASES = {"vcpus": "flavor", "ram_mb": "flavor", "bandwidth_mbps": "flavor"}
@@ -80,6 +95,7 @@ def _new_page(request: Request, visitor: Visitor, form: FormState) -> Response:
         form=form,
         flavors=flavor_options(ctx.db, who),
         networks=network_options(ctx.db, who),
+        security_groups=security_group_options(ctx.db, who),
         groups=group_options(ctx.db, who),
         tenants=tenant_options(ctx.db, who) if who.is_operator else [],
     )
@@ -106,6 +122,7 @@ def vm_create(
     name: Annotated[str, Form()] = "",
     flavor: Annotated[str, Form()] = "",
     networks: Annotated[list[str], Form()] = [],  # noqa: B006 - FastAPI copies defaults
+    security_groups: Annotated[list[str], Form()] = [],  # noqa: B006
     group: Annotated[str, Form()] = "",
     count: Annotated[str, Form()] = "1",
     strategy: Annotated[str, Form()] = "",
@@ -117,6 +134,7 @@ def vm_create(
             "name": name,
             "flavor": flavor,
             "networks": networks,
+            "security_groups": security_groups,
             "group": group,
             "count": count,
             "strategy": strategy,
@@ -134,6 +152,7 @@ def vm_create(
                 count=required_int(count, "count", low=1, high=vms.MAX_COUNT),
                 tenant_id=_uuid_or_none(tenant_id, "tenant_id"),
                 networks=tuple(networks),
+                security_groups=tuple(security_groups),
                 group=optional_str(group),
                 strategy=optional_str(strategy),
             ),
@@ -161,6 +180,7 @@ def _detail(
         vm=vm,
         nics=nics,
         network_names=inventory.names_of(ctx.db, Network, [p.network_id for p in nics]),
+        nic_groups={p.id: policy.groups_of_port(ctx.db, p.id) for p in nics},
         flavor=inventory.names_of(ctx.db, Flavor, [vm.flavor_id]).get(vm.flavor_id, "?"),
         group=inventory.names_of(ctx.db, ServerGroup, [vm.group_id]).get(vm.group_id)
         if vm.group_id
