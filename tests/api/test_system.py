@@ -40,3 +40,21 @@ def test_unknown_route_is_json_404(api: Api) -> None:
     r = api.client.get("/api/v1/nothing-here", headers=api.op)
     assert r.status_code == 404
     assert r.json()["error"]["code"] == "not_found"
+
+
+def test_unknown_page_is_the_portals_404_for_browsers_and_json_for_clients(api: Api) -> None:
+    browser = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    page = api.client.get("/no-such-page", headers=browser)
+    assert page.status_code == 404
+    assert page.headers["content-type"].startswith("text/html")
+    assert "Not found" in page.text and "There is no such page." in page.text
+    # API paths and assets stay JSON whatever the client accepts; so does a client
+    # that does not ask for HTML.
+    for path, headers in (
+        ("/api/v1/nothing-here", browser),
+        ("/static/missing.css", browser),
+        ("/no-such-page", {"Accept": "application/json"}),
+    ):
+        r = api.client.get(path, headers=headers)
+        assert r.status_code == 404
+        assert r.json()["error"]["code"] == "not_found", path

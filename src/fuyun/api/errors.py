@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+from typing import cast
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fuyun.domain.errors import FuyunError
@@ -28,6 +29,13 @@ def _field_of(loc: tuple[object, ...]) -> str | None:
     return ".".join(parts) or None
 
 
+def _wants_html(request: Request) -> bool:
+    path = request.url.path
+    if path.startswith(("/api/", "/static/")):
+        return False
+    return "text/html" in request.headers.get("accept", "")
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(FuyunError)
     async def _fuyun(_: Request, exc: FuyunError) -> JSONResponse:
@@ -46,7 +54,11 @@ def install(app: FastAPI) -> None:
         return error_response(422, "invalid", message, field)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        # A person who mistyped a portal address gets the portal's page, not JSON.
+        html_error = getattr(request.app.state, "html_error", None)
+        if html_error is not None and _wants_html(request):
+            return cast(Response, await html_error(request, exc.status_code))
         code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
             exc.status_code, "http_error"
         )

@@ -26,7 +26,7 @@ from fuyun.portal import (
 )
 from fuyun.portal.config import PortalConfig
 from fuyun.portal.ratelimit import SignInLimiter
-from fuyun.portal.rendering import STATIC_DIR, PortalRoute
+from fuyun.portal.rendering import STATIC_DIR, PortalRoute, http_error_page
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
 for _module in (
@@ -52,5 +52,6 @@ def install(app: FastAPI, config: PortalConfig | None = None) -> None:
         per_address=config.failures_per_address,
         window_s=config.failure_window_s,
     )
+    app.state.html_error = http_error_page
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="portal-static")

@@ -131,6 +131,14 @@ async def _error(request: Request, status: int, title: str, message: str) -> Res
     return await run_in_threadpool(error_page, request, status, title, message)
 
 
+async def http_error_page(request: Request, status: int) -> Response:
+    """The page for an address no route answers (404) or a method it does not take (405)."""
+    if status == 404:
+        return await _error(request, 404, "Not found", "There is no such page.")
+    title = "Not allowed" if status == 405 else "Something went wrong"
+    return await _error(request, status, title, "This page does not take that request.")
+
+
 class PortalRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         original = super().get_route_handler()
