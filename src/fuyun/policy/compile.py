@@ -59,12 +59,64 @@ class GlobalRule:
 
 @dataclass
 class PolicySnapshot:
-    """The intent the compiler needs, gathered by the caller."""
+    """The intent the compiler needs, gathered by the caller.
+
+    Fill it, then compile from it: the compiler memoises what every device shares
+    (the ordered rules of a set of groups, the set index, each set's contents) on
+    first use, so the snapshot must not change once compiling has begun.
+    """
 
     rules: dict[uuid.UUID, list[GroupRule]] = field(default_factory=dict)
     # Member addresses of every group a rule refers to, by family.
     members: dict[uuid.UUID, dict[int, set[str]]] = field(default_factory=dict)
     global_rules: list[GlobalRule] = field(default_factory=list)
+    _memo: _Memo | None = field(default=None, init=False, repr=False, compare=False)
+
+    def memo(self) -> _Memo:
+        if self._memo is None:
+            self._memo = _Memo(self)
+        return self._memo
+
+
+class _Memo:
+    """What compiling many devices from one snapshot would otherwise redo per port or device."""
+
+    def __init__(self, snapshot: PolicySnapshot) -> None:
+        self.snapshot = snapshot
+        ordered = sorted(
+            snapshot.global_rules, key=lambda g: (g.action != Action.DENY, g.priority, str(g.id))
+        )
+        self.globals = [_global(g) for g in ordered]
+        self.rules_of: dict[frozenset[uuid.UUID], tuple[tuple[Rule, ...], tuple[Rule, ...]]] = {}
+        self.set_index = {set_name(g, fam): (g, fam) for g in snapshot.members for fam in (4, 6)}
+        self.sets: dict[str, AddressSet] = {}
+
+    def port_rules(self, groups: frozenset[uuid.UUID]) -> tuple[tuple[Rule, ...], tuple[Rule, ...]]:
+        """(ingress, egress) for a port in exactly these groups; ports share the tuples."""
+        cached = self.rules_of.get(groups)
+        if cached is not None:
+            return cached
+        by_direction: dict[Direction, list[Rule]] = {Direction.INGRESS: [], Direction.EGRESS: []}
+        for g in self.globals:
+            by_direction[g.match.direction].append(g)
+        own: set[Rule] = set()
+        for group in groups:
+            for rule in self.snapshot.rules.get(group, ()):
+                own.add(_group_rule(rule))
+        for rule in sorted(own, key=lambda r: (r.match.sort_key(), r.origin)):
+            by_direction[rule.match.direction].append(rule)
+        result = (tuple(by_direction[Direction.INGRESS]), tuple(by_direction[Direction.EGRESS]))
+        self.rules_of[groups] = result
+        return result
+
+    def address_set(self, name: str) -> AddressSet:
+        cached = self.sets.get(name)
+        if cached is None:
+            group, family = self.set_index.get(name, (None, 4 if name.endswith("v4") else 6))
+            members = self.snapshot.members.get(group, {}) if group else {}
+            cached = AddressSet(name, family, frozenset(members.get(family, ())))
+            self.sets[name] = cached
+        return cached
 
 
 def _global(rule: GlobalRule) -> Rule:
@@ -103,21 +155,8 @@ def _group_rule(rule: GroupRule) -> Rule:
 
 
 def compile_port(snapshot: PolicySnapshot, endpoint: Endpoint) -> PortPolicy:
-    globals_ = sorted(
-        snapshot.global_rules, key=lambda g: (g.action != Action.DENY, g.priority, str(g.id))
-    )
-    by_direction: dict[Direction, list[Rule]] = {Direction.INGRESS: [], Direction.EGRESS: []}
-    for g in globals_:
-        by_direction[g.direction].append(_global(g))
-    own: set[Rule] = set()
-    for group in endpoint.groups:
-        for rule in snapshot.rules.get(group, ()):
-            own.add(_group_rule(rule))
-    for rule in sorted(own, key=lambda r: (r.match.sort_key(), r.origin)):
-        by_direction[rule.match.direction].append(rule)
-    return PortPolicy(
-        endpoint, tuple(by_direction[Direction.INGRESS]), tuple(by_direction[Direction.EGRESS])
-    )
+    ingress, egress = snapshot.memo().port_rules(frozenset(endpoint.groups))
+    return PortPolicy(endpoint, ingress, egress)
 
 
 def referenced_sets(policies: Iterable[PortPolicy]) -> set[str]:
@@ -128,13 +167,8 @@ def referenced_sets(policies: Iterable[PortPolicy]) -> set[str]:
 
 def address_sets(snapshot: PolicySnapshot, names: set[str]) -> tuple[AddressSet, ...]:
     """The contents of every named set the device's rules use."""
-    out = []
-    index = {set_name(g, fam): (g, fam) for g in snapshot.members for fam in (4, 6)}
-    for name in sorted(names):
-        group, family = index.get(name, (None, 4 if name.endswith("v4") else 6))
-        addresses = snapshot.members.get(group, {}).get(family, set()) if group else set()
-        out.append(AddressSet(name, family, frozenset(addresses)))
-    return tuple(out)
+    memo = snapshot.memo()
+    return tuple(memo.address_set(name) for name in sorted(names))
 
 
 def compile_device(

@@ -17,7 +17,15 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from fuyun.policy.ir import Action, AddressSet, DevicePolicy, Endpoint, PortPolicy, Rule
-from fuyun.verify.evaluate import Service, _in_cidr, decide, probes
+from fuyun.verify.evaluate import (
+    Service,
+    ServiceIndex,
+    _in_cidr,
+    decisions,
+    family_of,
+    for_remote,
+    probes,
+)
 
 
 @dataclass(frozen=True)
@@ -63,13 +71,6 @@ class Reachability:
 
 
 def _classes(devices: list[DevicePolicy]) -> list[EndpointClass]:
-    cidrs: set[str] = set()
-    for d in devices:
-        for p in d.ports:
-            for r in (*p.ingress, *p.egress):
-                if r.match.remote_cidr:
-                    cidrs.add(r.match.remote_cidr)
-    ordered_cidrs = sorted(cidrs)
     # An endpoint is a remote for other devices' rules: classify it by the sets of
     # every device, so members of one class are alike wherever they are looked up.
     everywhere: dict[str, set[str]] = defaultdict(set)
@@ -82,12 +83,19 @@ def _classes(devices: list[DevicePolicy]) -> list[EndpointClass]:
             by_address[ip].add(name)
     # Flows exist only inside a VRF, so an address's membership matters only for the sets
     # its own VRF's rules use — tenants reusing 10.0.0.0/24 must not share a class key.
+    # The same holds for CIDRs: only those in its own VRF's rules can tell an address
+    # apart, which keeps classification linear in tenants instead of quadratic.
     used_in_vrf: dict[uuid.UUID, set[str]] = defaultdict(set)
+    cidrs_in_vrf: dict[uuid.UUID, set[str]] = defaultdict(set)
     for d in devices:
         for p in d.ports:
-            used_in_vrf[p.endpoint.vrf_id].update(
-                r.match.remote_set for r in (*p.ingress, *p.egress) if r.match.remote_set
-            )
+            vrf = p.endpoint.vrf_id
+            for r in (*p.ingress, *p.egress):
+                if r.match.remote_set:
+                    used_in_vrf[vrf].add(r.match.remote_set)
+                elif r.match.remote_cidr:
+                    cidrs_in_vrf[vrf].add(r.match.remote_cidr)
+    ordered_cidrs = {vrf: sorted(cidrs) for vrf, cidrs in cidrs_in_vrf.items()}
     groups: dict[tuple[object, ...], list[tuple[Endpoint, PortPolicy, dict[str, AddressSet]]]]
     groups = defaultdict(list)
     for d in devices:
@@ -100,7 +108,9 @@ def _classes(devices: list[DevicePolicy]) -> list[EndpointClass]:
             e = p.endpoint
             relevant = used_in_vrf[e.vrf_id]
             in_sets = frozenset(n for ip in e.ips for n in by_address.get(ip, ()) if n in relevant)
-            in_cidrs = tuple(any(_in_cidr(ip, c) for ip in e.ips) for c in ordered_cidrs)
+            in_cidrs = tuple(
+                c for c in ordered_cidrs.get(e.vrf_id, ()) if any(_in_cidr(ip, c) for ip in e.ips)
+            )
             families = tuple(sorted({4 if ":" not in ip else 6 for ip in e.ips}))
             rules = (
                 tuple((r.action, r.match) for r in p.ingress),
@@ -123,29 +133,34 @@ def _classes(devices: list[DevicePolicy]) -> list[EndpointClass]:
 
 
 def _flow(
-    src: EndpointClass, dst: EndpointClass, services: list[Service]
+    src: EndpointClass, dst: EndpointClass, index: ServiceIndex
 ) -> tuple[list[Service], list[str]]:
-    allowed, blame = [], []
+    """The services src may open to dst: src's egress and dst's ingress both allow them.
+
+    Each side's rules are filtered on the remote address once; then every probe
+    service is decided in one pass over what is left (:func:`decisions`).
+    """
     s_ep, d_ep = src.sample, dst.sample
-    for svc in services:
-        for dst_ip in d_ep.ips:
-            out = decide(src.policy.egress, dst_ip, svc, src.sets)
-            if out is None or out.action is Action.DENY:
+    ingress = {
+        ip: decisions(for_remote(dst.policy.ingress, ip, dst.sets), index) for ip in s_ep.ips
+    }
+    verdict: dict[int, tuple[Rule, Rule]] = {}
+    for dst_ip in d_ep.ips:
+        out = decisions(for_remote(src.policy.egress, dst_ip, src.sets), index)
+        family = family_of(dst_ip)
+        for i, rule in enumerate(out):
+            if rule is None or rule.action is Action.DENY or i in verdict:
                 continue
-            src_ips = [ip for ip in s_ep.ips if (":" in ip) == (":" in dst_ip)]
-            inn = next(
-                (
-                    r
-                    for ip in src_ips
-                    if (r := decide(dst.policy.ingress, ip, svc, dst.sets)) is not None
-                    and r.action is Action.ALLOW
-                ),
-                None,
-            )
-            if inn is not None:
-                allowed.append(svc)
-                blame.append(f"{svc}: egress {out.origin} / ingress {inn.origin}")
-                break
+            for src_ip in s_ep.ips:
+                inn = ingress[src_ip][i] if family_of(src_ip) == family else None
+                if inn is not None and inn.action is Action.ALLOW:
+                    verdict[i] = (rule, inn)
+                    break
+    allowed, blame = [], []
+    for i in sorted(verdict):
+        svc, (out_rule, in_rule) = index.services[i], verdict[i]
+        allowed.append(svc)
+        blame.append(f"{svc}: egress {out_rule.origin} / ingress {in_rule.origin}")
     return allowed, blame
 
 
@@ -171,7 +186,7 @@ def analyse(devices: list[DevicePolicy]) -> Reachability:
             for i in members
             for r in (*result.classes[i].policy.ingress, *result.classes[i].policy.egress)
         ]
-        services = probes(rules)
+        index = ServiceIndex(probes(rules))
         for i in members:
             for j in members:
                 src, dst = result.classes[i], result.classes[j]
@@ -179,7 +194,7 @@ def analyse(devices: list[DevicePolicy]) -> Reachability:
                 path = _path(src.sample, dst.sample)
                 if path is None:
                     continue
-                allowed, blame = _flow(src, dst, services)
+                allowed, blame = _flow(src, dst, index)
                 if allowed:
                     result.reach[(i, j)] = Reach(src, dst, tuple(allowed), path, tuple(blame))
     # Pairs in different VRFs have no path at all; count them as checked.
