@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from fuyun.store.models import DeviceState
+from fuyun.store.models import DeviceState, Module
 from tests.api.conftest import Api, TenantAccount
 
 Tenant = Callable[..., TenantAccount]
@@ -203,3 +203,26 @@ def test_a_group_in_use_cannot_be_deleted(api: Api, make_tenant: Tenant) -> None
     assert r.status_code == 409 and r.json()["error"]["code"] == "group_in_use"
     r = api.client.delete(f"/api/v1/security-groups/{stage['web']['id']}", headers=acme.headers)
     assert r.status_code == 409  # on a port, and db's rule refers to it
+
+
+def test_a_deleted_vms_guest_policy_goes_with_it(api: Api, make_tenant: Tenant) -> None:
+    with api.db.write_session() as s:
+        for module in s.scalars(select(Module)):
+            module.enforcement_point = "vm-iptables"
+    acme = make_tenant("acme")
+    staged = _stage(api, acme)
+
+    def guests() -> dict[str, int]:
+        with api.db.read_session() as s:
+            rows = s.scalars(select(DeviceState).where(DeviceState.device_type == "guest"))
+            return {r.device_name: len(r.ir["ports"]) for r in rows}
+
+    ports = {
+        vm: api.client.get(f"/api/v1/ports?vm_id={v['id']}", headers=acme.headers).json()["items"]
+        for vm, v in staged["vms"].items()
+    }
+    assert guests() == {ports["w"][0]["id"]: 1, ports["d"][0]["id"]: 1}
+    r = api.client.delete(f"/api/v1/vms/{staged['vms']['w']['id']}", headers=acme.headers)
+    assert r.status_code == 200, r.text
+    assert guests() == {ports["d"][0]["id"]: 1}, "the deleted NIC's guest policy is gone"
+    assert api.client.get("/api/v1/verify", headers=api.op).json()["ok"] is True

@@ -17,7 +17,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from fuyun.domain.enums import EnforcementPoint
@@ -230,6 +230,20 @@ def device_policies(s: Session, host_ids: set[uuid.UUID]) -> list[tuple[str, str
         policy = compile_device(snap, name, ep, eps, vlans={e.vlan for e in eps})
         out.append((dtype, flavor, policy))
     return out
+
+
+def forget_guest(s: Session, port_id: uuid.UUID) -> None:
+    """Drop the ``vm-iptables`` device of a port that is going away.
+
+    A guest device exists per port, so no recompile of the remaining hosts removes
+    it: without this its stale rules (for an address IPAM will hand out again)
+    would stay in every verify and every agent's view.
+    """
+    s.execute(
+        delete(DeviceState).where(
+            DeviceState.device_type == "guest", DeviceState.device_name == str(port_id)
+        )
+    )
 
 
 def render(policy: DevicePolicy, flavor: str) -> str:

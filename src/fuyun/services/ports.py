@@ -25,7 +25,7 @@ from fuyun.ipam.macs import check_oui, normalize_mac, random_mac
 from fuyun.services import address_plan as plan
 from fuyun.services import addressing, l2fabric, quotas
 from fuyun.services.audit import mutation
-from fuyun.services.enforcement import affected_hosts, recompile
+from fuyun.services.enforcement import affected_hosts, forget_guest, recompile
 from fuyun.services.inventory import resolve_ref
 from fuyun.services.l2fabric import TableChange
 from fuyun.services.networks import (
@@ -341,6 +341,7 @@ def close_port(s: Session, settings: Settings, port: Port) -> set[uuid.UUID]:
     """
     affected = port_hosts(s, port.id)
     s.execute(delete(PortSecurityGroup).where(PortSecurityGroup.port_id == port.id))
+    forget_guest(s, port.id)
     network = s.scalar(
         select(Network).where(Network.id == port.network_id).with_for_update(key_share=True)
     )
