@@ -21,10 +21,24 @@ class Service:
         return self.protocol if self.port is None else f"{self.protocol}/{self.port}"
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=1 << 18)
+def _address(ip: str) -> tuple[int, int]:
+    address = ipaddress.ip_address(ip)
+    return address.version, int(address)
+
+
+@lru_cache(maxsize=1 << 16)
+def _network(cidr: str) -> tuple[int, int, int]:
+    network = ipaddress.ip_network(cidr)
+    return network.version, int(network.network_address), int(network.netmask)
+
+
 def _in_cidr(ip: str, cidr: str) -> bool:
-    address, network = ipaddress.ip_address(ip), ipaddress.ip_network(cidr)
-    return address.version == network.version and address in network
+    # Parsed once per address and per prefix: classification asks about every
+    # (endpoint, CIDR) pair of a VRF, far more pairs than any cache of pairs holds.
+    version, value = _address(ip)
+    net_version, net, mask = _network(cidr)
+    return version == net_version and value & mask == net
 
 
 def family_of(ip: str) -> int:

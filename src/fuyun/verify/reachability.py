@@ -77,10 +77,6 @@ def _classes(devices: list[DevicePolicy]) -> list[EndpointClass]:
     for d in devices:
         for st in d.sets:
             everywhere[st.name] |= st.addresses
-    by_address: dict[str, set[str]] = defaultdict(set)
-    for name, addresses in everywhere.items():
-        for ip in addresses:
-            by_address[ip].add(name)
     # Flows exist only inside a VRF, so an address's membership matters only for the sets
     # its own VRF's rules use — tenants reusing 10.0.0.0/24 must not share a class key.
     # The same holds for CIDRs: only those in its own VRF's rules can tell an address
@@ -107,7 +103,11 @@ def _classes(devices: list[DevicePolicy]) -> list[EndpointClass]:
         for p in d.ports:
             e = p.endpoint
             relevant = used_in_vrf[e.vrf_id]
-            in_sets = frozenset(n for ip in e.ips for n in by_address.get(ip, ()) if n in relevant)
+            # Only the few sets this VRF uses: tenants reuse addresses, so an index
+            # from address to every set holding it grows with the number of tenants.
+            in_sets = frozenset(
+                n for n in relevant if any(ip in everywhere.get(n, ()) for ip in e.ips)
+            )
             in_cidrs = tuple(
                 c for c in ordered_cidrs.get(e.vrf_id, ()) if any(_in_cidr(ip, c) for ip in e.ips)
             )
