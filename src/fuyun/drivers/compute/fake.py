@@ -11,6 +11,7 @@ import os
 import threading
 import time
 import uuid
+from collections import deque
 
 from fuyun.domain.errors import DriverError
 from fuyun.drivers.compute.base import InstanceSpec, InstanceStatus, MigrationStats, PowerState
@@ -23,7 +24,8 @@ class FakeComputeDriver:
         self._lock = threading.Lock()
         self._hosts: dict[str, dict[uuid.UUID, InstanceStatus]] = {}
         self.fail_on: dict[str, str] = {}  # operation -> message; for rollback tests
-        self.calls: list[tuple[str, uuid.UUID]] = []
+        # The most recent operations, for tests; bounded so a long-running server does not grow.
+        self.calls: deque[tuple[str, uuid.UUID]] = deque(maxlen=10_000)
         # A slow hypervisor, for demos and crash tests: FUYUN_FAKE_DELAY_S per operation.
         self.delay_s = (
             float(os.environ.get("FUYUN_FAKE_DELAY_S", "0")) if delay_s is None else delay_s
