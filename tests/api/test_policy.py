@@ -226,3 +226,60 @@ def test_a_deleted_vms_guest_policy_goes_with_it(api: Api, make_tenant: Tenant) 
     assert r.status_code == 200, r.text
     assert guests() == {ports["d"][0]["id"]: 1}, "the deleted NIC's guest policy is gone"
     assert api.client.get("/api/v1/verify", headers=api.op).json()["ok"] is True
+
+
+def test_a_tor_keeps_every_hosts_entries_when_one_hosts_group_changes(
+    api: Api, make_tenant: Tenant
+) -> None:
+    with api.db.write_session() as s:
+        for module in s.scalars(select(Module)):
+            module.enforcement_point = "tor-acl"
+    acme = make_tenant("acme")
+    r = api.client.post(
+        "/api/v1/server-groups",
+        headers=acme.headers,
+        json={"name": "apart", "policy": "anti-affinity", "level": "host"},
+    )
+    assert r.status_code == 201, r.text
+    api.client.post(
+        "/api/v1/networks", headers=acme.headers, json={"name": "app", "cidr": "10.1.0.0/24"}
+    )
+    web, db = _group(api, acme, "web"), _group(api, acme, "db")
+    placed = {}
+    for name, group in (("w", "web"), ("d", "db")):
+        r = api.client.post(
+            "/api/v1/vms",
+            headers=acme.headers,
+            json={
+                "name": name,
+                "flavor": "s1.small",
+                "networks": ["app"],
+                "security_groups": [group],
+                "group": "apart",
+            },
+        )
+        assert r.status_code == 201, r.text
+        placed[name] = api.client.get(
+            f"/api/v1/vms/{r.json()['items'][0]['id']}", headers=api.op
+        ).json()
+    assert placed["w"]["host_id"] != placed["d"]["host_id"]
+
+    def tor_ports() -> set[str]:
+        with api.db.read_session() as s:
+            rows = s.scalars(select(DeviceState).where(DeviceState.device_type == "switch"))
+            return {p["port"] for r in rows for p in r.ir["ports"]}
+
+    both = tor_ports()
+    assert len(both) == 2, "one ToR enforces for both hosts"
+    # A rule on web touches web's host only; the ToR must still hold db's entries.
+    assert (
+        _rule(api, acme, web["id"], direction="ingress", protocol="tcp", port_min=22).status_code
+        == 201
+    )
+    assert tor_ports() == both
+    assert (
+        _rule(api, acme, db["id"], direction="ingress", protocol="udp", port_min=53).status_code
+        == 201
+    )
+    assert tor_ports() == both
+    assert api.client.get("/api/v1/verify", headers=api.op).json()["ok"] is True

@@ -190,9 +190,41 @@ def snapshot_for(s: Session, groups: set[uuid.UUID]) -> PolicySnapshot:
     return snap
 
 
+def with_tor_peers(s: Session, host_ids: set[uuid.UUID]) -> set[uuid.UUID]:
+    """``host_ids`` plus, where a ToR enforces, every host with ports under that ToR.
+
+    A ToR's configuration covers all its hosts' ports: compiled from the changed
+    hosts alone it would drop the entries of every other host under it.
+    """
+    if not host_ids:
+        return host_ids
+    tor_enforced = set(
+        s.scalars(
+            select(Host.tor_id)
+            .join(Module, Module.id == Host.module_id)
+            .where(
+                Host.id.in_(list(host_ids)),
+                Module.enforcement_point.not_in(
+                    [EnforcementPoint.VSWITCH.value, EnforcementPoint.VM_IPTABLES.value]
+                ),
+            )
+            .distinct()
+        )
+    )
+    if not tor_enforced:
+        return host_ids
+    peers = s.scalars(
+        select(Port.host_id)
+        .join(Host, Host.id == Port.host_id)
+        .where(Host.tor_id.in_(list(tor_enforced)))
+        .distinct()
+    )
+    return host_ids | set(peers)
+
+
 def device_policies(s: Session, host_ids: set[uuid.UUID]) -> list[tuple[str, str, DevicePolicy]]:
     """(device type, flavor, policy) for every device that enforces for these hosts' ports."""
-    endpoints, snap, hosts = gather(s, host_ids)
+    endpoints, snap, hosts = gather(s, with_tor_peers(s, host_ids))
     modules = {
         m.id: m
         for m in s.scalars(
