@@ -8,7 +8,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from fuyun.store.models import DeviceState, Module
+from fuyun.policy.render.nxos_parse import parse_nxos
+from fuyun.store.models import DeviceState, Module, Switch
 from tests.api.conftest import Api, TenantAccount
 
 Tenant = Callable[..., TenantAccount]
@@ -283,3 +284,56 @@ def test_a_tor_keeps_every_hosts_entries_when_one_hosts_group_changes(
     )
     assert tor_ports() == both
     assert api.client.get("/api/v1/verify", headers=api.op).json()["ok"] is True
+
+
+def test_a_two_network_tenants_tor_config_routes_both_subnets_in_its_vrf(
+    api: Api, make_tenant: Tenant
+) -> None:
+    with api.db.write_session() as s:
+        for module in s.scalars(select(Module)):
+            module.enforcement_point = "tor-acl"
+        for switch in s.scalars(select(Switch)):
+            switch.platform = "nxos"
+    acme = make_tenant("acme")
+    gateways = {}
+    for name, cidr in (("front", "10.1.0.0/24"), ("back", "10.2.0.0/24")):
+        r = api.client.post(  # one module, so one VM can have a NIC on both
+            "/api/v1/networks",
+            headers=api.op,
+            json={"name": name, "cidr": cidr, "module": "sz1-m01", "tenant_id": acme.id},
+        )
+        assert r.status_code == 201, r.text
+        subnets = api.client.get(
+            f"/api/v1/networks/{r.json()['id']}/subnets", headers=acme.headers
+        ).json()
+        gateways[name] = (subnets[0]["gateway"], cidr.split("/")[1])
+    r = api.client.post(
+        "/api/v1/vms",
+        headers=acme.headers,
+        json={"name": "router-test", "flavor": "s1.small", "networks": ["front", "back"]},
+    )
+    assert r.status_code == 201, r.text
+    nics = api.client.get(
+        f"/api/v1/ports?vm_id={r.json()['items'][0]['id']}", headers=acme.headers
+    ).json()["items"]
+    vlan_of = {n["network_id"]: n["vlan"] for n in nics}
+    tors = [
+        d
+        for d in api.client.get("/api/v1/devices", headers=api.op).json()
+        if d["device_type"] == "switch"
+    ]
+    assert len(tors) == 1
+    config = api.client.get(
+        f"/api/v1/devices/switch/{tors[0]['device_name']}", headers=api.op
+    ).json()
+    parsed = parse_nxos(config["rendered"])
+    assert len(parsed.vrfs) == 1, "one tenant, one VRF"
+    vrf = parsed.vrfs[0]
+    networks = {
+        n["name"]: n["id"]
+        for n in api.client.get("/api/v1/networks", headers=acme.headers).json()["items"]
+    }
+    assert parsed.svis == {
+        vlan_of[networks[name]]: (vrf, (f"{gw}/{length}",))
+        for name, (gw, length) in gateways.items()
+    }

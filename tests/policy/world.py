@@ -14,7 +14,7 @@ from __future__ import annotations
 import uuid
 
 from fuyun.policy.compile import GlobalRule, GroupRule, PolicySnapshot, compile_device
-from fuyun.policy.ir import Action, DevicePolicy, Direction, Endpoint, device_name
+from fuyun.policy.ir import Action, DevicePolicy, Direction, Endpoint, Gateway, device_name
 
 
 def _id(n: int) -> uuid.UUID:
@@ -146,3 +146,21 @@ def vm_policy(n: int = 1) -> DevicePolicy:
 def tor_policy() -> DevicePolicy:
     """ToR tor1 carries VLANs 100, 101, 200 with the endpoints, and transit VLAN 300."""
     return compile_device(snapshot(), "tor1", "tor-acl", ENDPOINTS, vlans=[300, 200, 101, 100])
+
+
+# The subnets' gateways: tenant 1 routes VLANs 100 and 101 in its VRF; tenant 2 reuses
+# 10.1.0.0/24 on VLAN 200 in its own VRF.
+GATEWAYS = [
+    Gateway(100, VRF1, "10.1.0.0/24", "10.1.0.1"),
+    Gateway(100, VRF1, "2001:db8:1::/64", "2001:db8:1::1"),
+    Gateway(101, VRF1, "10.1.1.0/24", "10.1.1.1"),
+    Gateway(101, VRF1, "2001:db8:1:1::/64", "2001:db8:1:1::1"),
+    Gateway(200, VRF2, "10.1.0.0/24", "10.1.0.1"),
+]
+
+
+def routed_tor_policy() -> DevicePolicy:
+    """tor_policy() where the ToR is also the gateway of every local subnet."""
+    return compile_device(
+        snapshot(), "tor1", "tor-acl", ENDPOINTS, vlans=[300, 200, 101, 100], gateways=GATEWAYS
+    )

@@ -24,6 +24,7 @@ from fuyun.policy.ir import (
     DevicePolicy,
     Direction,
     Endpoint,
+    Gateway,
     Match,
     PortPolicy,
     Rule,
@@ -177,6 +178,7 @@ def compile_device(
     enforcement_point: str,
     endpoints: Iterable[Endpoint],
     vlans: Iterable[int] = (),
+    gateways: Iterable[Gateway] = (),
 ) -> DevicePolicy:
     ports = tuple(compile_port(snapshot, e) for e in sorted(endpoints, key=lambda e: e.port_id))
     return DevicePolicy(
@@ -185,4 +187,5 @@ def compile_device(
         ports=ports,
         sets=address_sets(snapshot, referenced_sets(ports)),
         vlans=tuple(sorted(set(vlans))),
+        gateways=tuple(sorted(set(gateways))),
     )

@@ -109,6 +109,21 @@ class PortPolicy:
     egress: tuple[Rule, ...]
 
 
+@dataclass(frozen=True, order=True)
+class Gateway:
+    """A subnet's gateway address, routed in its tenant's VRF (a ToR's SVI on that VLAN)."""
+
+    vlan: int
+    vrf_id: uuid.UUID
+    cidr: str
+    address: str
+
+    @property
+    def interface(self) -> str:
+        """The address with the subnet's prefix length, as an interface carries it."""
+        return f"{self.address}/{self.cidr.split('/')[1]}"
+
+
 @dataclass(frozen=True)
 class DevicePolicy:
     """Everything one device enforces."""
@@ -119,6 +134,8 @@ class DevicePolicy:
     sets: tuple[AddressSet, ...] = field(default_factory=tuple)
     # ToR only: VLANs carried, per-tenant VRFs, trunk members.
     vlans: tuple[int, ...] = ()
+    # ToR only: the gateways of the local networks' subnets (SVIs in the tenant VRF).
+    gateways: tuple[Gateway, ...] = ()
 
     def set_by_name(self) -> dict[str, AddressSet]:
         return {s.name: s for s in self.sets}
@@ -165,6 +182,16 @@ def _rules(rules: tuple[Rule, ...]) -> list[dict[str, object]]:
 
 
 def to_json(policy: DevicePolicy) -> dict[str, object]:
+    out = _to_json(policy)
+    if policy.gateways:  # absent when empty, so devices without SVIs keep their digest
+        out["gw"] = [
+            {"vlan": g.vlan, "vrf": str(g.vrf_id), "cidr": g.cidr, "ip": g.address}
+            for g in policy.gateways
+        ]
+    return out
+
+
+def _to_json(policy: DevicePolicy) -> dict[str, object]:
     return {
         "device": policy.device,
         "ep": policy.enforcement_point,
@@ -215,6 +242,15 @@ def from_json(data: dict[str, object]) -> DevicePolicy:
         )
         ports.append(PortPolicy(e, rules(p["in"]), rules(p["out"])))
     sets = tuple(AddressSet(str(s["n"]), int(s["f"]), frozenset(s["a"])) for s in data["sets"])  # type: ignore[attr-defined]
+    gateways = tuple(
+        Gateway(int(g["vlan"]), uuid.UUID(g["vrf"]), str(g["cidr"]), str(g["ip"]))
+        for g in data.get("gw", ())  # type: ignore[attr-defined]
+    )
     return DevicePolicy(
-        str(data["device"]), str(data["ep"]), tuple(ports), sets, tuple(data.get("vlans", ()))
-    )  # type: ignore[call-overload]
+        str(data["device"]),
+        str(data["ep"]),
+        tuple(ports),
+        sets,
+        tuple(data.get("vlans", ())),  # type: ignore[call-overload]
+        gateways,
+    )

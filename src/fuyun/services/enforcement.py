@@ -24,7 +24,15 @@ from fuyun.domain.enums import EnforcementPoint
 from fuyun.domain.errors import FuyunError
 from fuyun.ipam.addresses import to_address, unpack
 from fuyun.policy.compile import GlobalRule, GroupRule, PolicySnapshot, compile_device
-from fuyun.policy.ir import Action, DevicePolicy, Direction, Endpoint, device_name, to_json
+from fuyun.policy.ir import (
+    Action,
+    DevicePolicy,
+    Direction,
+    Endpoint,
+    Gateway,
+    device_name,
+    to_json,
+)
 from fuyun.store.models import (
     DeviceState,
     Host,
@@ -35,6 +43,7 @@ from fuyun.store.models import (
     PortSecurityGroup,
     SecurityGroupRule,
     Segment,
+    Subnet,
     Switch,
 )
 from fuyun.store.models import GlobalRule as GlobalRuleRow
@@ -257,10 +266,44 @@ def device_policies(s: Session, host_ids: set[uuid.UUID]) -> list[tuple[str, str
             tor = tors[h.tor_id]
             key = ("switch", tor.name, ep, tor.platform if ep != "vepa" else "vepa")
         by_device[key].append(e)
+    gateways = _gateways(
+        s,
+        {e.segment_id for (dtype, *_), eps in by_device.items() if dtype == "switch" for e in eps},
+    )
     out = []
     for (dtype, name, ep, flavor), eps in sorted(by_device.items()):
-        policy = compile_device(snap, name, ep, eps, vlans={e.vlan for e in eps})
+        svis = [g for seg in {e.segment_id for e in eps} for g in gateways.get(seg, ())]
+        policy = compile_device(
+            snap,
+            name,
+            ep,
+            eps,
+            vlans={e.vlan for e in eps},
+            gateways=svis if dtype == "switch" else (),
+        )
         out.append((dtype, flavor, policy))
+    return out
+
+
+def _gateways(s: Session, segment_ids: set[uuid.UUID]) -> dict[uuid.UUID, list[Gateway]]:
+    """The gateways of these segments' subnets: a ToR routes them in the tenant VRF."""
+    out: dict[uuid.UUID, list[Gateway]] = defaultdict(list)
+    if not segment_ids:
+        return out
+    for segment_id, vlan, vrf_id, cidr, gateway, family in s.execute(
+        select(
+            Subnet.segment_id,
+            Segment.vlan,
+            Subnet.vrf_id,
+            Subnet.cidr,
+            Subnet.gateway,
+            Subnet.family,
+        )
+        .join(Segment, Segment.id == Subnet.segment_id)
+        .where(Subnet.segment_id.in_(list(segment_ids)), Subnet.gateway.is_not(None))
+    ):
+        address = str(to_address(unpack(gateway), family))
+        out[segment_id].append(Gateway(vlan, vrf_id, cidr, address))
     return out
 
 

@@ -43,7 +43,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from fuyun.domain.errors import InvalidInput
-from fuyun.policy.ir import AddressSet, DevicePolicy, PortPolicy, Rule
+from fuyun.policy.ir import AddressSet, DevicePolicy, Gateway, PortPolicy, Rule
 from fuyun.policy.render._common import (
     Atom,
     addresses,
@@ -121,6 +121,15 @@ class Run:
     entries: list[tuple[str, Entry]]  # (remark opening a section here, or "", entry)
 
 
+@dataclass(frozen=True, order=True)
+class Svi:
+    """A VLAN interface routing a tenant's subnets in its VRF: the networks' gateway."""
+
+    vlan: int
+    vrf: str
+    addresses: tuple[str, ...]  # "gateway/prefix length", IPv4 first
+
+
 @dataclass(frozen=True)
 class TorConfig:
     device: str
@@ -128,6 +137,7 @@ class TorConfig:
     vrfs: tuple[tuple[str, str], ...]  # (name, tenant id)
     groups: tuple[ObjectGroup, ...]
     acls: tuple[Acl, ...]
+    svis: tuple[Svi, ...] = ()
 
 
 def vrf_name(vrf_hex: str) -> str:
@@ -179,13 +189,33 @@ def build(policy: DevicePolicy) -> TorConfig:
     for s in policy.sets:  # sets are declared even when no entry survives narrowing
         b.group(s.name, s.family, list(set_prefixes(s)))
     groups = tuple(g for _, g in sorted(b.groups.items()) if g.prefixes)
+    svis = _svis(policy, vrfs)  # first: it may declare a VRF
     return TorConfig(
         policy.device,
-        tuple(sorted(set(policy.vlans) | set(by_vlan))),
+        tuple(sorted(set(policy.vlans) | set(by_vlan) | {s.vlan for s in svis})),
         tuple(sorted((name, tenant) for name, (_, tenant) in vrfs.items())),
         groups,
         tuple(acls),
+        svis,
     )
+
+
+def _svis(policy: DevicePolicy, vrfs: dict[str, tuple[object, str]]) -> tuple[Svi, ...]:
+    """One SVI per VLAN with gateways, in the VRF of the subnets it routes."""
+    by_vlan: dict[int, list[Gateway]] = defaultdict(list)
+    for g in policy.gateways:
+        by_vlan[g.vlan].append(g)
+    out = []
+    for vlan, gateways in sorted(by_vlan.items()):
+        names = {vrf_name(g.vrf_id.hex) for g in gateways}
+        if len(names) != 1:
+            raise InvalidInput(f"VLAN {vlan} would route in VRFs {sorted(names)}", field="vrf")
+        name = names.pop()
+        if name not in vrfs:  # a gateway for a VLAN with no local endpoint yet
+            vrfs[name] = (gateways[0].vrf_id, "")
+        ordered_ = sorted(gateways, key=lambda g: (":" in g.address, g.interface))
+        out.append(Svi(vlan, name, tuple(g.interface for g in ordered_)))
+    return tuple(out)
 
 
 def _classes(b: _Builder, vlan: int, family: int, ports: list[PortPolicy]) -> list[_Class]:

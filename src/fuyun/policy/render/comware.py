@@ -48,6 +48,15 @@ def render_config(config: TorConfig) -> str:
         out += [f"vlan {vlan}", f" name fuyun-{vlan}", "#"]
     for name, _tenant in config.vrfs:
         out += [f"ip vpn-instance {name}", "#"]
+    for svi in config.svis:
+        out += [f"interface Vlan-interface{svi.vlan}", f" ip binding vpn-instance {svi.vrf}"]
+        for address in svi.addresses:
+            if ":" in address:
+                out.append(f" ipv6 address {address}")
+            else:
+                net = ipaddress.ip_interface(address)
+                out.append(f" ip address {net.ip} {net.netmask}")
+        out.append("#")
     for group in config.groups:
         out += [*_group(group), "#"]
     policies: dict[int, list[tuple[str, str]]] = {}

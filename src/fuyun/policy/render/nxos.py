@@ -58,6 +58,13 @@ def render_config(config: TorConfig) -> str:
     for name, _tenant in config.vrfs:
         out.append(f"vrf context {name}")
     out.append("!")
+    if config.svis:
+        out += ["feature interface-vlan", "!"]
+    for svi in config.svis:
+        out += [f"interface Vlan{svi.vlan}", "  no shutdown", f"  vrf member {svi.vrf}"]
+        for address in svi.addresses:
+            out.append(f"  {'ipv6' if ':' in address else 'ip'} address {address}")
+        out.append("!")
     for group in config.groups:
         out += _group(group)
     out.append("!")

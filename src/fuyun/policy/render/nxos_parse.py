@@ -12,7 +12,7 @@ evaluate it against packets.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from fuyun.domain.errors import InvalidInput
 from fuyun.policy.render._tor import ANY, Addr, Entry, ObjectGroup
@@ -26,6 +26,9 @@ class ParsedNxos:
     acls: dict[str, tuple[int, tuple[Entry, ...]]]  # name -> (family, entries as written)
     access_maps: dict[str, tuple[tuple[int, str, str], ...]]  # map -> (seq, list, action)
     filters: dict[int, str]  # VLAN -> access map
+    svis: dict[int, tuple[str, tuple[str, ...]]] = field(
+        default_factory=dict
+    )  # VLAN -> (VRF, addresses)
 
     def vlan_entries(self, vlan: int, family: int) -> list[Entry]:
         """The first-match list the switch applies to one family of a VLAN's traffic."""
@@ -75,8 +78,23 @@ def parse_nxos(text: str) -> ParsedNxos:
         _, _, name, _, vlan_list = obj.text.split()
         for vlan in vlan_list.split(","):
             filters[int(vlan)] = name
+    svis = {}
+    for obj in conf.find_objects(r"^interface Vlan\d+$"):
+        vlan = int(obj.text.split()[1].removeprefix("Vlan"))
+        vrf, addresses = "", []
+        for child in obj.children:
+            words = child.text.split()
+            if words[:2] == ["vrf", "member"]:
+                vrf = words[2]
+            elif words[1:2] == ["address"] and words[0] in ("ip", "ipv6"):
+                addresses.append(str(ipaddress.ip_interface(words[2])))
+            elif words != ["no", "shutdown"]:
+                raise InvalidInput(f"unexpected line under {obj.text}: {child.text.strip()}")
+        if vrf not in vrfs:
+            raise InvalidInput(f"{obj.text} is a member of undeclared VRF '{vrf}'")
+        svis[vlan] = (vrf, tuple(addresses))
     return ParsedNxos(
-        vlans, vrfs, groups, acls, {k: tuple(sorted(v)) for k, v in maps.items()}, filters
+        vlans, vrfs, groups, acls, {k: tuple(sorted(v)) for k, v in maps.items()}, filters, svis
     )
 
 
