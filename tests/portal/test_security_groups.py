@@ -25,9 +25,9 @@ def test_partner_edits_a_security_group_and_uses_it_for_vms(new_page: Any, porta
     page.get_by_role("textbox", name="Name", exact=True).fill("web tier")
     page.get_by_role("button", name="Create security group").click()
     expect(page.locator("#f-name-error")).to_contain_text("letters, digits")
-    page.get_by_role("textbox", name="Name", exact=True).fill("web")
+    page.get_by_role("textbox", name="Name", exact=True).fill("frontend")
     page.get_by_role("button", name="Create security group").click()
-    expect(page.get_by_role("heading", level=1)).to_have_text("Security group web")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Security group frontend")
     group_url = page.url
 
     with page.expect_response(lambda r: r.request.method == "POST") as answer:
@@ -46,15 +46,15 @@ def test_partner_edits_a_security_group_and_uses_it_for_vms(new_page: Any, porta
     expect(page.locator(".flash")).to_contain_text("Rule added")
     row = page.locator("#rule-table tbody tr", has_text="203.0.113.0/24")
     expect(row).to_contain_text("443")
-    add_rule(page, "icmp", group="web")
-    expect(page.locator("#rule-table")).to_contain_text("group web")
+    add_rule(page, "icmp", group="frontend")
+    expect(page.locator("#rule-table")).to_contain_text("group frontend")
     shot(page, "partner-security-group")
 
     create_network(page, "sg-net", prefix="27")
-    apply_for_vms(page, "sgvm", 1, "sg-net", security_groups=("web",))
-    expect(page.locator("#nics tbody tr").first).to_contain_text("web")
+    apply_for_vms(page, "sgvm", 1, "sg-net", security_groups=("frontend",))
+    expect(page.locator("#nics tbody tr").first).to_contain_text("frontend")
     page.goto(group_url)
-    page.get_by_role("button", name="Delete web").click()
+    page.get_by_role("button", name="Delete frontend").click()
     expect(page.locator(".alert")).to_contain_text("is on 1 ports")
 
     other = new_page()
@@ -62,7 +62,7 @@ def test_partner_edits_a_security_group_and_uses_it_for_vms(new_page: Any, porta
     response = other.goto(group_url)
     assert response is not None and response.status == 404
     other.goto("/security-groups")
-    expect(other.locator("main")).not_to_contain_text("web")
+    expect(other.locator("main")).not_to_contain_text("frontend")
 
 
 def test_operator_reads_the_isolation_report(new_page: Any, portal: Portal) -> None:
