@@ -36,6 +36,9 @@ class Settings:
     vlan_min: int = 100
     vlan_max: int = 3999
     vlan_reserved: str = "1002,1003,1004,1005"
+    # Network services: VMs are named VM.NETWORK.TENANT.<dns_zone>; DHCP hands out this MTU.
+    dns_zone: str = "fuyun.internal"
+    network_mtu: int = 1500
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod

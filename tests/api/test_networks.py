@@ -207,3 +207,52 @@ def test_address_plan_pools(api: Api, make_tenant: Tenant) -> None:
         json={"cidr": "100.66.0.0/16", "kind": "aggregate"},
     )
     assert r.status_code == 403
+
+
+def test_dhcp_scope_is_exactly_what_ipam_allocated(api: Api, make_tenant: Tenant) -> None:
+    acme, other = make_tenant("acme"), make_tenant("other")
+    r = api.client.post(
+        "/api/v1/networks", headers=acme.headers, json={"name": "web_tier", "cidr": "10.7.0.0/24"}
+    )
+    assert r.status_code == 201, r.text
+    net = r.json()
+    assert net["dhcp"] is True
+    r = api.client.post(
+        "/api/v1/vms",
+        headers=acme.headers,
+        json={"name": "Web", "flavor": "s1.small", "count": 2, "networks": ["web_tier"]},
+    )
+    assert r.status_code == 201, r.text
+    nics = [
+        p
+        for vm in r.json()["items"]
+        for p in api.client.get(f"/api/v1/ports?vm_id={vm['id']}", headers=acme.headers).json()[
+            "items"
+        ]
+    ]
+    scope = api.client.get(f"/api/v1/networks/{net['id']}/dhcp", headers=acme.headers).json()
+    assert scope["enabled"] is True and scope["zone"] == "web-tier.acme.fuyun.internal"
+    assert scope["subnets"] == [{"cidr": "10.7.0.0/24", "gateway": "10.7.0.1"}]
+    assert scope["dns_server"] == "10.7.0.1" and scope["vlans"] == net["vlans"]
+    assert {(x["mac"], x["address"]) for x in scope["reservations"]} == {
+        (p["mac"], p["ips"][0]) for p in nics
+    }
+    assert set(scope["names"]) == {
+        "web-1.web-tier.acme.fuyun.internal",
+        "web-2.web-tier.acme.fuyun.internal",
+    }
+    before = scope["generation"]
+
+    assert (
+        api.client.get(f"/api/v1/networks/{net['id']}/dhcp", headers=other.headers).status_code
+        == 404
+    )
+    r = api.client.patch(
+        f"/api/v1/networks/{net['id']}", headers=acme.headers, json={"dhcp": False}
+    )
+    assert r.status_code == 200 and r.json()["dhcp"] is False
+    scope = api.client.get(f"/api/v1/networks/{net['id']}/dhcp", headers=acme.headers).json()
+    assert scope["enabled"] is False and scope["reservations"] == []
+    assert scope["generation"] > before
+    events = api.client.get("/api/v1/audit-events?action=network.update", headers=api.op).json()
+    assert any(e["detail"].get("dhcp") is False for e in events["items"])

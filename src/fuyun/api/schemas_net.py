@@ -34,10 +34,38 @@ class NetworkCreate(In):
     vrf: Annotated[str, Field(min_length=1, max_length=64)] = "default"
     description: Annotated[str, Field(max_length=1024)] = ""
     tenant_id: uuid.UUID | None = Field(None, description="operators only")
+    dhcp: bool = Field(True, description="DHCP and DNS for the network's ports")
+
+
+class DhcpSubnet(BaseModel):
+    cidr: str
+    gateway: str | None
+
+
+class DhcpReservation(BaseModel):
+    mac: str
+    address: str
+    hostname: str
+
+
+class DhcpScopePublic(BaseModel):
+    generation: int
+    network_id: str
+    network: str
+    tenant: str
+    vlans: list[int]
+    zone: str
+    mtu: int
+    enabled: bool
+    subnets: list[DhcpSubnet]
+    reservations: list[DhcpReservation]
+    dns_server: str | None
+    names: dict[str, str]
 
 
 class NetworkUpdate(In):
     description: Annotated[str | None, Field(max_length=1024)] = None
+    dhcp: bool | None = None
     growth: Growth | None = None
     growth_prefix_len: PrefixLen | None = None
 
@@ -51,6 +79,7 @@ class NetworkPublic(Out):
     growth: Growth
     growth_prefix_len: int | None
     reserve_first: int
+    dhcp: bool
     generation: int
     created_at: datetime
 

@@ -43,9 +43,11 @@ def network_create(
     module: Annotated[str | None, typer.Option(help="operators")] = None,
     vlan: Annotated[int | None, typer.Option()] = None,
     tenant: Annotated[str | None, typer.Option(help="operators: for this tenant")] = None,
+    dhcp: Annotated[bool, typer.Option(help="DHCP and DNS for its ports")] = True,
     as_json: JsonOpt = False,
 ) -> None:
     body = {
+        "dhcp": dhcp,
         "name": name,
         "cidr": cidr,
         "prefix_len": prefix_len,
@@ -76,6 +78,30 @@ def _show_network(data: dict, as_json: bool) -> None:
 @network_app.command("show")
 def network_show(network: str, as_json: JsonOpt = False) -> None:
     _show_network(call("GET", f"/networks/{network_id_of(network)}"), as_json)
+
+
+@network_app.command("dhcp")
+def network_dhcp(
+    network: str,
+    enable: Annotated[
+        bool | None, typer.Option("--enable/--disable", help="turn DHCP and DNS on or off")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The network's DHCP reservations and DNS names (or switch them on or off)."""
+    network_id = network_id_of(network)
+    if enable is not None:
+        call("PATCH", f"/networks/{network_id}", json_body={"dhcp": enable})
+    data = call("GET", f"/networks/{network_id}/dhcp")
+    if as_json:
+        show_one(data, as_json=True)
+        return
+    state = "on" if data["enabled"] else "off (static addresses only)"
+    out.print(
+        f"[bold]{data['network']}[/bold] DHCP {state}, zone {data['zone']}, "
+        f"MTU {data['mtu']}, DNS {data['dns_server'] or '-'} (generation {data['generation']})"
+    )
+    show(data["reservations"], ["hostname", "address", "mac"])
 
 
 @network_app.command("delete")

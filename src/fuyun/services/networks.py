@@ -68,6 +68,7 @@ class NetworkRequest:
     vrf: str = plan.DEFAULT_VRF
     description: str = ""
     tenant_id: uuid.UUID | None = None
+    dhcp: bool = True
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,7 @@ def create_network(ctx: Networking, principal: Principal, req: NetworkRequest) -
             growth=req.growth.value,
             growth_prefix_len=req.growth_prefix_len,
             reserve_first=req.reserve_first,
+            dhcp=req.dhcp,
         )
         s.add(network)
         s.flush()
@@ -304,6 +306,7 @@ def update_network(
     description: str | None = None,
     growth: Growth | None = None,
     growth_prefix_len: int | None = None,
+    dhcp: bool | None = None,
 ) -> Network:
     principal.require_write()
     with mutation(ctx.db, principal, "network.update", "network", object_id=network_id) as m:
@@ -315,7 +318,14 @@ def update_network(
             network.growth = growth.value
         if growth_prefix_len is not None:
             network.growth_prefix_len = growth_prefix_len
-        m.detail = {"growth": network.growth, "growth_prefix_len": network.growth_prefix_len}
+        if dhcp is not None and dhcp != network.dhcp:
+            network.dhcp = dhcp
+            network.generation += 1  # the network's DHCP scope changes
+        m.detail = {
+            "growth": network.growth,
+            "growth_prefix_len": network.growth_prefix_len,
+            "dhcp": network.dhcp,
+        }
         return network
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
@@ -13,7 +14,7 @@ from fuyun.api.deps import Caller, Ctx
 from fuyun.api.routes.common import ERRORS, Cursor, Limit
 from fuyun.api.schemas import ListOf
 from fuyun.ipam.addresses import to_address, unpack
-from fuyun.services import networks, ports, prefixes, utilization
+from fuyun.services import netservices, networks, ports, prefixes, utilization
 from fuyun.services.networks import NetworkRequest
 from fuyun.services.ports import PortRequest, PortView
 from fuyun.services.principal import Principal
@@ -136,6 +137,7 @@ def create_network(ctx: Ctx, who: Caller, body: n.NetworkCreate) -> n.NetworkDet
             vrf=body.vrf,
             description=body.description,
             tenant_id=body.tenant_id,
+            dhcp=body.dhcp,
         ),
     )
     return _detail(ctx, who, network.id)
@@ -157,6 +159,7 @@ def update_network(
         description=body.description,
         growth=body.growth,
         growth_prefix_len=body.growth_prefix_len,
+        dhcp=body.dhcp,
     )
     return _detail(ctx, who, network_id)
 
@@ -165,6 +168,21 @@ def update_network(
 def delete_network(ctx: Ctx, who: Caller, network_id: uuid.UUID) -> None:
     """Refused (409) while the network has ports."""
     networks.delete_network(ctx.networking, who, network_id)
+
+
+@router.get("/networks/{network_id}/dhcp", response_model=n.DhcpScopePublic, tags=["networks"])
+def network_dhcp(ctx: Ctx, who: Caller, network_id: uuid.UUID) -> n.DhcpScopePublic:
+    """The network's DHCP reservations and DNS names: exactly what IPAM allocated.
+
+    ``generation`` is the network's; it moves with every port, subnet or DHCP change,
+    so a DHCP server re-reads the scope only when it moves.
+    """
+    at = netservices.dhcp_scope(ctx.db, ctx.settings, who, network_id)
+    return n.DhcpScopePublic(
+        generation=at.generation,
+        **asdict(at.scope),
+        names=at.scope.names(),
+    )
 
 
 @router.get("/networks/{network_id}/subnets", response_model=list[n.SubnetPublic], tags=["subnets"])

@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
 )
+from sqlalchemy import true as sa_true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fuyun.store.models.base import Base, IdMixin, TimestampMixin
@@ -110,6 +111,8 @@ class Network(IdMixin, TimestampMixin, Base):
     growth: Mapped[str] = mapped_column(String(16), default="secondary")
     growth_prefix_len: Mapped[int | None]
     reserve_first: Mapped[int] = mapped_column(default=0)
+    # DHCP and DNS for the network's ports (off for static-only networks).
+    dhcp: Mapped[bool] = mapped_column(default=True, server_default=sa_true())
     # Bumped on every change that devices derive state from (span, subnets, ports).
     generation: Mapped[int] = mapped_column(default=1)
 

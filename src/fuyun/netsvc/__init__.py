@@ -1,0 +1,1 @@
+"""Basic network services for tenant networks: DHCP reservations and DNS names from IPAM."""
