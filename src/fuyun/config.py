@@ -36,6 +36,12 @@ class Settings:
     vlan_min: int = 100
     vlan_max: int = 3999
     vlan_reserved: str = "1002,1003,1004,1005"
+    # sFlow collector inside ``fuyun serve``: off at port 0; ``fuyun collector`` defaults to 6343.
+    collector_host: str = "0.0.0.0"
+    collector_port: int = 0
+    # Alerts: POSTed as JSON to this URL when set; a link alert fires above this share of speed.
+    alert_webhook_url: str = ""
+    link_alert_threshold: float = 0.9
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
