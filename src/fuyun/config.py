@@ -41,6 +41,8 @@ class Settings:
     collector_port: int = 0
     # Alerts: POSTed as JSON to this URL when set; a link alert fires above this share of speed.
     alert_webhook_url: str = ""
+    # Where rolled-up traffic is kept: ``database`` (the store itself).
+    flow_store: str = "database"
     link_alert_threshold: float = 0.9
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -56,10 +56,19 @@ def sfacctd(
     for line in flows_out.read_text().splitlines():
         r = json.loads(line)
         key = (
-            r["mac_src"], r["mac_dst"], r["vlan"], r["iface_in"], r["iface_out"], r["ip_src"],
-            r["ip_dst"], r["port_src"], r["port_dst"], PROTOCOLS.get(r["ip_proto"], -1),
-            r["tos"], r["sampling_rate"],
-        )  # fmt: skip
+            r["mac_src"],
+            r["mac_dst"],
+            r["vlan"],
+            r["iface_in"],
+            r["iface_out"],
+            r["ip_src"],
+            r["ip_dst"],
+            r["port_src"],
+            r["port_dst"],
+            PROTOCOLS.get(r["ip_proto"], -1),
+            r["tos"],
+            r["sampling_rate"],
+        )
         flows[key] = [r["packets"], r["bytes"]]
     counters: dict[tuple[int, int], tuple[int, ...]] = {}
     for line in counters_out.read_text().splitlines():
@@ -67,8 +76,18 @@ def sfacctd(
         if r.get("sf_cnt_type") != "sflow_cnt_generic":
             continue
         counters[(r["source_id_index"], r["sflow_cnt_seq"])] = (
-            r["ifIndex"], r["ifType"], r["ifSpeed"], r["ifDirection"], r["ifStatus"],
-            r["ifInOctets"], r["ifInUcastPkts"], r["ifInDiscards"], r["ifInErrors"],
-            r["ifOutOctets"], r["ifOutUcastPkts"], r["ifOutDiscards"], r["ifOutErrors"],
-        )  # fmt: skip
+            r["ifIndex"],
+            r["ifType"],
+            r["ifSpeed"],
+            r["ifDirection"],
+            r["ifStatus"],
+            r["ifInOctets"],
+            r["ifInUcastPkts"],
+            r["ifInDiscards"],
+            r["ifInErrors"],
+            r["ifOutOctets"],
+            r["ifOutUcastPkts"],
+            r["ifOutDiscards"],
+            r["ifOutErrors"],
+        )
     return flows, counters

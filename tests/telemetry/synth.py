@@ -99,9 +99,26 @@ class IfCounters:
 def counter_sample(c: IfCounters, *, seq: int = 1, expanded: bool = False) -> bytes:
     rec = struct.pack(
         "!IIQIIQIIIIIIQIIIIII",
-        c.if_index, 6, c.speed, 1, 3, c.in_octets, 10, 0, 0, c.in_discards, c.in_errors, 0,
-        c.out_octets, 10, 0, 0, c.out_discards, c.out_errors, 0,
-    )  # fmt: skip
+        c.if_index,
+        6,
+        c.speed,
+        1,
+        3,
+        c.in_octets,
+        10,
+        0,
+        0,
+        c.in_discards,
+        c.in_errors,
+        0,
+        c.out_octets,
+        10,
+        0,
+        0,
+        c.out_discards,
+        c.out_errors,
+        0,
+    )
     record = struct.pack("!II", 1, len(rec)) + rec
     other = struct.pack("!II", 2, 8) + b"\0" * 8  # an ethernet-counters record to skip
     if expanded:

@@ -169,22 +169,44 @@ def test_flows_and_counters_match_sfacctd(tmp_path: Path) -> None:
         mine = generic[key]
         assert mine is not None
         assert (
-            mine.if_index, mine.if_type, mine.if_speed, mine.if_direction, mine.if_status,
-            mine.in_octets, mine.in_ucast_pkts, mine.in_discards, mine.in_errors,
-            mine.out_octets, mine.out_ucast_pkts, mine.out_discards, mine.out_errors,
-        ) == theirs  # fmt: skip
+            mine.if_index,
+            mine.if_type,
+            mine.if_speed,
+            mine.if_direction,
+            mine.if_status,
+            mine.in_octets,
+            mine.in_ucast_pkts,
+            mine.in_discards,
+            mine.in_errors,
+            mine.out_octets,
+            mine.out_ucast_pkts,
+            mine.out_discards,
+            mine.out_errors,
+        ) == theirs
 
 
 def test_expanded_samples_and_ipv6_udp_over_8021q() -> None:
     frame = synth.ether(
-        "02:aa:00:00:00:01", "02:aa:00:00:00:02", "fd00::1", "fd00::2",
-        vlan=123, proto=17, sport=5353, dport=53, payload=200,
-    )  # fmt: skip
+        "02:aa:00:00:00:01",
+        "02:aa:00:00:00:02",
+        "fd00::1",
+        "fd00::2",
+        vlan=123,
+        proto=17,
+        sport=5353,
+        dport=53,
+        payload=200,
+    )
     data = synth.datagram(
         [
             synth.flow_sample(
                 [synth.switch_record(123), synth.raw_header_record(frame)],
-                seq=7, source=70000, rate=512, pool=9999, in_if=70000, out_if=70001,
+                seq=7,
+                source=70000,
+                rate=512,
+                pool=9999,
+                in_if=70000,
+                out_if=70001,
                 expanded=True,
             ),
             synth.counter_sample(
@@ -192,7 +214,7 @@ def test_expanded_samples_and_ipv6_udp_over_8021q() -> None:
             ),
         ],
         agent="2001:db8::1",
-    )  # fmt: skip
+    )
     d = decode(data)
     (f,) = d.flows
     assert d.agent == bytes.fromhex("20010db8000000000000000000000001")
@@ -208,8 +230,9 @@ def test_expanded_samples_and_ipv6_udp_over_8021q() -> None:
 
 
 def test_icmp_and_truncated_headers_parse_as_far_as_they_go() -> None:
-    icmp = synth.ether("02:00:00:00:00:01", "02:00:00:00:00:02", "10.0.0.1", "10.0.0.2", proto=1,
-                       sport=8, dport=0)  # fmt: skip
+    icmp = synth.ether(
+        "02:00:00:00:00:01", "02:00:00:00:00:02", "10.0.0.1", "10.0.0.2", proto=1, sport=8, dport=0
+    )
     cut = synth.ether("02:00:00:00:00:01", "02:00:00:00:00:02", "10.0.0.1", "10.0.0.2")[:30]
     d = decode(
         synth.datagram(

@@ -31,13 +31,14 @@ def record(db: Database, drafts: Sequence[AlertDraft]) -> list[AlertDraft]:
     new: list[AlertDraft] = []
     with db.write_session() as s:
         starts = {d.bucket_start for d in drafts}
-        seen = set(
-            s.execute(
+        seen = {
+            (kind, subject, start)
+            for kind, subject, start in s.execute(
                 select(TrafficAlert.kind, TrafficAlert.subject, TrafficAlert.bucket_start).where(
                     TrafficAlert.bucket_start.in_(starts)
                 )
-            ).tuples()
-        )
+            )
+        }
         for d in drafts:
             key = (d.kind, d.subject, d.bucket_start)
             if key in seen:

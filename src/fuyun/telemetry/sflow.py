@@ -175,7 +175,9 @@ def _decode(buf: bytes) -> Datagram:
                 )
             )
         elif fmt == FLOW_SAMPLE_EXPANDED:
-            sseq, st, si, rate, pool, drops, _, in_if, of, out_if, nrec = _FLOW_X.unpack_from(buf, p)
+            sseq, st, si, rate, pool, drops, _, in_if, of, out_if, nrec = _FLOW_X.unpack_from(
+                buf, p
+            )
             flows.append(
                 _flow(
                     buf,
