@@ -135,3 +135,27 @@ def datagram(samples: list[bytes], *, agent: str = "192.0.2.1", seq: int = 1) ->
     head = struct.pack("!II", 5, 1 if a.version == 4 else 2) + a.packed
     head += struct.pack("!IIII", 0, seq, 1000, len(samples))
     return head + b"".join(samples)
+
+
+def write_pcap(path: str, payloads: list[bytes], port: int = 6343) -> None:
+    """A classic pcap of UDP/IPv4 datagrams to ``port`` on loopback, as tcpdump writes."""
+    out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)]
+    for n, payload in enumerate(payloads):
+        udp = struct.pack("!HHHH", 40000, port, 8 + len(payload), 0) + payload
+        ip = struct.pack(
+            "!BBHHHBBH4s4s",
+            0x45,
+            0,
+            20 + len(udp),
+            n & 0xFFFF,
+            0,
+            64,
+            17,
+            0,
+            bytes([127, 0, 0, 1]),
+            bytes([127, 0, 0, 1]),
+        )
+        frame = b"\0" * 12 + b"\x08\x00" + ip + udp
+        out.append(struct.pack("<IIII", 1_700_000_000 + n, 0, len(frame), len(frame)) + frame)
+    with open(path, "wb") as f:
+        f.write(b"".join(out))

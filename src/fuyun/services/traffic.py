@@ -21,6 +21,7 @@ from fuyun.services.principal import Principal
 from fuyun.store.engine import Database
 from fuyun.store.models import Network, Tenant, TrafficAlert, Vm
 from fuyun.store.types import utcnow
+from fuyun.telemetry.collector import Collector
 from fuyun.telemetry.dbstore import DatabaseFlowStore
 from fuyun.telemetry.flowstore import FlowStore, TrafficQuery
 from fuyun.telemetry.guarantees import guarantees_for
@@ -308,4 +309,14 @@ def flow_store(settings: Settings, db: Database) -> FlowStore:
         return DatabaseFlowStore(db)
     raise InvalidInput(
         f"unknown flow store '{settings.flow_store}' (known: database)", field="flow_store"
+    )
+
+
+def make_collector(settings: Settings, db: Database) -> Collector:
+    """A collector wired to the configured flow store, webhook and link threshold."""
+    return Collector(
+        db,
+        flow_store(settings, db),
+        webhook_url=settings.alert_webhook_url,
+        link_threshold=settings.link_alert_threshold,
     )
