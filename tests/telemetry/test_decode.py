@@ -157,7 +157,7 @@ def test_flows_and_counters_match_sfacctd(tmp_path: Path) -> None:
             acc[0] += 1
             acc[1] += f.frame_length
     assert ours == flows
-    assert non_ip == 2  # the two ARP requests
+    assert non_ip == 4  # ARP requests and replies
     generic = {
         (c.source_index, c.sequence): c.interface
         for d in fixture_datagrams()

@@ -40,6 +40,9 @@ def test_open_vswitch_sflow_agent_output_decodes(tmp_path: Path) -> None:
     dgrams = [decode(d) for d in pcap.udp_payloads(tmp_path / "ovs-sflow.pcap")]
     flows = [f for d in dgrams for f in d.flows]
     assert {1, 6, 17, 58} <= {f.header.proto for f in flows}
+    # Nothing lost on the way: the agent's datagram sequence has no gap.
+    seqs = [d.sequence for d in dgrams]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
     assert any(f.header.vlan == 10 for f in flows)
     assert any(c.interface for d in dgrams for c in d.counters)
     # Every sampled frame was seen whole: OVS adds the FCS to the frame length.
