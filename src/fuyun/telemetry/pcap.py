@@ -32,6 +32,8 @@ def udp_payloads(path: Path | str, port: int | None = 6343) -> Iterator[bytes]:
     p = 24
     while p + 16 <= len(data):
         _, _, caplen, _ = record.unpack_from(data, p)
+        if p + 16 + caplen > len(data):
+            break  # a record still being written
         frame = data[p + 16 : p + 16 + caplen]
         p += 16 + caplen
         payload = _udp(frame, linktype, port)
