@@ -285,3 +285,44 @@ def test_old_buckets_expire_by_resolution(world: World) -> None:
     with world.api.db.read_session() as s:
         left = s.scalars(select(TrafficBucket.resolution_s)).all()
     assert left == [60]
+
+
+def test_a_dead_webhook_is_counted_and_the_collector_goes_on(world: World) -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}/hook"
+    c = _collector(world, webhook_url=dead, link_threshold=0.5)
+    uplink = synth.IfCounters(if_index=3, speed=10**6)
+    c.handle(synth.datagram([synth.counter_sample(uplink)]), now=T0 + 1)
+    uplink.out_octets = 10**6
+    c.handle(synth.datagram([synth.counter_sample(uplink, seq=2)]), now=T0 + 5)
+    before = metrics.WEBHOOK_FAILURES._value.get()
+    result = c.flush(final=True, now=T0 + 20)
+    assert [a.kind for a in result.alerts] == ["link_over_threshold"]
+    assert metrics.WEBHOOK_FAILURES._value.get() - before == 1
+
+
+class _FlakyStore(DatabaseFlowStore):
+    """Fails its first write, as a database restart would."""
+
+    failures = 1
+
+    def write(self, traffic, interfaces):  # type: ignore[no-untyped-def]
+        if self.failures:
+            self.failures -= 1
+            raise OSError("database restarting")
+        super().write(traffic, interfaces)
+
+
+def test_rows_survive_a_failed_write_until_the_next_flush(world: World) -> None:
+    a1 = world.ports["avm-1"]
+    db = world.api.db
+    c = Collector(db, _FlakyStore(db), portmap=PortMapCache(db, refresh_s=0))
+    c.handle(
+        synth.datagram([_sample((a1.mac, a1.ips[0]), (EXTERNAL_MAC, EXTERNAL_IP), 100, 2)]), now=T0
+    )
+    assert c.flush(final=True, now=T0 + 20).traffic_rows == 0
+    assert c.flush(final=True, now=T0 + 25).traffic_rows == 1
+    with db.read_session() as s:
+        (row,) = s.scalars(select(TrafficBucket).where(TrafficBucket.resolution_s == 10)).all()
+    assert row.tx_bytes == 200

@@ -128,18 +128,25 @@ class Collector:
             per_tenant[(name, "rx")] += r.rx_bytes
         for (name, direction), n in per_tenant.items():
             metrics.TRAFFIC_BYTES.labels(name, direction).inc(n)
-        drafts = bucket_alerts(
-            traffic,
-            interfaces,
-            guarantees_for(self.db, {r.vm_id for r in traffic}),
-            resolution_s=BASE_RESOLUTION_S,
-            link_threshold=self.link_threshold,
-        )
-        new = alerts.record(self.db, drafts)
-        alerts.notify(self.webhook_url, new)
+        new: list[AlertDraft] = []
+        try:
+            drafts = bucket_alerts(
+                traffic,
+                interfaces,
+                guarantees_for(self.db, {r.vm_id for r in traffic}),
+                resolution_s=BASE_RESOLUTION_S,
+                link_threshold=self.link_threshold,
+            )
+            new = alerts.record(self.db, drafts)
+            alerts.notify(self.webhook_url, new)
+        except Exception:  # the rows are stored; only these alerts are lost
+            log.exception("judging %d rows for alerts failed", len(traffic))
         if now - self._expired_at >= EXPIRE_EVERY_S:
             self._expired_at = now
-            self.store.expire(to_time(int(now)))
+            try:
+                self.store.expire(to_time(int(now)))
+            except Exception:
+                log.exception("expiring old buckets failed; retried next time")
         return FlushResult(len(traffic), len(interfaces), new)
 
     def flush(self, *, final: bool = False, now: float | None = None) -> FlushResult:
@@ -195,7 +202,10 @@ async def serve(
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=flush_s)
             collector.drain(final=stop.is_set())
-            await loop.run_in_executor(None, collector.write_pending)
+            try:
+                await loop.run_in_executor(None, collector.write_pending)
+            except Exception:  # never let a flush stop the listener
+                log.exception("flush failed")
     finally:
         transport.close()
         collector.drain(final=True)
