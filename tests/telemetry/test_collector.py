@@ -326,3 +326,24 @@ def test_rows_survive_a_failed_write_until_the_next_flush(world: World) -> None:
     with db.read_session() as s:
         (row,) = s.scalars(select(TrafficBucket).where(TrafficBucket.resolution_s == 10)).all()
     assert row.tx_bytes == 200
+
+
+def test_prometheus_counters_are_in_the_default_registry(world: World) -> None:
+    from prometheus_client import REGISTRY, generate_latest
+
+    a1 = world.ports["avm-1"]
+    c = _collector(world)
+    c.handle(
+        synth.datagram([_sample((a1.mac, a1.ips[0]), (EXTERNAL_MAC, EXTERNAL_IP), 100, 3)]), now=T0
+    )
+    c.flush(final=True, now=T0 + 20)
+    text = generate_latest(REGISTRY).decode()
+    for name in (
+        "fuyun_sflow_datagrams_total",
+        "fuyun_sflow_malformed_datagrams_total",
+        'fuyun_sflow_samples_total{kind="flow"}',
+        "fuyun_sflow_unattributed_samples_total",
+        'fuyun_traffic_bytes_total{direction="tx",tenant="sfa-studio"}',
+        "fuyun_alert_webhook_failures_total",
+    ):
+        assert name in text, name
