@@ -122,6 +122,9 @@ def test_bad_input_exits_2_naming_the_field(server: dict[str, str], tmp_path: Pa
     assert code == 2 and "tenant" in text
     code, text = fuyun(server, "collector", "--pcap", str(tmp_path / "missing.pcap"))
     assert code == 2 and "--pcap" in text
+    env = {**server, "FUYUN_LINK_ALERT_THRESHOLD": "1.5"}
+    code, text = fuyun(env, "collector", "--pcap", str(tmp_path / "missing.pcap"))
+    assert code == 2 and "threshold" in text
 
 
 @pytest.mark.slow

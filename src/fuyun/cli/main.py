@@ -156,6 +156,7 @@ def _start_collector(settings: Any, db: Any) -> tuple[str, int] | None:
     """The sFlow collector beside the API when ``FUYUN_COLLECTOR_PORT`` is set (not 0)."""
     if not settings.collector_port:
         return None
+    from fuyun.domain.errors import FuyunError
     from fuyun.services.traffic import make_collector
     from fuyun.telemetry.collector import CollectorThread
 
@@ -163,8 +164,8 @@ def _start_collector(settings: Any, db: Any) -> tuple[str, int] | None:
         thread = CollectorThread(
             make_collector(settings, db), settings.collector_host, settings.collector_port
         )
-    except OSError as exc:
-        err.print(f"[red]error:[/red] sFlow collector: {exc}")
+    except (OSError, FuyunError) as exc:
+        err.print(f"[red]error:[/red] sFlow collector: {getattr(exc, 'message', exc)}")
         raise typer.Exit(2) from exc
     thread.start()
     return str(thread.address[0]), int(thread.address[1])

@@ -153,14 +153,18 @@ def collector(
     import asyncio
 
     from fuyun.config import Settings
+    from fuyun.domain.errors import FuyunError
     from fuyun.services.traffic import make_collector
     from fuyun.store.engine import Database
     from fuyun.store.migrate import upgrade
 
-    settings = Settings.from_env(database_url=database_url)
-    db = Database(settings.database_url)
-    upgrade(db.engine)
-    c = make_collector(settings, db)
+    try:
+        settings = Settings.from_env(database_url=database_url)
+        db = Database(settings.database_url)
+        upgrade(db.engine)
+        c = make_collector(settings, db)
+    except (FuyunError, ValueError) as exc:
+        raise fail(getattr(exc, "message", str(exc))) from exc
     if pcap:
         try:
             result = c.replay(pcap)

@@ -314,6 +314,15 @@ def flow_store(settings: Settings, db: Database) -> FlowStore:
 
 def make_collector(settings: Settings, db: Database) -> Collector:
     """A collector wired to the configured flow store, webhook and link threshold."""
+    if not 0 < settings.link_alert_threshold <= 1:
+        raise InvalidInput(
+            "link alert threshold is a share of link speed, in (0, 1]",
+            field="link_alert_threshold",
+        )
+    if settings.alert_webhook_url and not settings.alert_webhook_url.startswith(
+        ("http://", "https://")
+    ):
+        raise InvalidInput("alert webhook URL must be http(s)", field="alert_webhook_url")
     return Collector(
         db,
         flow_store(settings, db),
