@@ -39,6 +39,14 @@ class Settings:
     # Network services: VMs are named VM.NETWORK.TENANT.<dns_zone>; DHCP hands out this MTU.
     dns_zone: str = "fuyun.internal"
     network_mtu: int = 1500
+    # sFlow collector inside ``fuyun serve``: off at port 0; ``fuyun collector`` defaults to 6343.
+    collector_host: str = "0.0.0.0"
+    collector_port: int = 0
+    # Alerts: POSTed as JSON to this URL when set; a link alert fires above this share of speed.
+    alert_webhook_url: str = ""
+    # Where rolled-up traffic is kept: ``database`` (the store itself).
+    flow_store: str = "database"
+    link_alert_threshold: float = 0.9
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod

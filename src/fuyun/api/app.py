@@ -18,6 +18,7 @@ from fuyun.api.routes import (
     policy,
     system,
     tenants,
+    traffic,
     vms,
     workflows,
 )
@@ -117,6 +118,7 @@ def create_app(
         groups,
         workflows,
         audit,
+        traffic,
     ):
         app.include_router(module.router, prefix=API_PREFIX)
     portal.install(app)  # the portal and console at /, its assets at /static

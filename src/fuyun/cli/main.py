@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from fuyun import __version__
-from fuyun.cli import networking, policy, resources
+from fuyun.cli import networking, policy, resources, telemetry
 from fuyun.cli.client import err, out, save_credentials
 from fuyun.cli.fabric import fabric_app
 
@@ -31,6 +31,7 @@ app.add_typer(policy.sg_app, name="sg")
 app.add_typer(policy.global_app, name="global-rule")
 app.add_typer(policy.device_app, name="device")
 app.add_typer(networking.port_app, name="port")
+app.add_typer(telemetry.traffic_app, name="traffic")
 app.add_typer(
     resources.make_list_command("/sites", ["name", "city", "id"], "Sites (data centers)."),
     name="site",
@@ -61,6 +62,7 @@ app.command()(resources.login)
 app.command()(resources.audit)
 app.command()(resources.explain)
 app.command()(policy.verify)
+app.command()(telemetry.collector)
 
 
 @app.command()
@@ -116,6 +118,7 @@ def serve(
         raise typer.Exit(2) from exc
     reconciler = ReconcileLoop(db, create_network_driver(settings.network_driver))
     reconciler.start()
+    collecting = _start_collector(settings, db)
     url = f"http://{host}:{port}"
     saved = save_credentials(url, result.token)
     out.print(
@@ -137,6 +140,8 @@ def serve(
             f"demo: {result.demo_vms} VMs for partners; sign in as <tenant>-admin "
             "with password <tenant>-demo"
         )
+    if collecting:
+        out.print(f"sFlow:    udp {collecting[0]}:{collecting[1]}")
     out.print(f"credentials for the CLI saved in {saved}", highlight=False)
     freeze_startup_objects()
     uvicorn.run(
@@ -145,6 +150,25 @@ def serve(
         port=port,
         log_level=log_level,
     )
+
+
+def _start_collector(settings: Any, db: Any) -> tuple[str, int] | None:
+    """The sFlow collector beside the API when ``FUYUN_COLLECTOR_PORT`` is set (not 0)."""
+    if not settings.collector_port:
+        return None
+    from fuyun.domain.errors import FuyunError
+    from fuyun.services.traffic import make_collector
+    from fuyun.telemetry.collector import CollectorThread
+
+    try:
+        thread = CollectorThread(
+            make_collector(settings, db), settings.collector_host, settings.collector_port
+        )
+    except (OSError, FuyunError) as exc:
+        err.print(f"[red]error:[/red] sFlow collector: {getattr(exc, 'message', exc)}")
+        raise typer.Exit(2) from exc
+    thread.start()
+    return str(thread.address[0]), int(thread.address[1])
 
 
 if __name__ == "__main__":  # pragma: no cover

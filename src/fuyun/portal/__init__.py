@@ -22,6 +22,7 @@ from fuyun.portal import (
     routes_ops,
     routes_policy,
     routes_tenants,
+    routes_traffic,
     routes_vms,
 )
 from fuyun.portal.config import PortalConfig
@@ -39,6 +40,7 @@ for _module in (
     routes_account,
     routes_ops,
     routes_tenants,
+    routes_traffic,
 ):
     router.include_router(_module.router)
 

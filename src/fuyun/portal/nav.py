@@ -39,6 +39,7 @@ PARTNER = [
     Item("/security-groups", "Security groups"),
     Item("/groups", "Server groups"),
     Item("/workflows", "Workflows"),
+    Item("/traffic", "Traffic"),
     Item("/audit", "Audit log"),
 ]
 TENANT_ADMIN = [Item("/account/users", "Users"), Item("/account/tokens", "API tokens")]
@@ -51,16 +52,15 @@ OPERATOR = [
     Item("/security-groups", "Security groups"),
     Item("/ops/verify", "Isolation verification"),
     Item("/workflows", "Workflows"),
+    Item("/traffic", "Traffic"),
     Item("/audit", "Audit log"),
 ]
 PLANNED_PARTNER = [
     Planned("QoS policies", 8),
-    Planned("Traffic charts", 8),
 ]
 PLANNED_OPERATOR = [
     Planned("Migrations", 6),
     Planned("Capacity what-if", 11),
-    Planned("Traffic", 8),
 ]
 
 

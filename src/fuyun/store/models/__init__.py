@@ -33,6 +33,7 @@ from fuyun.store.models.policy import (
     SecurityGroup,
     SecurityGroupRule,
 )
+from fuyun.store.models.telemetry import InterfaceBucket, TrafficAlert, TrafficBucket
 from fuyun.store.models.tenancy import ApiToken, Quota, Tenant, User
 from fuyun.store.models.workflow import Workflow, WorkflowStep
 
@@ -46,6 +47,7 @@ __all__ = [
     "GlobalRule",
     "Host",
     "Interconnect",
+    "InterfaceBucket",
     "IpAllocation",
     "Module",
     "Network",
@@ -64,6 +66,8 @@ __all__ = [
     "Switch",
     "SwitchUplink",
     "Tenant",
+    "TrafficAlert",
+    "TrafficBucket",
     "User",
     "VlanAllocation",
     "VlanPool",

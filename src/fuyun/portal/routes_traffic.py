@@ -1,0 +1,69 @@
+"""Traffic charts per tenant and VM, service quality and alerts — the portal's sFlow view."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from fuyun.domain.errors import InvalidInput
+from fuyun.portal.charts import bar_chart, rate_chart, rate_text
+from fuyun.portal.rendering import PortalRoute, render
+from fuyun.portal.session import Reader, context
+from fuyun.services import traffic
+
+router = APIRouter(route_class=PortalRoute)
+TOP = 10
+
+
+@router.get("/traffic")
+def traffic_page(
+    request: Request, visitor: Reader, bucket: str = "1m", tenant: str = "", vm: str = ""
+) -> Response:
+    ctx, who = context(request), visitor.principal
+    if bucket not in traffic.BUCKETS:
+        raise InvalidInput("bucket must be 10s, 1m or 1h", field="bucket")
+    store = traffic.flow_store(ctx.settings, ctx.db)
+    scope = {"tenant": tenant.strip() or None, "vm": vm.strip() or None}
+    report = traffic.traffic_report(ctx.db, store, who, bucket=bucket, top=TOP, **scope)
+    res = report.resolution_s
+    series = rate_chart(
+        f"Traffic per {bucket} bucket" + (f" of {vm}" if vm else ""),
+        [p.bucket_start for p in report.series],
+        [
+            ("sent (tx)", "tx", [p.tx_bytes * 8 / res for p in report.series]),
+            ("received (rx)", "rx", [p.rx_bytes * 8 / res for p in report.series]),
+        ],
+    )
+    vms = bar_chart(
+        "Top VMs by mean rate over the window",
+        [
+            (f"{e.name} ({e.tenant})" if who.sees_everything else e.name, e.tx_bps, e.rx_bps)
+            for e in report.top
+        ],
+    )
+    tenants_chart = None
+    if who.sees_everything and not scope["tenant"] and not scope["vm"]:
+        by_tenant = traffic.traffic_report(
+            ctx.db, store, who, bucket=bucket, top=TOP, group_by="tenant"
+        )
+        tenants_chart = bar_chart(
+            "Top tenants by mean rate over the window",
+            [(e.name, e.tx_bps, e.rx_bps) for e in by_tenant.top],
+        )
+    quality = traffic.quality_report(ctx.db, store, who, bucket=bucket, **scope)
+    alerts = traffic.list_alerts(ctx.db, who, limit=20)
+    return render(
+        request,
+        "traffic.html",
+        report=report,
+        series_chart=series,
+        vm_chart=vms,
+        tenant_chart=tenants_chart,
+        quality=quality,
+        alerts=alerts,
+        buckets=list(traffic.BUCKETS),
+        bucket=bucket,
+        tenant=tenant,
+        vm=vm,
+        rate=rate_text,
+    )
