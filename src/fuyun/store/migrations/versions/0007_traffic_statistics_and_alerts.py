@@ -1,7 +1,7 @@
 """traffic statistics and alerts
 
 Revision ID: 0007
-Revises: 0004
+Revises: 0011
 Create Date: 2026-11-26 16:39:55.088669
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0007"
-down_revision: str | None = "0004"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
