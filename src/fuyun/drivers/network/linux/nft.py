@@ -1,0 +1,102 @@
+"""nftables tables the driver owns: atomic replace, read back, fingerprint, marker.
+
+A table is replaced by one ``nft -f`` transaction that creates, deletes and
+re-declares only that table, so every other table of the host (the operator's
+firewall, another agent's NAT) is never touched and a script the kernel refuses
+changes nothing. The marker is a rule-less, hook-less ``fuyun_state`` chain in
+the same table, written in a second transaction once the table is in: until
+then the table reports no generation, which makes the reconciler apply again.
+"""
+
+from __future__ import annotations
+
+from fuyun.domain.errors import DriverError
+from fuyun.drivers.network.linux.marker import Marker, fingerprint
+from fuyun.drivers.network.linux.place import Place
+
+STATE_CHAIN = "fuyun_state"
+
+
+def load(place: Place, script: str) -> None:
+    """Apply ``script`` in one transaction (all or nothing)."""
+    place.run("nft", "-f", "-", stdin=script)
+
+
+def check(place: Place, script: str) -> None:
+    """Ask the kernel whether ``script`` would load, changing nothing."""
+    place.run("nft", "-c", "-f", "-", stdin=script)
+
+
+def listing(place: Place, table: str) -> str | None:
+    """``nft list table`` of ``table`` ("family name"), or None when it does not exist."""
+    family, name = table.split()
+    out = place.run("nft", "list", "tables", family)
+    if f"table {family} {name}" not in out.splitlines():
+        return None
+    return place.run("nft", "list", "table", family, name)
+
+
+def split_marker(text: str) -> tuple[str, str | None]:
+    """The listing without the marker chain, and the marker's comment."""
+    kept: list[str] = []
+    comment = None
+    inside = False
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped == f"chain {STATE_CHAIN} {{":
+            inside = True
+            if kept and not kept[-1].strip():
+                kept.pop()  # nft separates chains by a blank line
+            continue
+        if inside:
+            if stripped.startswith("comment "):
+                comment = stripped[len("comment ") :].strip('"')
+            elif stripped == "}":
+                inside = False
+            continue
+        kept.append(line)
+    return "\n".join(kept) + "\n", comment
+
+
+def read(place: Place, table: str) -> tuple[str, Marker | None] | None:
+    """(listing without the marker, marker) of ``table``; None when the table is absent."""
+    text = listing(place, table)
+    if text is None:
+        return None
+    body, comment = split_marker(text)
+    return body, Marker.parse(comment)
+
+
+def write_marker(
+    place: Place, table: str, host: str, generation: int, digest: str, live: str
+) -> None:
+    """Replace the table's marker: one transaction, nothing else touched."""
+    marker = Marker(host, generation, digest, live)
+    load(
+        place,
+        f"add chain {table} {STATE_CHAIN}\n"
+        f"delete chain {table} {STATE_CHAIN}\n"
+        f'add chain {table} {STATE_CHAIN} {{ comment "{marker.text()}"; }}\n',
+    )
+
+
+def applied(place: Place, table: str, extra: str = "") -> tuple[Marker, str] | None:
+    """The table's marker and its live fingerprint (over the listing and ``extra``)."""
+    got = read(place, table)
+    if got is None or got[1] is None:
+        return None
+    body, marker = got
+    return marker, fingerprint(body, extra)
+
+
+def replace(
+    place: Place, table: str, script: str, host: str, generation: int, digest: str, extra: str = ""
+) -> None:
+    """Load ``script`` (which must replace ``table`` whole), then mark what was loaded."""
+    if not script.strip() or script.lstrip().startswith("# fuyun could not render"):
+        raise DriverError(f"linux: no ruleset to load for {table}: {script.strip()[:200]}")
+    load(place, script)
+    got = read(place, table)
+    if got is None:
+        raise DriverError(f"linux: the script did not create table {table}")
+    write_marker(place, table, host, generation, digest, fingerprint(got[0], extra))

@@ -1,0 +1,244 @@
+"""Per-port and per-tenant bandwidth with ``tc`` HTB, driven through pyroute2.
+
+Shape of the tree (what a VM *sends* into the network, the direction its
+guarantee and ceiling are sold for)::
+
+    VM port ingress ──u32 all, mirred redirect──> ifb fyqos0
+    fyqos0: htb 1: ── 1:1 host (rate = ceil = uplink)
+                        ├── 1:1xx tenant (rate = tenant min, ceil = tenant max)
+                        │     └── 1:2xxx port (rate = min, ceil = max, burst)
+                        └── 1:2xxx port of no tenant aggregate
+
+A port's frames are classified on the ifb by source MAC (u32 at the MAC header,
+see :mod:`.u32`). Class ids follow the sorted order of tenants and ports, so the
+same document always builds the same tree and a dump compares byte for byte.
+
+HTB needs a positive rate: "no guarantee" (0) becomes 8 kbit/s, "no ceiling"
+the parent's ceiling. A rebuild replaces the ifb's root qdisc, so during an
+apply that changes QoS the ports run unshaped for the milliseconds it takes; an
+unchanged document is never rebuilt.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from pyroute2 import IPRoute
+
+from fuyun.domain.errors import DriverError
+from fuyun.domain.qos import HostQos
+from fuyun.drivers.network.linux import u32
+from fuyun.drivers.network.linux.bridges import port_device
+from fuyun.drivers.network.linux.place import Place
+
+IFB = "fyqos0"
+ROOT = 0x10000  # 1:
+HOST_CLASS = 0x10001  # 1:1
+FLOOR_BPS = 8000
+ETH_P_ALL = 3
+_INGRESS = 0xFFFF0000
+_FILTER_PRIO = 10
+_MIN_BURST = 1600
+
+
+def _h(minor: int) -> int:
+    return 0x10000 | minor
+
+
+@dataclass(frozen=True)
+class ClassSpec:
+    handle: int
+    parent: int
+    rate_bps: int
+    ceil_bps: int
+    burst: int
+
+
+@dataclass(frozen=True)
+class QosPlan:
+    classes: tuple[ClassSpec, ...]
+    filters: tuple[tuple[str, int], ...]  # (mac, class) on the ifb
+    devices: tuple[str, ...]  # port interfaces redirected to the ifb
+
+
+def plan(doc: HostQos) -> QosPlan:
+    """The HTB tree for ``doc``; refuses what HTB cannot express before anything changes."""
+    if doc.uplink_bps <= 0:
+        raise DriverError(f"linux: host {doc.host} has uplink_bps {doc.uplink_bps}")
+    uplink = doc.uplink_bps
+    classes = [ClassSpec(HOST_CLASS, ROOT, uplink, uplink, _MIN_BURST)]
+    parent_of: dict[str, tuple[int, int]] = {}
+    for i, t in enumerate(sorted(doc.tenants, key=lambda t: t.tenant)):
+        _check(t.tenant, t.min_bps, t.max_bps)
+        handle = _h(0x100 + i)
+        ceil = min(t.max_bps or uplink, uplink)
+        classes.append(ClassSpec(handle, HOST_CLASS, max(t.min_bps, FLOOR_BPS), ceil, _MIN_BURST))
+        for port_id in t.port_ids:
+            parent_of[port_id] = (handle, ceil)
+    if len(doc.tenants) > 0xFF or len(doc.ports) > 0xDFFF:
+        raise DriverError(f"linux: host {doc.host} has more tenants or ports than HTB ids")
+    filters, devices, seen = [], [], set()
+    for j, p in enumerate(sorted(doc.ports, key=lambda p: p.port_id)):
+        _check(p.port_id, p.min_bps, p.max_bps)
+        if p.port_id in seen:
+            raise DriverError(f"linux: port {p.port_id} appears twice in the QoS document")
+        seen.add(p.port_id)
+        parent, parent_ceil = parent_of.get(p.port_id, (HOST_CLASS, uplink))
+        handle = _h(0x2000 + j)
+        ceil = min(p.max_bps or parent_ceil, parent_ceil)
+        rate = min(max(p.min_bps, FLOOR_BPS), ceil)
+        burst = max(p.burst_bytes, _MIN_BURST)
+        classes.append(ClassSpec(handle, parent, rate, ceil, burst))
+        filters.append((p.mac.lower(), handle))
+        devices.append(port_device(p.port_id))
+    return QosPlan(tuple(classes), tuple(filters), tuple(sorted(devices)))
+
+
+def _check(what: str, min_bps: int, max_bps: int) -> None:
+    if min_bps < 0 or max_bps < 0:
+        raise DriverError(f"linux: {what} has a negative rate")
+    if max_bps and min_bps > max_bps:
+        raise DriverError(f"linux: {what} guarantees {min_bps} above its ceiling {max_bps}")
+
+
+def _index(ipr: IPRoute, name: str) -> int | None:
+    found = ipr.link_lookup(ifname=name)
+    return found[0] if found else None
+
+
+def missing(place: Place, want: QosPlan) -> list[str]:
+    with place.ipr() as ipr:
+        return [d for d in want.devices if _index(ipr, d) is None]
+
+
+def build(place: Place, want: QosPlan) -> None:
+    """Replace the whole tree: the ifb's root qdisc and every port's redirect."""
+    with place.ipr() as ipr:
+        ifb = _index(ipr, IFB)
+        if ifb is None:
+            ipr.link("add", ifname=IFB, kind="ifb")
+            ifb = _index(ipr, IFB)
+        assert ifb is not None
+        ipr.link("set", index=ifb, state="up")
+        if any(
+            q["parent"] == 0xFFFFFFFF and q.get_attr("TCA_KIND") == "htb"
+            for q in ipr.get_qdiscs(index=ifb)
+        ):
+            ipr.tc("del", index=ifb, root=True)
+        ipr.tc("add", "htb", index=ifb, handle=ROOT, default=0)
+        for c in want.classes:
+            ipr.tc(
+                "add-class",
+                "htb",
+                index=ifb,
+                handle=c.handle,
+                parent=c.parent,
+                rate=f"{c.rate_bps}bit",
+                ceil=f"{c.ceil_bps}bit",
+                burst=c.burst,
+                cburst=c.burst,
+            )
+        for mac, handle in want.filters:
+            ipr.tc(
+                "add-filter",
+                "u32",
+                index=ifb,
+                parent=ROOT,
+                prio=_FILTER_PRIO,
+                protocol=ETH_P_ALL,
+                keys=u32.mac_keys(mac),
+                target=handle,
+            )
+        for _name, index in _fuyun_ports(ipr):
+            if _has_ingress(ipr, index):
+                ipr.tc("del", "ingress", index=index, handle=_INGRESS)
+        for dev in want.devices:
+            index = _index(ipr, dev)
+            assert index is not None
+            ipr.tc("add", "ingress", index=index, handle=_INGRESS)
+            ipr.tc(
+                "add-filter",
+                "u32",
+                index=index,
+                parent=_INGRESS,
+                prio=1,
+                protocol=ETH_P_ALL,
+                keys=["0x0/0x0+0"],
+                target=HOST_CLASS,
+                action=[
+                    {"kind": "mirred", "direction": "egress", "action": "redirect", "ifindex": ifb}
+                ],
+            )
+
+
+def _fuyun_ports(ipr: IPRoute) -> list[tuple[str, int]]:
+    out = []
+    for link in ipr.get_links():
+        name = link.get_attr("IFLA_IFNAME")
+        if name.startswith("fy") and not name.startswith(("fybr", IFB)):
+            out.append((name, link["index"]))
+    return out
+
+
+def _has_ingress(ipr: IPRoute, index: int) -> bool:
+    return any(q.get_attr("TCA_KIND") == "ingress" for q in ipr.get_qdiscs(index=index))
+
+
+def dump(place: Place) -> str:
+    """The tree as the kernel reports it, canonical text (for fingerprints and tests)."""
+    with place.ipr() as ipr:
+        ifb = _index(ipr, IFB)
+        state: dict[str, object] = {"ifb": ifb is not None}
+        if ifb is not None:
+            state["qdiscs"] = sorted(
+                [q.get_attr("TCA_KIND"), q["handle"], q["parent"]]
+                for q in ipr.get_qdiscs(index=ifb)
+            )
+            classes = []
+            for c in ipr.get_classes(index=ifb):
+                parms = c.get_nested("TCA_OPTIONS", "TCA_HTB_PARMS") or {}
+                classes.append(
+                    [c["handle"], c["parent"], *(parms.get(k) for k in ("rate", "ceil", "buffer"))]
+                )
+            state["classes"] = sorted(classes, key=str)
+            filters = []
+            for f in ipr.get_filters(index=ifb, parent=ROOT):
+                sel = f.get_nested("TCA_OPTIONS", "TCA_U32_SEL")
+                classid = f.get_nested("TCA_OPTIONS", "TCA_U32_CLASSID")
+                if sel is not None:
+                    filters.append([f["info"] >> 16, classid, u32.read_keys(sel)])
+            state["filters"] = sorted(filters, key=str)
+        redirects = []
+        for name, index in _fuyun_ports(ipr):
+            for f in ipr.get_filters(index=index, parent=_INGRESS):
+                act = f.get_nested("TCA_OPTIONS", "TCA_U32_ACT")
+                if act is not None:
+                    redirects.append([name, _mirred_target(f)])
+        state["redirects"] = sorted(redirects)
+    return json.dumps(state, sort_keys=True, default=str)
+
+
+def _mirred_target(f: object) -> int | None:
+    acts = f.get_nested("TCA_OPTIONS", "TCA_U32_ACT")  # type: ignore[attr-defined]
+    for prio in acts.get_attrs("TCA_ACT_PRIO_1") or [acts]:
+        opts = prio.get_nested("TCA_ACT_OPTIONS", "TCA_MIRRED_PARMS") if prio else None
+        if opts:
+            return int(opts["ifindex"])
+    return None
+
+
+def read_marker(place: Place) -> str | None:
+    with place.ipr() as ipr:
+        ifb = _index(ipr, IFB)
+        if ifb is None:
+            return None
+        return ipr.get_links(ifb)[0].get_attr("IFLA_IFALIAS")
+
+
+def write_marker(place: Place, text: str) -> None:
+    with place.ipr() as ipr:
+        ifb = _index(ipr, IFB)
+        if ifb is None:
+            raise DriverError("linux: the QoS ifb vanished during the apply")
+        ipr.link("set", index=ifb, IFLA_IFALIAS=text)
