@@ -60,7 +60,10 @@ class LinuxNetworkDriver:
 
     def apply(self, state: AppliedState, rendered: str) -> None:
         self._own(state.device_type, state.device_name, state.enforcement_point)
-        if self.observe(state.device_type, state.device_name, state.enforcement_point) == state:
+        if (
+            self._may_be_in_force(state)
+            and self.observe(state.device_type, state.device_name, state.enforcement_point) == state
+        ):
             return
         if state.enforcement_point == "vswitch":
             self._apply_vswitch(state, rendered)
@@ -110,6 +113,18 @@ class LinuxNetworkDriver:
             raise DriverError(
                 f"linux: enforcement point {enforcement_point!r} is not one of {', '.join(POINTS)}"
             )
+
+    def _may_be_in_force(self, state: AppliedState) -> bool:
+        """A cheap look at the marker alone: a new digest needs no full read-back first."""
+        point = state.enforcement_point
+        if point == "qos" or not self.place.exists():
+            return True  # the QoS marker is as cheap as it gets; observe decides
+        table = VSWITCH_TABLE if point == "vswitch" else portsec.TABLE
+        marker = nft.marker_only(self.place, table)
+        return marker is not None and (marker.generation, marker.digest) == (
+            state.generation,
+            state.digest,
+        )
 
     def _marker(self, point: str) -> tuple[Marker, str] | None:
         if point == "vswitch":

@@ -27,13 +27,29 @@ def check(place: Place, script: str) -> None:
     place.run("nft", "-c", "-f", "-", stdin=script)
 
 
+def _absent(exc: DriverError) -> bool:
+    return "No such file or directory" in exc.message
+
+
 def listing(place: Place, table: str) -> str | None:
     """``nft list table`` of ``table`` ("family name"), or None when it does not exist."""
-    family, name = table.split()
-    out = place.run("nft", "list", "tables", family)
-    if f"table {family} {name}" not in out.splitlines():
-        return None
-    return place.run("nft", "list", "table", family, name)
+    try:
+        return place.run("nft", "list", "table", *table.split())
+    except DriverError as exc:
+        if _absent(exc):
+            return None
+        raise
+
+
+def marker_only(place: Place, table: str) -> Marker | None:
+    """The table's marker alone: one small listing, for deciding that an apply is due."""
+    try:
+        text = place.run("nft", "list", "chain", *table.split(), STATE_CHAIN)
+    except DriverError as exc:
+        if _absent(exc):
+            return None
+        raise
+    return Marker.parse(split_marker(text)[1])
 
 
 def split_marker(text: str) -> tuple[str, str | None]:
