@@ -60,33 +60,44 @@ class LinuxNetworkDriver:
 
     def apply(self, state: AppliedState, rendered: str) -> None:
         self._own(state.device_type, state.device_name, state.enforcement_point)
-        if (
-            self._may_be_in_force(state)
-            and self.observe(state.device_type, state.device_name, state.enforcement_point) == state
-        ):
-            return
-        if state.enforcement_point == "vswitch":
-            self._apply_vswitch(state, rendered)
-        elif state.enforcement_point == hostports.ENFORCEMENT_POINT:
-            self._apply_ports(state, rendered)
-        else:
-            self._apply_qos(state, rendered)
+        try:
+            if self._may_be_in_force(state) and self._observe(state.enforcement_point) == (
+                state.generation,
+                state.digest,
+            ):
+                return
+            if state.enforcement_point == "vswitch":
+                self._apply_vswitch(state, rendered)
+            elif state.enforcement_point == hostports.ENFORCEMENT_POINT:
+                self._apply_ports(state, rendered)
+            else:
+                self._apply_qos(state, rendered)
+        except OSError as exc:  # netlink refused a step the checks could not foresee
+            raise DriverError(f"linux: {state.enforcement_point} on {self.host}: {exc}") from exc
 
     def observe(
         self, device_type: str, device_name: str, enforcement_point: str
     ) -> AppliedState | None:
         self._own(device_type, device_name, enforcement_point)
+        try:
+            found = self._observe(enforcement_point)
+        except OSError as exc:
+            raise DriverError(f"linux: reading {enforcement_point} on {self.host}: {exc}") from exc
+        if found is None:
+            return None
+        return AppliedState(device_type, device_name, enforcement_point, *found)
+
+    def _observe(self, point: str) -> tuple[int, str] | None:
+        """(generation, digest) in force and undisturbed, or None."""
         if not self.place.exists():
             return None
-        got = self._marker(enforcement_point)
+        got = self._marker(point)
         if got is None:
             return None
         marker, live = got
         if marker.host != self.host or marker.live != live:
             return None
-        return AppliedState(
-            device_type, device_name, enforcement_point, marker.generation, marker.digest
-        )
+        return marker.generation, marker.digest
 
     # -- beyond the protocol ------------------------------------------------------------
 
@@ -177,10 +188,7 @@ class LinuxNetworkDriver:
         absent = tc.missing(self.place, want)
         if absent:
             raise DriverError(f"linux: shaped interfaces not present (yet): {', '.join(absent)}")
-        try:
-            tc.build(self.place, want)
-        except OSError as exc:  # NetlinkError is an OSError
-            raise DriverError(f"linux: tc refused the QoS tree of {self.host}: {exc}") from exc
+        tc.build(self.place, want)
         live = fingerprint(tc.dump(self.place))
         tc.write_marker(self.place, Marker(self.host, state.generation, state.digest, live).text())
 
