@@ -103,6 +103,8 @@ class LinuxNetworkDriver:
 
     def drift(self, enforcement_point: str) -> str | None:
         """Why ``observe`` reports nothing for this part, or None when it is in force."""
+        if not self.place.exists():
+            return f"{enforcement_point}: {self.place} does not exist"
         got = self._marker(enforcement_point)
         if got is None:
             return f"{enforcement_point}: no fuyun state in {self.place}"
