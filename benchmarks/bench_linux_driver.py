@@ -22,7 +22,11 @@ What one run does (root; every name starts with ``fylxb``; all removed at the en
    Latency = from the intent change to the first successful connect;
 4. the same with the iptables baseline (the nft vswitch table removed first).
 
-Run: ``sudo .venv/bin/python benchmarks/bench_linux_driver.py [--changes 50]``
+``--remote-members N`` adds N members per group that run on other hosts (a partner's group
+spans many hosts): one set element each for nftables, one rule per remote-group rule per
+VM each for the linear chains.
+
+Run: ``sudo .venv/bin/python benchmarks/bench_linux_driver.py [--changes 50] [--remote-members N]``
 """
 
 from __future__ import annotations
@@ -70,7 +74,7 @@ for line in sys.stdin:
 class World:
     """4 tenants x 10 VMs, groups web (6 VMs) and db (4), 25 rules per group."""
 
-    def __init__(self) -> None:
+    def __init__(self, remote_members: int = 0) -> None:
         self.endpoints: list[Endpoint] = []
         self.rules: dict[uuid.UUID, list[GroupRule]] = {}
         self.members: dict[uuid.UUID, dict[int, set[str]]] = {}
@@ -133,6 +137,11 @@ class World:
         for e in self.endpoints:
             for g in e.groups:
                 self.members.setdefault(g, {4: set(), 6: set()})[4].update(e.ips)
+        # Members of the same groups that run on other hosts: in the sets all the same.
+        for k, members in enumerate(self.members.values()):
+            members[4].update(
+                f"10.{64 + k}.{i // 250}.{1 + i % 250}" for i in range(remote_members)
+            )
 
     def _rule(
         self,
@@ -279,10 +288,13 @@ def measure_changes(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--changes", type=int, default=50)
+    parser.add_argument(
+        "--remote-members", type=int, default=0, help="group members on other hosts, per group"
+    )
     args = parser.parse_args()
     lab = LinuxLab()
     try:
-        world = World()
+        world = World(args.remote_members)
         src, dst = world.endpoints[0], world.endpoints[7]  # tenant 0: a web VM and a db VM
         ns = {}
         for e in world.endpoints:
@@ -353,6 +365,7 @@ def main() -> None:
         print(f"| {'':34} | nftables (fuyun) | iptables linear | iptables / nftables |")
         print("|---|---|---|---|")
         print(f"| rules on the host | {nft_rules} lines | {ipt_rules} rules | |")
+        print(f"| group members on other hosts, per group | {args.remote_members} | | |")
         rows = [
             ("cold apply, ms", cold_s * 1000, ipt_cold * 1000),
             (
