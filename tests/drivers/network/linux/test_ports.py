@@ -13,7 +13,7 @@ from fuyun.drivers.network.base import AppliedState
 from fuyun.drivers.network.linux import LinuxNetworkDriver
 from fuyun.drivers.network.linux.bridges import peer_name, port_device
 from tests.drivers.network.linux.lab import linux_lab, sh
-from tests.drivers.network.linux.tenants import VMS, Vm
+from tests.drivers.network.linux.tenants import VMS, Tenants, Vm, ports
 from tests.policy.tools import run, tool
 
 A1, A2, A3, B1, _ = VMS
@@ -83,3 +83,32 @@ def test_a_vm_cannot_send_from_a_mac_or_address_it_does_not_own() -> None:
         sh("ip", "link", "set", "eth0", "address", "fa:16:3e:66:66:66", ns=a1)
         sh("ip", "neigh", "flush", "all", ns=a1)
         assert not ping(A1.ip), "a MAC the port does not own"
+
+
+@pytest.mark.slow
+def test_tables_of_others_are_never_touched() -> None:
+    theirs = (
+        "table inet operator {\n\tchain input {\n\t\ttype filter hook input priority 0; "
+        "policy accept;\n\t\ttcp dport 22 accept\n\t}\n}\n"
+        "table bridge other_agent {\n\tset macs {\n\t\ttype ether_addr\n\t}\n}\n"
+    )
+    with linux_lab() as lab:
+        for v in VMS:
+            lab.port(str(v.port_id))
+        sh("nft", "-f", "-", ns=lab.host, stdin=theirs)
+        before = sh("nft", "-a", "list", "ruleset", ns=lab.host)
+        driver = LinuxNetworkDriver("lx1", lab.host)
+        tenants = Tenants()
+        driver.apply(*ports())
+        driver.apply(*tenants.vswitch())
+        driver.apply(*tenants.vswitch())  # a second generation replaces fuyun's table
+        after = sh("nft", "-a", "list", "ruleset", ns=lab.host)
+        for table in ("table inet operator", "table bridge other_agent"):
+            assert _table(after, table) == _table(before, table), table
+        assert "table inet fuyun" in after and "table bridge fuyun_ports" in after
+
+
+def _table(ruleset: str, head: str) -> str:
+    start = ruleset.index(head)
+    end = ruleset.index("\n}\n", start)
+    return ruleset[start:end]
