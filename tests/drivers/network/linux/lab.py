@@ -66,8 +66,11 @@ class LinuxLab:
             sh("sysctl", "-qw", f"net.ipv6.conf.eth0.{key}=0", ns=ns)
         for ip in ips:
             plen = 128 if ":" in ip else 32
-            sh("ip", "addr", "add", f"{ip}/{plen}", "dev", "eth0", ns=ns)
+            extra = ["nodad"] if ":" in ip else []
+            sh("ip", "addr", "add", f"{ip}/{plen}", "dev", "eth0", *extra, ns=ns)
         sh("ip", "route", "add", "default", "dev", "eth0", ns=ns)
+        if any(":" in ip for ip in ips):
+            sh("ip", "-6", "route", "add", "default", "dev", "eth0", ns=ns)
         return ns
 
     def spawn(self, ns: str, *args: str) -> subprocess.Popen[str]:

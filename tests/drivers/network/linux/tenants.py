@@ -1,7 +1,8 @@
 """Two tenants' VMs on one Linux-bridge host, with the policy fuyun compiles for them.
 
 Tenant A (VLAN 100, its own VRF): ``a1`` and ``a2`` in group web, ``a3`` in group
-db. web accepts ICMP, tcp 80 and iperf3 (5201-5202) from web; db accepts tcp 5432
+db. Every VM has an IPv4 and an IPv6 address, and every rule exists for both.
+web accepts ICMP, tcp 80 and iperf3 (5201-5202) from web; db accepts tcp 5432
 from web. Tenant B (VLAN 200, another VRF): ``b1`` and ``b2`` in group pub, which
 accepts ICMP, tcp 80 and iperf3 from anywhere — so only the segment separation,
 not a missing rule, keeps tenant A out. Every group may send anything.
@@ -42,6 +43,10 @@ class Vm:
         return uuid.UUID(int=(0xE0 + self.n) << 112 | self.n)
 
     @property
+    def ip6(self) -> str:
+        return f"2001:db8:7::{self.ip.rsplit('.', 1)[1]}"
+
+    @property
     def mac(self) -> str:
         return f"fa:16:3e:7e:00:{self.n:02x}"
 
@@ -54,7 +59,7 @@ class Vm:
             segment_id=uuid.UUID(int=self.vlan),
             vlan=self.vlan,
             mac=self.mac,
-            ips=(self.ip,),
+            ips=(self.ip, self.ip6),
             groups=frozenset({self.group}),
             host=HOST,
             device=device_name(self.port_id),
@@ -79,12 +84,13 @@ def _rule(
     remote: uuid.UUID | None = None,
     cidr: str | None = None,
     direction: Direction = Direction.INGRESS,
+    family: int = 4,
 ) -> GroupRule:
     return GroupRule(
         uuid.UUID(int=next(_ids)),
         group,
         direction,
-        4,
+        family,
         protocol,
         lo,
         hi if hi is not None else lo,
@@ -99,32 +105,39 @@ class Tenants:
     generation: int = 0
 
     def __post_init__(self) -> None:
-        self.rules = {
-            WEB: [
-                _rule(WEB, "icmp", remote=WEB),
-                _rule(WEB, "tcp", 80, remote=WEB),
-                _rule(WEB, "tcp", 5201, 5202, remote=WEB),
-            ],
-            DB: [_rule(DB, "tcp", 5432, remote=WEB)],
-            PUB: [
-                _rule(PUB, "icmp", cidr="0.0.0.0/0"),
-                _rule(PUB, "tcp", 80, cidr="0.0.0.0/0"),
-                _rule(PUB, "tcp", 5201, 5202, cidr="0.0.0.0/0"),
-            ],
-        }
-        for group in (WEB, DB, PUB):
-            self.rules[group].append(_rule(group, "any", direction=Direction.EGRESS))
+        self.rules = {WEB: [], DB: [], PUB: []}
+        for fam, anywhere in ((4, "0.0.0.0/0"), (6, "::/0")):
+            self.rules[WEB] += [
+                _rule(WEB, "icmp", remote=WEB, family=fam),
+                _rule(WEB, "tcp", 80, remote=WEB, family=fam),
+                _rule(WEB, "tcp", 5201, 5202, remote=WEB, family=fam),
+            ]
+            self.rules[DB] += [_rule(DB, "tcp", 5432, remote=WEB, family=fam)]
+            self.rules[PUB] += [
+                _rule(PUB, "icmp", cidr=anywhere, family=fam),
+                _rule(PUB, "tcp", 80, cidr=anywhere, family=fam),
+                _rule(PUB, "tcp", 5201, 5202, cidr=anywhere, family=fam),
+            ]
+            for group in (WEB, DB, PUB):
+                self.rules[group].append(
+                    _rule(group, "any", direction=Direction.EGRESS, family=fam)
+                )
 
-    def open(self, group: uuid.UUID, port: int, remote: uuid.UUID) -> GroupRule:
-        rule = _rule(group, "tcp", port, remote=remote)
-        self.rules[group].append(rule)
-        return rule
+    def open(self, group: uuid.UUID, port: int, remote: uuid.UUID) -> list[GroupRule]:
+        """Allow tcp ``port`` into ``group`` from ``remote``, in both families."""
+        rules = [_rule(group, "tcp", port, remote=remote, family=fam) for fam in (4, 6)]
+        self.rules[group] += rules
+        return rules
 
-    def close(self, rule: GroupRule) -> None:
-        self.rules[rule.group_id].remove(rule)
+    def close(self, rules: list[GroupRule]) -> None:
+        for rule in rules:
+            self.rules[rule.group_id].remove(rule)
 
     def policy(self) -> DevicePolicy:
-        members = {g: {4: {v.ip for v in VMS if v.group == g}, 6: set()} for g in self.rules}
+        members = {
+            g: {4: {v.ip for v in VMS if v.group == g}, 6: {v.ip6 for v in VMS if v.group == g}}
+            for g in self.rules
+        }
         snap = PolicySnapshot(rules=self.rules, members=members)
         return compile_device(snap, HOST, "vswitch", [v.endpoint() for v in VMS])
 
@@ -147,7 +160,7 @@ def ports() -> tuple[AppliedState, str]:
                 f"net{v.vlan}",
                 v.vlan,
                 v.mac,
-                (v.ip,),
+                (v.ip, v.ip6),
             )
             for v in VMS
         ),
