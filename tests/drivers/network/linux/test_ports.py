@@ -86,7 +86,7 @@ def test_a_vm_cannot_send_from_a_mac_or_address_it_does_not_own() -> None:
 
 
 @pytest.mark.slow
-def test_tables_of_others_are_never_touched() -> None:
+def test_tables_of_others_are_never_touched_nor_mistaken_for_drift() -> None:
     theirs = (
         "table inet operator {\n\tchain input {\n\t\ttype filter hook input priority 0; "
         "policy accept;\n\t\ttcp dport 22 accept\n\t}\n}\n"
@@ -106,6 +106,28 @@ def test_tables_of_others_are_never_touched() -> None:
         for table in ("table inet operator", "table bridge other_agent"):
             assert _table(after, table) == _table(before, table), table
         assert "table inet fuyun" in after and "table bridge fuyun_ports" in after
+
+        # The operator changing their own table is no drift of fuyun's; a driver that
+        # starts afresh (a restarted agent) reads the same from the host alone.
+        in_force = driver.observe("host", "lx1", "vswitch")
+        assert in_force is not None and in_force.generation == 2
+        sh(
+            "nft",
+            "add",
+            "rule",
+            "inet",
+            "operator",
+            "input",
+            "tcp",
+            "dport",
+            "23",
+            "drop",
+            ns=lab.host,
+        )
+        assert driver.observe("host", "lx1", "vswitch") == in_force
+        restarted = LinuxNetworkDriver("lx1", lab.host)
+        assert restarted.observe("host", "lx1", "vswitch") == in_force
+        assert restarted.observe("host", "lx1", "ports") == driver.observe("host", "lx1", "ports")
 
 
 def _table(ruleset: str, head: str) -> str:

@@ -46,6 +46,7 @@ class LinuxNetworkDriver:
     def __init__(self, host: str, netns: str | None = None, *, create_ports: bool = False):
         self.host = host
         self.place = Place(netns)
+        self.tables = nft.Tables(self.place)
         self.create_ports = create_ports
 
     @classmethod
@@ -132,8 +133,10 @@ class LinuxNetworkDriver:
         point = state.enforcement_point
         if point == "qos" or not self.place.exists():
             return True  # the QoS marker is as cheap as it gets; observe decides
-        table = VSWITCH_TABLE if point == "vswitch" else portsec.TABLE
-        marker = nft.marker_only(self.place, table)
+        if point == "vswitch":
+            marker = self.tables.marker(VSWITCH_TABLE)
+        else:
+            marker = self.tables.marker(portsec.TABLE, bridges.topology(self.place))
         return marker is not None and (marker.generation, marker.digest) == (
             state.generation,
             state.digest,
@@ -141,9 +144,9 @@ class LinuxNetworkDriver:
 
     def _marker(self, point: str) -> tuple[Marker, str] | None:
         if point == "vswitch":
-            return nft.applied(self.place, VSWITCH_TABLE)
+            return self.tables.applied(VSWITCH_TABLE)
         if point == hostports.ENFORCEMENT_POINT:
-            return nft.applied(self.place, portsec.TABLE, bridges.topology(self.place))
+            return self.tables.applied(portsec.TABLE, bridges.topology(self.place))
         marker = Marker.parse(tc.read_marker(self.place))
         return None if marker is None else (marker, fingerprint(tc.dump(self.place)))
 
@@ -154,7 +157,7 @@ class LinuxNetworkDriver:
 
     def _apply_vswitch(self, state: AppliedState, rendered: str) -> None:
         self._br_netfilter()
-        nft.replace(self.place, VSWITCH_TABLE, rendered, self.host, state.generation, state.digest)
+        self.tables.replace(VSWITCH_TABLE, rendered, self.host, state.generation, state.digest)
 
     def _apply_ports(self, state: AppliedState, rendered: str) -> None:
         try:
@@ -169,8 +172,7 @@ class LinuxNetworkDriver:
         nft.check(self.place, script)
         self._br_netfilter()
         bridges.converge(self.place, want, doc, self.create_ports)
-        nft.replace(
-            self.place,
+        self.tables.replace(
             portsec.TABLE,
             script,
             self.host,

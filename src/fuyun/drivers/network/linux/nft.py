@@ -10,6 +10,8 @@ then the table reports no generation, which makes the reconciler apply again.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from fuyun.domain.errors import DriverError
 from fuyun.drivers.network.linux.marker import Marker, fingerprint
 from fuyun.drivers.network.linux.place import Place
@@ -105,14 +107,67 @@ def applied(place: Place, table: str, extra: str = "") -> tuple[Marker, str] | N
     return marker, fingerprint(body, extra)
 
 
-def replace(
-    place: Place, table: str, script: str, host: str, generation: int, digest: str, extra: str = ""
-) -> None:
-    """Load ``script`` (which must replace ``table`` whole), then mark what was loaded."""
-    if not script.strip() or script.lstrip().startswith("# fuyun could not render"):
-        raise DriverError(f"linux: no ruleset to load for {table}: {script.strip()[:200]}")
-    load(place, script)
-    got = read(place, table)
-    if got is None:
-        raise DriverError(f"linux: the script did not create table {table}")
-    write_marker(place, table, host, generation, digest, fingerprint(got[0], extra))
+@dataclass(frozen=True)
+class _Seen:
+    genid: int
+    marker: Marker
+    extra: str
+
+
+class Tables:
+    """The driver's tables in one place, re-read in full only when nftables moved.
+
+    Listing a table costs as much as loading it (nft builds its whole cache), and an
+    agent observes every pass. The kernel's ruleset generation moves on every commit to
+    any table, so while it stands still a table verified in force is still in force:
+    one netlink request instead of a listing. What is remembered here is only a
+    shortcut — a new driver (or a moved generation) verifies from the device again.
+    """
+
+    def __init__(self, place: Place) -> None:
+        self.place = place
+        self._seen: dict[str, _Seen] = {}
+
+    def _still(self, table: str, extra: str) -> Marker | None:
+        seen = self._seen.get(table)
+        if seen is not None and seen.extra == extra and seen.genid == self.place.nft_generation():
+            return seen.marker
+        return None
+
+    def marker(self, table: str, extra: str = "") -> Marker | None:
+        """The table's marker: remembered, or one small listing."""
+        return self._still(table, extra) or marker_only(self.place, table)
+
+    def applied(self, table: str, extra: str = "") -> tuple[Marker, str] | None:
+        """As :func:`applied`, answered from memory while nothing was committed since."""
+        still = self._still(table, extra)
+        if still is not None:
+            return still, still.live
+        # The generation is read before the listing: a commit during it moves it again,
+        # so what is remembered can only be older than the truth, never newer.
+        genid = self.place.nft_generation()
+        got = applied(self.place, table, extra)
+        if got is not None and got[0].live == got[1]:
+            self._seen[table] = _Seen(genid, got[0], extra)
+        else:
+            self._seen.pop(table, None)
+        return got
+
+    def replace(
+        self, table: str, script: str, host: str, generation: int, digest: str, extra: str = ""
+    ) -> None:
+        """Load ``script`` (which must replace ``table`` whole), then mark what was loaded."""
+        if not script.strip() or script.lstrip().startswith("# fuyun could not render"):
+            raise DriverError(f"linux: no ruleset to load for {table}: {script.strip()[:200]}")
+        self._seen.pop(table, None)
+        load(self.place, script)
+        before = self.place.nft_generation()
+        got = read(self.place, table)
+        if got is None:
+            raise DriverError(f"linux: the script did not create table {table}")
+        marker = Marker(host, generation, digest, fingerprint(got[0], extra))
+        write_marker(self.place, table, host, generation, digest, marker.live)
+        # Remembered only when the marker's commit is the one commit since the listing:
+        # then the table is exactly what was fingerprinted, plus its marker.
+        if self.place.nft_generation() == before + 1:
+            self._seen[table] = _Seen(before + 1, marker, extra)

@@ -15,6 +15,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from pyroute2 import IPRoute
+from pyroute2.netlink import NLM_F_REQUEST
+from pyroute2.netlink.nfnetlink.nftsocket import NFT_MSG_GETGEN, NFTSocket, nfgen_msg
+from pyroute2.netns import setns
 
 from fuyun.domain.errors import DriverError
 
@@ -60,6 +63,33 @@ class Place:
                 f"linux: {' '.join(args[:3])} failed in {self}: {done.stderr.strip()}"
             )
         return done.stdout
+
+    def nft_generation(self) -> int:
+        """The place's nftables ruleset generation: it moves on every commit to any table.
+
+        One netlink request instead of an ``nft list`` that builds nft's whole cache: the
+        driver uses it to know that nothing changed since it last verified a table.
+        """
+        self._check()
+        sock = self._in_place(NFTSocket)
+        try:
+            reply = sock.request_get(nfgen_msg(), NFT_MSG_GETGEN, msg_flags=NLM_F_REQUEST)
+            return int(reply[0].get_attr("NFTA_GEN_ID"))
+        finally:
+            sock.close()
+
+    def _in_place(self, factory: type[NFTSocket]) -> NFTSocket:
+        """A socket opened inside the namespace (a socket stays in the one it was made in);
+        only this thread switches, and only for the moment of the call."""
+        if self.netns is None:
+            return factory()
+        saved = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+        try:
+            setns(self.netns, flags=0)
+            return factory()
+        finally:
+            setns(saved, flags=0)
+            os.close(saved)
 
     def sysctl(self, key: str, value: str) -> None:
         self.run("sysctl", "-qw", f"{key}={value}")
