@@ -124,3 +124,22 @@ def test_the_driver_converges_only_its_own_host_and_points() -> None:
     with pytest.raises(DriverError, match="not one of"):
         driver.observe("host", "h1", "tor-acl")
     assert driver.observe("host", "h1", "vswitch") is None  # no such namespace: nothing applied
+
+
+def test_a_vswitch_document_of_another_flavor_is_refused_before_the_host_is_touched() -> None:
+    driver = LinuxNetworkDriver("h1", "fylx-never-created")
+    state = AppliedState("host", "h1", "vswitch", 1, "d")
+    with pytest.raises(DriverError, match="not an nftables"):
+        driver._apply_vswitch(state, "table=0,priority=0,actions=drop\n")  # OpenFlow text
+
+
+def test_the_registry_builds_the_linux_driver_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from fuyun.drivers.network import create_network_driver
+
+    monkeypatch.setenv("FUYUN_HOST", "hv-0042")
+    monkeypatch.setenv("FUYUN_LINUX_NETNS", "fylx-lab")
+    driver = create_network_driver("linux")
+    assert isinstance(driver, LinuxNetworkDriver)
+    assert (driver.name, driver.host, driver.place.netns) == ("linux", "hv-0042", "fylx-lab")

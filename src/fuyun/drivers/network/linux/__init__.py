@@ -156,6 +156,11 @@ class LinuxNetworkDriver:
             self.place.sysctl(f"net.bridge.{key}", "1")
 
     def _apply_vswitch(self, state: AppliedState, rendered: str) -> None:
+        if f"table {VSWITCH_TABLE} {{" not in rendered:
+            raise DriverError(
+                f"linux: the vswitch document of {self.host} is not an nftables "
+                f"`table {VSWITCH_TABLE}` (is the host's vswitch flavor linux-bridge?)"
+            )
         self._br_netfilter()
         self.tables.replace(VSWITCH_TABLE, rendered, self.host, state.generation, state.digest)
 
