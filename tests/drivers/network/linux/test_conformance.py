@@ -95,13 +95,14 @@ class LinuxHarness:
             return sh("nft", "-a", "list", "table", "bridge", "fuyun_ports", ns=ns) + str(links)
         if point == "vswitch":
             return sh("nft", "-a", "list", "table", "inet", "fuyun", ns=ns)
-        out = [
-            sh("tc", "class", "show", "dev", "fyqos0", ns=ns),
-            sh("tc", "filter", "show", "dev", "fyqos0", ns=ns),
-            sh("ip", "-d", "link", "show", "fyqos0", ns=ns),
-        ]
+        out = []
+        for ifb in ("fyqos0", "fyqos1"):
+            out.append(sh("tc", "class", "show", "dev", ifb, ns=ns))
+            out.append(sh("tc", "filter", "show", "dev", ifb, ns=ns))
+        out.append(sh("ip", "-d", "link", "show", "fyqos0", ns=ns))
         for port in (P1, P2, P3):
-            out.append(sh("tc", "filter", "show", "dev", port_device(port), "ingress", ns=ns))
+            for hook in ("ingress", "egress"):
+                out.append(sh("tc", "filter", "show", "dev", port_device(port), hook, ns=ns))
         return "".join(out)
 
     def tamper(self, point: str) -> None:

@@ -1,9 +1,9 @@
 """Bandwidth on a Linux-bridge host, measured with iperf3 between VM namespaces.
 
-The driver shapes what each VM sends (HTB on the host's QoS ifb): a 10 Mbit/s
-ceiling must measure within 10 %, and under contention for a 20 Mbit/s uplink a
-tenant's 15 Mbit/s guarantee must hold against a neighbour flooding the same
-uplink — while with equal guarantees the two flows share it about evenly, so the
+The driver shapes what each VM sends and receives (HTB on the host's two QoS ifbs):
+a 10 Mbit/s ceiling must measure within 10 % both ways, and under contention for a
+20 Mbit/s uplink a tenant's 15 Mbit/s guarantee must hold against a neighbour flooding
+the same uplink — while with equal guarantees the two flows share it about evenly, so the
 guarantee, not chance, is what the test sees.
 """
 
@@ -59,8 +59,9 @@ class Host:
         digest = hashlib.sha256(text.encode()).hexdigest()
         self.driver.apply(AppliedState("host", tenants.HOST, "qos", self.generation, digest), text)
 
-    def iperf(self, src: Vm, dst: Vm, port: int, seconds: int = 4) -> float:
-        """Bits per second the receiver counted, the first second (slow start) omitted."""
+    def iperf(self, src: Vm, dst: Vm, port: int, seconds: int = 4, reverse: bool = False) -> float:
+        """Bits per second the receiver counted, the first second (slow start) omitted;
+        ``reverse``: ``dst`` sends to ``src``."""
         out = run(
             [
                 "ip",
@@ -72,6 +73,7 @@ class Host:
                 dst.ip,
                 "-p",
                 str(port),
+                *(["-R"] if reverse else []),
                 "-t",
                 str(seconds),
                 "-O",
@@ -102,11 +104,13 @@ def host() -> Iterator[Host]:
 
 
 @pytest.mark.slow
-def test_a_10_mbit_ceiling_holds_within_10_percent(host: Host) -> None:
+def test_a_10_mbit_ceiling_holds_within_10_percent_both_ways(host: Host) -> None:
     host.shape(1000 * MBIT, [(A1, 0, 10 * MBIT)])
-    rate = host.iperf(A1, A2, 5201)
-    print(f"ceiling 10 Mbit/s measured {rate / MBIT:.2f} Mbit/s")
-    assert 9 * MBIT <= rate <= 11 * MBIT, f"{rate / MBIT:.2f} Mbit/s"
+    sent = host.iperf(A1, A2, 5201)
+    received = host.iperf(A1, A2, 5201, reverse=True)
+    print(f"ceiling 10 Mbit/s: a1 sends {sent / MBIT:.2f}, receives {received / MBIT:.2f} Mbit/s")
+    assert 9 * MBIT <= sent <= 11 * MBIT, f"sent {sent / MBIT:.2f} Mbit/s"
+    assert 9 * MBIT <= received <= 11 * MBIT, f"received {received / MBIT:.2f} Mbit/s"
 
 
 @pytest.mark.slow

@@ -97,11 +97,12 @@ def test_qos_that_htb_cannot_express_is_refused(doc: HostQos, message: str) -> N
         tc.plan(doc)
 
 
-def test_u32_keys_match_the_source_mac_before_the_network_header() -> None:
+def test_u32_keys_match_a_mac_before_the_network_header() -> None:
     assert u32.mac_keys("fa:16:3e:7e:00:01") == [
         (0xFFFFFFFF, 0xFA163E7E, -8),
         (0xFFFF0000, 0x00010000, -4),
     ]
+    assert u32.mac_keys("fa:16:3e:7e:00:01", -14)[1] == (0xFFFF0000, 0x00010000, -10)
 
 
 def test_the_marker_is_read_back_from_the_listing_and_left_out_of_the_fingerprint() -> None:

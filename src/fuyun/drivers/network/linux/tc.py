@@ -1,20 +1,22 @@
 """Per-port and per-tenant bandwidth with ``tc`` HTB, driven through pyroute2.
 
-Shape of the tree (what a VM *sends* into the network, the direction its
-guarantee and ceiling are sold for)::
+A port's guarantee and ceiling hold in both directions, each on its own ifb with
+the same tree::
 
-    VM port ingress ──u32 all, mirred redirect──> ifb fyqos0
-    fyqos0: htb 1: ── 1:1 host (rate = ceil = uplink)
+    VM port clsact ingress (what the VM sends) ──mirred──> ifb fyqos0
+    VM port clsact egress (what the VM receives) ─mirred──> ifb fyqos1
+    fyqosN: htb 1: ── 1:1 host (rate = ceil = uplink)
                         ├── 1:1xx tenant (rate = tenant min, ceil = tenant max)
                         │     └── 1:2xxx port (rate = min, ceil = max, burst)
                         └── 1:2xxx port of no tenant aggregate
 
-A port's frames are classified on the ifb by source MAC (u32 at the MAC header,
-see :mod:`.u32`). Class ids follow the sorted order of tenants and ports, so the
-same document always builds the same tree and a dump compares byte for byte.
+Frames are classified on each ifb by the port's MAC — the source MAC on the way
+out of the VM, the destination MAC on the way in — with u32 keys at the MAC
+header (see :mod:`.u32`). Class ids follow the sorted order of tenants and ports,
+so the same document always builds the same tree and a dump compares byte for byte.
 
 HTB needs a positive rate: "no guarantee" (0) becomes 8 kbit/s, "no ceiling"
-the parent's ceiling. A rebuild replaces the ifb's root qdisc, so during an
+the parent's ceiling. A rebuild replaces the ifbs' root qdiscs, so during an
 apply that changes QoS the ports run unshaped for the milliseconds it takes; an
 unchanged document is never rebuilt.
 """
@@ -32,12 +34,14 @@ from fuyun.drivers.network.linux import u32
 from fuyun.drivers.network.linux.bridges import port_device
 from fuyun.drivers.network.linux.place import Place
 
-IFB = "fyqos0"
+IFB = "fyqos0"  # carries the marker
+# (ifb, clsact hook of the port, offset of the port's MAC before the network header)
+DIRECTIONS = (("fyqos0", 0xFFFFFFF2, -8), ("fyqos1", 0xFFFFFFF3, -14))
+_CLSACT = 0xFFFF0000
 ROOT = 0x10000  # 1:
 HOST_CLASS = 0x10001  # 1:1
 FLOOR_BPS = 8000
 ETH_P_ALL = 3
-_INGRESS = 0xFFFF0000
 _FILTER_PRIO = 10
 _MIN_BURST = 1600
 
@@ -113,110 +117,129 @@ def missing(place: Place, want: QosPlan) -> list[str]:
 
 
 def build(place: Place, want: QosPlan) -> None:
-    """Replace the whole tree: the ifb's root qdisc and every port's redirect."""
+    """Replace the whole tree: both ifbs' root qdiscs and every port's redirects."""
     with place.ipr() as ipr:
-        ifb = _index(ipr, IFB)
-        if ifb is None:
-            ipr.link("add", ifname=IFB, kind="ifb")
-            ifb = _index(ipr, IFB)
-        assert ifb is not None
-        ipr.link("set", index=ifb, state="up")
-        if any(
-            q["parent"] == 0xFFFFFFFF and q.get_attr("TCA_KIND") == "htb"
-            for q in ipr.get_qdiscs(index=ifb)
-        ):
-            ipr.tc("del", index=ifb, root=True)
-        ipr.tc("add", "htb", index=ifb, handle=ROOT, default=0)
-        for c in want.classes:
-            ipr.tc(
-                "add-class",
-                "htb",
-                index=ifb,
-                handle=c.handle,
-                parent=c.parent,
-                rate=f"{c.rate_bps}bit",
-                ceil=f"{c.ceil_bps}bit",
-                burst=c.burst,
-                cburst=c.burst,
-            )
-        for mac, handle in want.filters:
-            ipr.tc(
-                "add-filter",
-                "u32",
-                index=ifb,
-                parent=ROOT,
-                prio=_FILTER_PRIO,
-                protocol=ETH_P_ALL,
-                keys=u32.mac_keys(mac),
-                target=handle,
-            )
+        ifbs = []
+        for name, hook, offset in DIRECTIONS:
+            ifb = _tree(ipr, name, want, offset)
+            ifbs.append((ifb, hook))
         for _name, index in _fuyun_ports(ipr):
-            if _has_ingress(ipr, index):
-                ipr.tc("del", "ingress", index=index, handle=_INGRESS)
+            if _has_clsact(ipr, index):
+                ipr.tc("del", "clsact", index=index, handle=_CLSACT)
         for dev in want.devices:
             index = _index(ipr, dev)
             assert index is not None
-            ipr.tc("add", "ingress", index=index, handle=_INGRESS)
-            ipr.tc(
-                "add-filter",
-                "u32",
-                index=index,
-                parent=_INGRESS,
-                prio=1,
-                protocol=ETH_P_ALL,
-                keys=["0x0/0x0+0"],
-                target=HOST_CLASS,
-                action=[
-                    {"kind": "mirred", "direction": "egress", "action": "redirect", "ifindex": ifb}
-                ],
-            )
+            ipr.tc("add", "clsact", index=index, handle=_CLSACT)
+            for ifb, hook in ifbs:
+                ipr.tc(
+                    "add-filter",
+                    "u32",
+                    index=index,
+                    parent=hook,
+                    prio=1,
+                    protocol=ETH_P_ALL,
+                    keys=["0x0/0x0+0"],
+                    target=HOST_CLASS,
+                    action=[
+                        {
+                            "kind": "mirred",
+                            "direction": "egress",
+                            "action": "redirect",
+                            "ifindex": ifb,
+                        }
+                    ],
+                )
+
+
+def _tree(ipr: IPRoute, name: str, want: QosPlan, offset: int) -> int:
+    """One direction's ifb with a fresh HTB tree; returns its index."""
+    ifb = _index(ipr, name)
+    if ifb is None:
+        ipr.link("add", ifname=name, kind="ifb")
+        ifb = _index(ipr, name)
+    assert ifb is not None
+    ipr.link("set", index=ifb, state="up")
+    if any(
+        q["parent"] == 0xFFFFFFFF and q.get_attr("TCA_KIND") == "htb"
+        for q in ipr.get_qdiscs(index=ifb)
+    ):
+        ipr.tc("del", index=ifb, root=True)
+    ipr.tc("add", "htb", index=ifb, handle=ROOT, default=0)
+    for c in want.classes:
+        ipr.tc(
+            "add-class",
+            "htb",
+            index=ifb,
+            handle=c.handle,
+            parent=c.parent,
+            rate=f"{c.rate_bps}bit",
+            ceil=f"{c.ceil_bps}bit",
+            burst=c.burst,
+            cburst=c.burst,
+        )
+    for mac, handle in want.filters:
+        ipr.tc(
+            "add-filter",
+            "u32",
+            index=ifb,
+            parent=ROOT,
+            prio=_FILTER_PRIO,
+            protocol=ETH_P_ALL,
+            keys=u32.mac_keys(mac, offset),
+            target=handle,
+        )
+    return ifb
 
 
 def _fuyun_ports(ipr: IPRoute) -> list[tuple[str, int]]:
     out = []
     for link in ipr.get_links():
         name = link.get_attr("IFLA_IFNAME")
-        if name.startswith("fy") and not name.startswith(("fybr", IFB)):
+        if name.startswith("fy") and not name.startswith(("fybr", "fyqos")):
             out.append((name, link["index"]))
     return out
 
 
-def _has_ingress(ipr: IPRoute, index: int) -> bool:
-    return any(q.get_attr("TCA_KIND") == "ingress" for q in ipr.get_qdiscs(index=index))
+def _has_clsact(ipr: IPRoute, index: int) -> bool:
+    return any(q.get_attr("TCA_KIND") == "clsact" for q in ipr.get_qdiscs(index=index))
 
 
 def dump(place: Place) -> str:
-    """The tree as the kernel reports it, canonical text (for fingerprints and tests)."""
+    """Both trees and every redirect as the kernel reports them (for fingerprints, tests)."""
     with place.ipr() as ipr:
-        ifb = _index(ipr, IFB)
-        state: dict[str, object] = {"ifb": ifb is not None}
-        if ifb is not None:
-            state["qdiscs"] = sorted(
-                [q.get_attr("TCA_KIND"), q["handle"], q["parent"]]
-                for q in ipr.get_qdiscs(index=ifb)
-            )
-            classes = []
-            for c in ipr.get_classes(index=ifb):
-                parms = c.get_nested("TCA_OPTIONS", "TCA_HTB_PARMS") or {}
-                classes.append(
-                    [c["handle"], c["parent"], *(parms.get(k) for k in ("rate", "ceil", "buffer"))]
-                )
-            state["classes"] = sorted(classes, key=str)
-            filters = []
-            for f in ipr.get_filters(index=ifb, parent=ROOT):
-                sel = f.get_nested("TCA_OPTIONS", "TCA_U32_SEL")
-                classid = f.get_nested("TCA_OPTIONS", "TCA_U32_CLASSID")
-                if sel is not None:
-                    filters.append([f["info"] >> 16, classid, u32.read_keys(sel)])
-            state["filters"] = sorted(filters, key=str)
+        state: dict[str, object] = {}
+        for name, _hook, _offset in DIRECTIONS:
+            ifb = _index(ipr, name)
+            state[name] = None if ifb is None else _dump_tree(ipr, ifb)
         redirects = []
         for name, index in _fuyun_ports(ipr):
-            for f in ipr.get_filters(index=index, parent=_INGRESS):
-                act = f.get_nested("TCA_OPTIONS", "TCA_U32_ACT")
-                if act is not None:
-                    redirects.append([name, _mirred_target(f)])
+            for _ifb, hook, _offset in DIRECTIONS:
+                for f in ipr.get_filters(index=index, parent=hook):
+                    if f.get_nested("TCA_OPTIONS", "TCA_U32_ACT") is not None:
+                        redirects.append([name, hook, _mirred_target(f)])
         state["redirects"] = sorted(redirects)
     return json.dumps(state, sort_keys=True, default=str)
+
+
+def _dump_tree(ipr: IPRoute, ifb: int) -> dict[str, object]:
+    classes, filters = [], []
+    for c in ipr.get_classes(index=ifb):
+        parms = c.get_nested("TCA_OPTIONS", "TCA_HTB_PARMS") or {}
+        classes.append(
+            [c["handle"], c["parent"], *(parms.get(k) for k in ("rate", "ceil", "buffer"))]
+        )
+    for f in ipr.get_filters(index=ifb, parent=ROOT):
+        sel = f.get_nested("TCA_OPTIONS", "TCA_U32_SEL")
+        if sel is not None:
+            classid = f.get_nested("TCA_OPTIONS", "TCA_U32_CLASSID")
+            filters.append([f["info"] >> 16, classid, u32.read_keys(sel)])
+    return {
+        "qdiscs": sorted(
+            [q.get_attr("TCA_KIND"), q["handle"], q["parent"]] for q in ipr.get_qdiscs(index=ifb)
+        ),
+        "classes": sorted(classes, key=str),
+        "filters": sorted(filters, key=str),
+    }
 
 
 def _mirred_target(f: object) -> int | None:

@@ -1,9 +1,10 @@
 """u32 keys at negative offsets, which pyroute2 0.9's key parser cannot express.
 
-A VM port's traffic is classified on the QoS ifb by its source MAC: bytes 6 to 11
-of the Ethernet header, i.e. 8 to 3 bytes *before* the network header, where
-u32 offsets count from. pyroute2 packs string keys into a 256-byte array indexed
-by offset, so ``-8`` silently lands at byte 248; and it decodes keys 4 bytes off.
+A VM port's traffic is classified on the QoS ifbs by its MAC: the source MAC
+(bytes 6 to 11 of the Ethernet header, 8 to 3 bytes *before* the network header,
+where u32 offsets count from) or the destination MAC (14 to 9 bytes before).
+pyroute2 packs string keys into a 256-byte array indexed by offset, so ``-8``
+silently lands at byte 248; and it decodes keys 4 bytes off.
 This module encodes ``(mask, value, offset)`` keys exactly as ``tc`` does and
 reads them back from the raw attribute, leaving string keys to pyroute2.
 """
@@ -46,11 +47,12 @@ def _encode(self: Any) -> None:
 _SEL.encode = _encode
 
 
-def mac_keys(mac: str) -> list[Key]:
-    """Keys that match frames whose source MAC is ``mac``."""
+def mac_keys(mac: str, offset: int = -8) -> list[Key]:
+    """Keys matching frames with ``mac`` at ``offset`` from the network header: -8 is
+    the source MAC, -14 the destination MAC of an Ethernet frame."""
     raw = bytes(int(b, 16) for b in mac.split(":"))
     hi, lo = struct.unpack(">IH", raw)
-    return [(0xFFFFFFFF, hi, -8), (0xFFFF0000, lo << 16, -4)]
+    return [(0xFFFFFFFF, hi, offset), (0xFFFF0000, lo << 16, offset + 4)]
 
 
 def read_keys(sel: Any) -> list[Key]:
