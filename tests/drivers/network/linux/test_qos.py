@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from fuyun.domain.qos import HostQos, PortQos, TenantQos
 from fuyun.drivers.network.base import AppliedState
 from fuyun.drivers.network.linux import LinuxNetworkDriver
 from tests.drivers.network.linux import tenants
-from tests.drivers.network.linux.lab import LinuxLab, linux_lab
+from tests.drivers.network.linux.lab import LinuxLab, linux_lab, sh
 from tests.drivers.network.linux.tenants import VMS, Tenants, Vm
 from tests.policy.tools import run, tool
 
@@ -133,3 +134,27 @@ def test_a_guarantee_holds_against_a_flooding_neighbour(host: Host) -> None:
     assert even_a < 13.5 * MBIT, detail  # without the guarantee the uplink is shared
     assert owed_a >= 0.9 * 15 * MBIT, detail
     assert owed_a + owed_b <= 1.1 * 20 * MBIT, detail
+
+
+@pytest.mark.slow
+def test_a_rate_change_retunes_the_classes_in_place(host: Host) -> None:
+    def sent() -> int:
+        """Bytes the HTB qdisc on fyqos0 has sent: a rebuilt qdisc starts again at 0."""
+        out = sh("tc", "-s", "qdisc", "show", "dev", "fyqos0", ns=host.lab.host)
+        match = re.search(r"qdisc htb 1: root .*?Sent (\d+) bytes", out, re.S)
+        assert match is not None, out
+        return int(match[1])
+
+    host.shape(100 * MBIT, [(A1, 2 * MBIT, 10 * MBIT), (B1, 0, 0)])
+    ping = ["ip", "netns", "exec", host.ns[A1.name], "ping", "-c", "3", "-i", "0.2", A2.ip]
+    assert run(ping).returncode == 0
+    before = sent()
+    assert before > 0
+    host.shape(100 * MBIT, [(A1, 3 * MBIT, 20 * MBIT), (B1, 0, 0)])
+    assert sent() >= before, "the same tree was changed in place, not rebuilt"
+    classes = sh("tc", "class", "show", "dev", "fyqos0", ns=host.lab.host)
+    assert "rate 3Mbit ceil 20Mbit" in classes
+    state = host.driver.observe("host", tenants.HOST, "qos")
+    assert state is not None and state.generation == host.generation
+    host.shape(100 * MBIT, [(A1, 3 * MBIT, 20 * MBIT)])  # B1 leaves: a new tree
+    assert sent() < before

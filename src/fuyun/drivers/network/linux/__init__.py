@@ -197,7 +197,8 @@ class LinuxNetworkDriver:
         absent = tc.missing(self.place, want)
         if absent:
             raise DriverError(f"linux: shaped interfaces not present (yet): {', '.join(absent)}")
-        tc.build(self.place, want)
+        if not tc.retune(self.place, want):
+            tc.build(self.place, want)
         live = fingerprint(tc.dump(self.place))
         tc.write_marker(self.place, Marker(self.host, state.generation, state.digest, live).text())
 

@@ -116,6 +116,52 @@ def missing(place: Place, want: QosPlan) -> list[str]:
         return [d for d in want.devices if _index(ipr, d) is None]
 
 
+def retune(place: Place, want: QosPlan) -> bool:
+    """Change rates in place when the trees already have ``want``'s shape.
+
+    The common QoS change — a port's or tenant's rates — then touches only the classes
+    concerned (no unshaped moment); anything else (ports or tenants added or removed,
+    a redirect missing) returns False and the trees are rebuilt.
+    """
+    with place.ipr() as ipr:
+        ifbs = []
+        for name, hook, offset in DIRECTIONS:
+            ifb = _index(ipr, name)
+            if ifb is None:
+                return False
+            tree = _dump_tree(ipr, ifb)
+            shape = sorted([h, p] for h, p, *_ in tree["classes"])  # type: ignore[attr-defined]
+            # The kernel reports a class at the qdisc's top with parent TC_H_ROOT.
+            top = {ROOT: 0xFFFFFFFF}
+            if shape != sorted([c.handle, top.get(c.parent, c.parent)] for c in want.classes):
+                return False
+            wanted = sorted(
+                [_FILTER_PRIO, handle, [list(k) for k in u32.mac_keys(mac, offset)]]
+                for mac, handle in want.filters
+            )
+            live = sorted([p, c, [list(k) for k in keys]] for p, c, keys in tree["filters"])  # type: ignore[attr-defined]
+            if live != wanted:
+                return False
+            ifbs.append((ifb, hook))
+        redirects = sorted(([dev, ifb] for dev in want.devices for ifb, _hook in ifbs), key=str)
+        if _redirects(ipr) != redirects:
+            return False
+        for ifb, _hook in ifbs:
+            for c in want.classes:
+                ipr.tc(
+                    "change-class",
+                    "htb",
+                    index=ifb,
+                    handle=c.handle,
+                    parent=c.parent,
+                    rate=f"{c.rate_bps}bit",
+                    ceil=f"{c.ceil_bps}bit",
+                    burst=c.burst,
+                    cburst=c.burst,
+                )
+    return True
+
+
 def build(place: Place, want: QosPlan) -> None:
     """Replace the whole tree: both ifbs' root qdiscs and every port's redirects."""
     with place.ipr() as ipr:
@@ -211,14 +257,25 @@ def dump(place: Place) -> str:
         for name, _hook, _offset in DIRECTIONS:
             ifb = _index(ipr, name)
             state[name] = None if ifb is None else _dump_tree(ipr, ifb)
-        redirects = []
-        for name, index in _fuyun_ports(ipr):
-            for _ifb, hook, _offset in DIRECTIONS:
-                for f in ipr.get_filters(index=index, parent=hook):
-                    if f.get_nested("TCA_OPTIONS", "TCA_U32_ACT") is not None:
-                        redirects.append([name, hook, _mirred_target(f)])
-        state["redirects"] = sorted(redirects)
+        redirects = _redirects(ipr)
+        state["redirects"] = redirects
     return json.dumps(state, sort_keys=True, default=str)
+
+
+def _redirects(ipr: IPRoute) -> list[list[object]]:
+    """[port, target ifindex] for every redirect on a fuyun port, sorted.
+
+    Not per hook: u32 keeps one table store per qdisc, so a dump of either clsact hook
+    lists both hooks' u32 tables (each hook still classifies with its own). A filter
+    deleted from one hook takes its table with it, which the set below then lacks.
+    """
+    out: set[tuple[str, int | None]] = set()
+    for name, index in _fuyun_ports(ipr):
+        for _ifb, hook, _offset in DIRECTIONS:
+            for f in ipr.get_filters(index=index, parent=hook):
+                if f.get_nested("TCA_OPTIONS", "TCA_U32_ACT") is not None:
+                    out.add((name, _mirred_target(f)))
+    return sorted((list(r) for r in out), key=str)
 
 
 def _dump_tree(ipr: IPRoute, ifb: int) -> dict[str, object]:
