@@ -16,9 +16,10 @@ header (see :mod:`.u32`). Class ids follow the sorted order of tenants and ports
 so the same document always builds the same tree and a dump compares byte for byte.
 
 HTB needs a positive rate: "no guarantee" (0) becomes 8 kbit/s, "no ceiling"
-the parent's ceiling. A rebuild replaces the ifbs' root qdiscs, so during an
-apply that changes QoS the ports run unshaped for the milliseconds it takes; an
-unchanged document is never rebuilt.
+the parent's ceiling. A document that only changes rates is applied with ``tc
+class change`` (:func:`retune`); a new shape replaces the ifbs' root qdiscs
+(:func:`build`), and the ports run unshaped for the milliseconds that takes. An
+unchanged document is never touched.
 """
 
 from __future__ import annotations
