@@ -8,7 +8,15 @@ from fuyun.domain.errors import InvalidInput
 from fuyun.drivers.network.base import NetworkDriver
 from fuyun.drivers.network.sim import SimNetworkDriver
 
-_FACTORIES: dict[str, Callable[[], NetworkDriver]] = {"sim": SimNetworkDriver}
+
+def _linux() -> NetworkDriver:
+    """Imported on demand: pyroute2 and the host's tools are needed only where it runs."""
+    from fuyun.drivers.network.linux import LinuxNetworkDriver
+
+    return LinuxNetworkDriver.from_env()
+
+
+_FACTORIES: dict[str, Callable[[], NetworkDriver]] = {"sim": SimNetworkDriver, "linux": _linux}
 
 
 def register(name: str, factory: Callable[[], NetworkDriver]) -> None:
