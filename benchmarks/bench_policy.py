@@ -142,7 +142,7 @@ from fuyun.store.models import (  # noqa: E402
     Quota,
     SecurityGroupRule,
 )
-from fuyun.verify.evaluate import probes  # noqa: E402
+from fuyun.verify.evaluate import ServiceIndex, probes  # noqa: E402
 from fuyun.verify.reachability import EndpointClass, _classes, _flow, _path, analyse  # noqa: E402
 
 FUYUN = ROOT / ".venv" / "bin" / "fuyun"
@@ -753,6 +753,19 @@ def naive_baseline(
     vrfs = [v for v in by_vrf.values() if len(v) > 1]
     if n < 2 or not vrfs or len(by_vrf) < 2:
         return
+    # The probe services analyse() uses: those of the VRF's own rules.
+    index_of = {
+        vrf: ServiceIndex(
+            probes(
+                [
+                    r
+                    for i in members
+                    for r in (*singles[i].policy.ingress, *singles[i].policy.egress)
+                ]
+            )
+        )
+        for vrf, members in by_vrf.items()
+    }
 
     def pair_same() -> tuple[int, int]:
         a, b = rng.sample(rng.choice(vrfs), 2)
@@ -771,7 +784,7 @@ def naive_baseline(
         for a, b in pairs:
             src, dst = singles[a], singles[b]
             if _path(src.sample, dst.sample) is not None:
-                _flow(src, dst, services)
+                _flow(src, dst, index_of[src.sample.vrf_id])
             done += 1
             if done % 16 == 0 and time.perf_counter() - t0 > args.naive_budget:
                 break
