@@ -13,12 +13,12 @@ from fuyun.portal.forms import FormState, blank, optional_int, optional_str
 from fuyun.portal.options import tenant_options
 from fuyun.portal.rendering import PortalRoute, redirect, render
 from fuyun.portal.session import Reader, Visitor, Writer, context
-from fuyun.services import groups, inventory, networks, ports, utilization
+from fuyun.services import groups, inventory, netservices, networks, ports, utilization
 from fuyun.services.networks import Growth, NetworkRequest
 from fuyun.store.models import Tenant, Vm
 
 router = APIRouter(route_class=PortalRoute)
-NET_FIELDS = ("name", "cidr", "prefix_len", "growth", "description", "tenant_id", "site")
+NET_FIELDS = ("name", "cidr", "prefix_len", "growth", "description", "tenant_id", "site", "dhcp")
 GROUP_FIELDS = ("name", "policy", "level", "tenant_id")
 GROWTH = [
     ("secondary", "secondary — add a subnet on the same VLAN"),
@@ -63,7 +63,7 @@ def _networks_page(request: Request, visitor: Visitor, form: FormState) -> Respo
 
 @router.get("/networks")
 def network_list(request: Request, visitor: Reader) -> Response:
-    return _networks_page(request, visitor, blank(NET_FIELDS, growth="secondary"))
+    return _networks_page(request, visitor, blank(NET_FIELDS, growth="secondary", dhcp="on"))
 
 
 @router.post("/networks")
@@ -77,8 +77,10 @@ def network_create(
     description: Annotated[str, Form()] = "",
     tenant_id: Annotated[str, Form()] = "",
     site: Annotated[str, Form()] = "",
+    dhcp: Annotated[str, Form()] = "",
 ) -> Response:
     values = dict(
+        dhcp=dhcp,
         name=name,
         cidr=cidr,
         prefix_len=prefix_len,
@@ -105,6 +107,7 @@ def network_create(
                 description=description.strip(),
                 tenant_id=_tenant(tenant_id),
                 site=optional_str(site),
+                dhcp=dhcp == "on",
             ),
         )
     except FuyunError as exc:
@@ -122,10 +125,24 @@ def network_detail(request: Request, visitor: Reader, network_id: uuid.UUID) -> 
         request,
         "network.html",
         network=network,
+        dhcp=netservices.dhcp_scope(ctx.db, ctx.networking.settings, who, network_id).scope,
         usage=usage[0] if usage else None,
         ports=attached,
         vm_names=inventory.names_of(ctx.db, Vm, [p.vm_id for p in attached.items]),
     )
+
+
+@router.post("/networks/{network_id}/dhcp")
+def network_dhcp(
+    request: Request, visitor: Writer, network_id: uuid.UUID, enable: Annotated[str, Form()] = ""
+) -> Response:
+    """Turn a network's DHCP and DNS on or off (off: static addresses only)."""
+    if enable not in ("on", "off"):
+        raise InvalidInput("enable must be on or off", field="enable")
+    network = networks.update_network(
+        context(request).networking, visitor.principal, network_id, dhcp=enable == "on"
+    )
+    return redirect(f"/networks/{network_id}", f"DHCP and DNS {enable} for {network.name}.")
 
 
 @router.get("/networks/{network_id}/delete")
