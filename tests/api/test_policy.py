@@ -8,7 +8,9 @@ from typing import Any
 
 from sqlalchemy import select
 
+from fuyun.drivers.network.sim import SimNetworkDriver
 from fuyun.policy.render.nxos_parse import parse_nxos
+from fuyun.services.reconcile import reconcile_once
 from fuyun.store.models import DeviceState, Module, Switch
 from tests.api.conftest import Api, TenantAccount
 
@@ -328,6 +330,13 @@ def test_a_two_network_tenants_tor_config_routes_both_subnets_in_its_vrf(
     ).json()
     parsed = parse_nxos(config["rendered"])
     assert len(parsed.vrfs) == 1, "one tenant, one VRF"
+    # The ToR's text is printed when read, off the request path; the reconciler applies it.
+    with api.db.read_session() as s:
+        row = s.scalars(select(DeviceState).where(DeviceState.device_type == "switch")).one()
+        assert row.rendered == "" and row.ir
+    driver = SimNetworkDriver()
+    assert reconcile_once(api.db, driver).applied >= 1
+    assert driver.config("switch", tors[0]["device_name"], "tor-acl") == config["rendered"]
     vrf = parsed.vrfs[0]
     networks = {
         n["name"]: n["id"]

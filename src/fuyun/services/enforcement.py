@@ -31,6 +31,7 @@ from fuyun.policy.ir import (
     Endpoint,
     Gateway,
     device_name,
+    from_json,
     to_json,
 )
 from fuyun.store.models import (
@@ -338,6 +339,13 @@ def render(policy: DevicePolicy, flavor: str) -> str:
         return f"# fuyun could not render this device: {exc.message}\n"
 
 
+def rendered_text(rendered: str, ir: dict[str, object] | None, flavor: str) -> str:
+    """A device's configuration text: as stored, or printed now from its IR (deferred)."""
+    if rendered or not ir:
+        return rendered
+    return render(from_json(ir), flavor)
+
+
 def recompile(s: Session, host_ids: set[uuid.UUID]) -> Compiled:
     """Recompile the devices of these hosts and store what changed (generation + 1)."""
     if not host_ids:
@@ -369,7 +377,9 @@ def recompile(s: Session, host_ids: set[uuid.UUID]) -> Compiled:
             )
             s.add(row)
         row.ir, row.digest, row.flavor = ir, digest, flavor
-        row.rendered = render(policy, flavor)
+        # A ToR's text covers every host under it and takes far longer to print than to
+        # compile: it is rendered when it is read (reconciler, API), off the request path.
+        row.rendered = "" if dtype == "switch" else render(policy, flavor)
         row.desired_generation = (row.desired_generation or 0) + 1
         row.updated_at = utcnow()
         changed += 1

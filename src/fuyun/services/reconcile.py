@@ -17,6 +17,7 @@ from sqlalchemy import select, update
 
 from fuyun.domain.errors import FuyunError
 from fuyun.drivers.network import AppliedState, NetworkDriver
+from fuyun.services.enforcement import rendered_text
 from fuyun.store.engine import Database
 from fuyun.store.models import DeviceState
 from fuyun.store.types import utcnow
@@ -42,15 +43,18 @@ def reconcile_once(db: Database, driver: NetworkDriver, *, limit: int = 500) -> 
                     DeviceState.desired_generation,
                     DeviceState.digest,
                     DeviceState.rendered,
+                    DeviceState.ir,
+                    DeviceState.flavor,
                 )
                 .where(DeviceState.applied_generation < DeviceState.desired_generation)
                 .limit(limit)
             )
         )
     applied = failed = 0
-    for row_id, dtype, name, ep, generation, digest, rendered in lagging:
+    for row_id, dtype, name, ep, generation, digest, rendered, ir, flavor in lagging:
         try:
-            driver.apply(AppliedState(dtype, name, ep, generation, digest), rendered)
+            text = rendered_text(rendered, ir, flavor)
+            driver.apply(AppliedState(dtype, name, ep, generation, digest), text)
         except FuyunError as exc:
             log.warning("device %s/%s not converged: %s", dtype, name, exc.message)
             failed += 1

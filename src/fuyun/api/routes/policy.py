@@ -13,6 +13,7 @@ from fuyun.api.deps import Caller, Ctx
 from fuyun.api.routes.common import ERRORS
 from fuyun.domain.errors import NotFound
 from fuyun.services import policy, verification
+from fuyun.services.enforcement import rendered_text
 from fuyun.services.policy import RuleSpec
 from fuyun.store.models import DeviceState
 
@@ -164,7 +165,9 @@ def get_device(
             raise NotFound("no such device state", field="device_name")
         base = sp.DevicePublic.model_validate(row).model_dump()
         return sp.DeviceConfig(
-            **base, rendered=row.rendered, ports=len((row.ir or {}).get("ports", []))
+            **base,
+            rendered=rendered_text(row.rendered, row.ir, row.flavor),
+            ports=len((row.ir or {}).get("ports", [])),
         )
 
 
