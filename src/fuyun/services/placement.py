@@ -37,6 +37,7 @@ from fuyun.scheduler.model import (
 from fuyun.scheduler.plugins import default_filters, default_weighers
 from fuyun.scheduler.plugins.affinity import unit_of
 from fuyun.services import capacity
+from fuyun.services.metrics import conflict_retried
 from fuyun.store.engine import Database
 from fuyun.store.models import (
     Host,
@@ -237,6 +238,7 @@ class Placement:
             ):
                 return Placed(host, decision)
             # Someone else got there first: re-read the host and decide again.
+            conflict_retried("host")
             with self._lock:
                 self.scheduler().cluster.release(host.id, req.demand)
             self._refresh_host(host.id)

@@ -33,6 +33,7 @@ from fuyun.store.models.policy import (
     SecurityGroup,
     SecurityGroupRule,
 )
+from fuyun.store.models.scaleout import HostCredential, IdempotencyKey
 from fuyun.store.models.tenancy import ApiToken, Quota, Tenant, User
 from fuyun.store.models.workflow import Workflow, WorkflowStep
 
@@ -45,6 +46,8 @@ __all__ = [
     "FreeRange",
     "GlobalRule",
     "Host",
+    "HostCredential",
+    "IdempotencyKey",
     "Interconnect",
     "IpAllocation",
     "Module",
