@@ -202,3 +202,72 @@ def wait_for(predicate: object, timeout_s: float, what: str) -> None:
             return
         time.sleep(0.1)
     raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+def check_books(db: object) -> dict[str, int]:
+    """Every invariant the scale-out mode promises, read from the store; returns counts.
+
+    Every workflow finished or rolled back; every live VM on exactly one host and its
+    ports bound there; no address, MAC or VLAN held twice; quota use equal to what the
+    live VMs and addresses hold, tenant by tenant; host use equal to its VMs.
+    """
+    from collections import Counter
+
+    from sqlalchemy import func, select
+
+    from fuyun.store.engine import Database
+    from fuyun.store.models import Host, IpAllocation, Port, Quota, VlanAllocation, Vm, Workflow
+
+    assert isinstance(db, Database)
+    with db.read_session() as s:
+        unfinished = list(
+            s.execute(
+                select(Workflow.id, Workflow.kind, Workflow.state).where(
+                    Workflow.state.not_in(("succeeded", "rolled_back"))
+                )
+            )
+        )
+        assert unfinished == [], f"unfinished workflows: {unfinished[:5]}"
+        live = list(s.scalars(select(Vm).where(Vm.state != "deleted")))
+        assert all(v.state == "active" for v in live), Counter(v.state for v in live)
+        assert all(v.host_id is not None for v in live), "a live VM without a host"
+        ports = list(s.scalars(select(Port)))
+        by_vm = {v.id: v for v in live}
+        for p in ports:
+            assert p.vm_id in by_vm, f"port {p.id} of no live VM"
+            assert p.host_id == by_vm[p.vm_id].host_id, f"port {p.id} bound to another host"
+        macs = Counter(p.mac for p in ports)
+        assert not [m for m, n in macs.items() if n > 1], "a MAC held twice"
+        allocated = list(
+            s.execute(
+                select(IpAllocation.vrf_id, IpAllocation.address, IpAllocation.port_id).where(
+                    IpAllocation.state == "allocated"
+                )
+            )
+        )
+        addrs = Counter((vrf, addr) for vrf, addr, _ in allocated)
+        assert not [a for a, n in addrs.items() if n > 1], "an address held twice"
+        port_ids = {p.id for p in ports}
+        assert all(pid in port_ids for _, _, pid in allocated), "an address of no port"
+        vlans = Counter(s.execute(select(VlanAllocation.pool_id, VlanAllocation.vlan)).all())
+        assert not [v for v, n in vlans.items() if n > 1], "a VLAN held twice"
+        for quota in s.scalars(select(Quota)):
+            mine = [v for v in live if v.tenant_id == quota.tenant_id]
+            assert quota.used_vms == len(mine), f"tenant {quota.tenant_id}: used_vms"
+            assert quota.used_vcpus == sum(v.vcpus for v in mine), "used_vcpus"
+            assert quota.used_ram_mb == sum(v.ram_mb for v in mine), "used_ram_mb"
+            assert quota.used_bandwidth_mbps == sum(v.bandwidth_mbps for v in mine)
+            ips = sum(
+                1
+                for _, _, pid in allocated
+                if any(p.id == pid and p.tenant_id == quota.tenant_id for p in ports)
+            )
+            assert quota.used_ips == ips, f"tenant {quota.tenant_id}: used_ips"
+        for host in s.scalars(select(Host).where(Host.vm_count > 0)):
+            on_host = [v for v in live if v.host_id == host.id]
+            assert host.vm_count == len(on_host), host.name
+            assert host.used_vcpus == sum(v.vcpus for v in on_host), host.name
+        total = s.scalar(select(func.sum(Host.vm_count))) or 0
+        assert total == len(live), "host VM counts differ from live VMs"
+        workflows = s.scalar(select(func.count()).select_from(Workflow)) or 0
+    return {"live_vms": len(live), "ports": len(ports), "workflows": int(workflows)}
