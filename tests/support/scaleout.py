@@ -152,6 +152,9 @@ class SimAgent:
         self._thread.start()
         return self
 
+    def signal_stop(self) -> None:
+        self._stop.set()
+
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=30)
@@ -271,3 +274,11 @@ def check_books(db: object) -> dict[str, int]:
         assert total == len(live), "host VM counts differ from live VMs"
         workflows = s.scalar(select(func.count()).select_from(Workflow)) or 0
     return {"live_vms": len(live), "ports": len(ports), "workflows": int(workflows)}
+
+
+def stop_agents(agents: list[SimAgent]) -> None:
+    """Stop all at once: each finishes its current watch, in parallel."""
+    for agent in agents:
+        agent.signal_stop()
+    for agent in agents:
+        agent.stop()
