@@ -58,11 +58,20 @@ class LatencyMiddleware:
         try:
             await self.app(scope, receive, timed_send)
         finally:
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
-            REQUEST_LATENCY.labels(scope["method"], template, str(status)).observe(
+            REQUEST_LATENCY.labels(scope["method"], _template(scope), str(status)).observe(
                 time.perf_counter() - started
             )
+
+
+def _template(scope: dict[str, Any]) -> str:
+    """The matched route's template with its prefix (``/api/v1/vms/{vm_id}``), from the
+    request path with each path parameter's value put back as its name."""
+    if scope.get("route") is None:
+        return "unmatched"  # 404s: random paths must not become series
+    path = str(scope["path"])
+    for name, value in (scope.get("path_params") or {}).items():
+        path = path.replace(f"/{value}", "/{" + name + "}", 1)
+    return path
 
 
 def _page(db: Database) -> bytes:

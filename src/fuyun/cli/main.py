@@ -133,8 +133,9 @@ def serve(
         raise typer.Exit(2) from exc
     if settings.reconcile_in_process:
         ReconcileLoop(db, create_network_driver(settings.network_driver)).start()
-    if not db.is_sqlite:
-        # Take over what a dead API process or worker left behind, after its lease.
+    if not db.is_sqlite and settings.workflow_runner == "inline":
+        # Inline on PostgreSQL, beside other API processes: take over what a dead one
+        # left behind, after its lease. (In queue mode `fuyun worker` does this.)
         Worker(runtime.engine, concurrency=1, poll_s=5.0).start()
     url = f"http://{host}:{port}"
     saved = save_credentials(url, result.token)
