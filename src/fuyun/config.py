@@ -46,6 +46,9 @@ class Settings:
     vlan_min: int = 100
     vlan_max: int = 3999
     vlan_reserved: str = "1002,1003,1004,1005"
+    # Choose at random among this many best hosts (1: always the best). Several API
+    # processes or workers placing at once should use more, so their claims spread.
+    placement_subset_size: int = 1
     # Workflows: "inline" runs them in the API process; "queue" records them for
     # `fuyun worker` processes, the API waiting up to workflow_wait_s for the end.
     workflow_runner: str = "inline"

@@ -95,7 +95,12 @@ class Placement:
     def scheduler(self) -> Scheduler:
         with self._lock:
             if self._scheduler is None:
-                self._scheduler = Scheduler(self._load(), default_filters(), default_weighers())
+                self._scheduler = Scheduler(
+                    self._load(),
+                    default_filters(),
+                    default_weighers(),
+                    subset_size=self.settings.placement_subset_size,
+                )
             return self._scheduler
 
     def invalidate(self) -> None:

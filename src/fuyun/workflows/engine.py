@@ -212,7 +212,7 @@ class Engine:
     def _hold(self, wf_id: uuid.UUID) -> None:
         with self._held_lock:
             self._held.add(wf_id)
-            if self._heartbeat is None or not self._heartbeat.is_alive():
+            if self._heartbeat is None:
                 self._heartbeat = threading.Thread(
                     target=self._beat, name="fuyun-lease-heartbeat", daemon=True
                 )
@@ -227,12 +227,18 @@ class Engine:
             return set(self._held)
 
     def _beat(self) -> None:
-        """Renew the leases of every workflow this engine runs, every third of a lease."""
+        """Renew the leases of every workflow this engine runs, every third of a lease.
+
+        Ends when the engine holds nothing (the next :meth:`_hold` starts another), so an
+        idle engine keeps no thread.
+        """
         while True:
             time.sleep(max(self.lease_s / 3, 0.05))
-            held = self.held()
-            if not held:
-                continue
+            with self._held_lock:
+                held = set(self._held)
+                if not held:
+                    self._heartbeat = None
+                    return
             try:
                 with self.db.write_session() as s:
                     s.execute(
