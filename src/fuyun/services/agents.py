@@ -299,3 +299,38 @@ def report_applied(db: Database, host: Host, reports: list[Report]) -> list[Devi
                 )
             )
         ]
+
+
+@dataclass(frozen=True)
+class HostAgentView:
+    """What the console shows of a host's agent: its devices' convergence and credentials."""
+
+    devices: list[DeviceState]
+    credentials: list[HostCredential]
+
+
+def host_agent_view(db: Database, principal: Principal, host_id: uuid.UUID) -> HostAgentView:
+    """Devices of the host (anyone who may see the host); credentials for operators only."""
+    with db.read_session() as s:
+        host = s.get(Host, host_id)
+        if host is None:
+            raise NotFound("no such host", field="host_id")
+        devices = list(
+            s.scalars(
+                select(DeviceState)
+                .where(_device_filter(s, host))
+                .order_by(DeviceState.device_type, DeviceState.device_name)
+            )
+        )
+        creds = (
+            list(
+                s.scalars(
+                    select(HostCredential)
+                    .where(HostCredential.host_id == host_id)
+                    .order_by(HostCredential.created_at)
+                )
+            )
+            if principal.is_operator
+            else []
+        )
+    return HostAgentView(devices, creds)
