@@ -68,11 +68,12 @@ class IdempotencyMiddleware:
         if isinstance(found, idempotency.Stored):
             await _replay(send, found)
             return
-        await self._first(scope, body, more, send, found)
+        await self._first(scope, receive, body, more, send, found)
 
     async def _first(
         self,
         scope: dict[str, Any],
+        receive: Any,
         body: bytes,
         more: list[dict[str, Any]],
         send: Any,
@@ -86,7 +87,9 @@ class IdempotencyMiddleware:
             if not replayed:
                 replayed = True
                 return {"type": "http.request", "body": body, "more_body": False}
-            return more.pop(0) if more else {"type": "http.disconnect"}
+            # After the body: what the client really does next (usually, nothing until
+            # it disconnects), so that disconnect detection downstream still works.
+            return more.pop(0) if more else await receive()
 
         async def capture(message: dict[str, Any]) -> None:
             nonlocal status, content_type
