@@ -27,7 +27,7 @@ FABRIC = {
     "prefixes",
 }
 # Operator-only resources that hold no tenant's objects.
-OPERATOR = {"global-rules", "devices"}
+OPERATOR = {"global-rules", "devices", "agent-credentials", "agent"}
 # Readable by all, changed by operators only.
 CATALOG = {"flavors"}
 
@@ -76,6 +76,10 @@ def _populate(api: Api, a: TenantAccount) -> dict[str, str]:
         "token_id": token["id"],
         "tenant_id": a.id,
         "verb": "stop",
+        "host": "sz1-m01-t01-h01",
+        "credential_id": api.client.post(
+            "/api/v1/hosts/sz1-m01-t01-h01/agent-credentials", headers=api.op
+        ).json()["id"],
     }
     for collection in (FABRIC | CATALOG) - {"vlan-pools", "prefixes"}:
         page = api.client.get(f"/api/v1/{collection}", headers=api.op, params={"limit": 1})

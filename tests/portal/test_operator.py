@@ -50,6 +50,7 @@ def test_operator_sees_the_fabric_and_puts_a_host_into_maintenance(
     page.get_by_role("link", name=host_name).click()
     expect(page.get_by_role("heading", level=1)).to_contain_text(f"Host {host_name}")
     expect(page.locator("#host-vms")).to_contain_text("ops-made")
+    expect(page.locator("#host-agent")).to_contain_text("fuyun host agent-credential")
     page.get_by_role("button", name="Put into maintenance").click()
     expect(page.locator(".flash")).to_contain_text(
         f"{host_name} is now in maintenance. 1 VM still runs on it."

@@ -7,9 +7,11 @@ from typing import Any
 from fastapi import FastAPI
 
 from fuyun import __version__, portal
-from fuyun.api import errors
+from fuyun.api import errors, metrics
 from fuyun.api.context import AppContext
+from fuyun.api.idempotency import IdempotencyMiddleware
 from fuyun.api.routes import (
+    agents,
     audit,
     groups,
     identity,
@@ -119,8 +121,13 @@ def create_app(
         workflows,
         audit,
         traffic,
+        agents,
     ):
         app.include_router(module.router, prefix=API_PREFIX)
     portal.install(app)  # the portal and console at /, its assets at /static
+    metrics.install(app, db)
+    # Added last = outermost: the body limit is checked before the idempotency layer
+    # reads a body to fingerprint it.
+    app.add_middleware(IdempotencyMiddleware, db=db, ttl_s=settings.idempotency_ttl_s)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from fuyun import __version__
-from fuyun.cli import networking, policy, resources, telemetry
+from fuyun.cli import networking, policy, resources, scaleout, telemetry
 from fuyun.cli.client import err, out, save_credentials
 from fuyun.cli.fabric import fabric_app
 
@@ -63,6 +63,7 @@ app.command()(resources.audit)
 app.command()(resources.explain)
 app.command()(policy.verify)
 app.command()(telemetry.collector)
+app.command()(scaleout.worker)
 
 
 @app.command()
@@ -87,8 +88,14 @@ def serve(
         typer.Option(envvar="FUYUN_DATABASE_URL", help="SQLAlchemy URL; SQLite file by default"),
     ] = None,
     log_level: Annotated[str, typer.Option()] = "info",
+    workers: Annotated[
+        int, typer.Option(min=1, max=64, help="API processes sharing HOST:PORT (PostgreSQL)")
+    ] = 1,
 ) -> None:
-    """Run the control plane: API on HOST:PORT, store migrated and seeded on first start."""
+    """Run the control plane: API on HOST:PORT, store migrated and seeded on first start.
+
+    Settings come from FUYUN_CONFIG (a TOML file) and FUYUN_* variables; see docs/deploy.md.
+    """
     import uvicorn
 
     from fuyun.api.app import create_app
@@ -100,11 +107,21 @@ def serve(
     from fuyun.services.bootstrap import bootstrap, resync_driver, seed_demo
     from fuyun.services.reconcile import ReconcileLoop
     from fuyun.services.runtime import Runtime
-    from fuyun.store.engine import Database
+    from fuyun.store.engine import Database, is_sqlite
+    from fuyun.workflows.worker import Worker
 
     started = time.monotonic()
     try:
         settings = Settings.from_env(database_url=database_url)
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    if workers > 1 and is_sqlite(settings.database_url):
+        err.print(
+            "[red]error:[/red] --workers needs PostgreSQL (FUYUN_DATABASE_URL) [field: workers]"
+        )
+        raise typer.Exit(2)
+    try:
         db = Database(settings.database_url)
         runtime = Runtime(db, settings, create_driver(settings.compute_driver))
         result = bootstrap(db, settings, runtime.driver, fabric=fabric, demo=False)
@@ -116,8 +133,12 @@ def serve(
     except FuyunError as exc:
         err.print(f"[red]error:[/red] {exc.message}")
         raise typer.Exit(2) from exc
-    reconciler = ReconcileLoop(db, create_network_driver(settings.network_driver))
-    reconciler.start()
+    if settings.reconcile_in_process:
+        ReconcileLoop(db, create_network_driver(settings.network_driver)).start()
+    if not db.is_sqlite and settings.workflow_runner == "inline":
+        # Inline on PostgreSQL, beside other API processes: take over what a dead one
+        # left behind, after its lease. (In queue mode `fuyun worker` does this.)
+        Worker(runtime.engine, concurrency=1, poll_s=5.0).start()
     collecting = _start_collector(settings, db)
     url = f"http://{host}:{port}"
     saved = save_credentials(url, result.token)
@@ -143,6 +164,9 @@ def serve(
     if collecting:
         out.print(f"sFlow:    udp {collecting[0]}:{collecting[1]}")
     out.print(f"credentials for the CLI saved in {saved}", highlight=False)
+    if workers > 1:
+        _run_processes(settings, host, port, workers, log_level)
+        return
     freeze_startup_objects()
     uvicorn.run(
         create_app(settings, runtime=runtime),
@@ -169,6 +193,29 @@ def _start_collector(settings: Any, db: Any) -> tuple[str, int] | None:
         raise typer.Exit(2) from exc
     thread.start()
     return str(thread.address[0]), int(thread.address[1])
+
+
+def _run_processes(settings: object, host: str, port: int, workers: int, log_level: str) -> None:
+    """``workers`` uvicorn processes on one socket, each building the app from the
+    environment (:mod:`fuyun.api.asgi`); their metrics merge in a shared directory."""
+    import os
+    import tempfile
+
+    import uvicorn
+
+    from fuyun.config import Settings
+
+    assert isinstance(settings, Settings)
+    os.environ["FUYUN_DATABASE_URL"] = settings.database_url
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="fuyun-metrics-"))
+    uvicorn.run(
+        "fuyun.api.asgi:app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -19,7 +19,7 @@ from fuyun.portal import heat, readmodels
 from fuyun.portal.forms import blank
 from fuyun.portal.rendering import PortalRoute, redirect, render
 from fuyun.portal.session import Reader, Visitor, Writer, context
-from fuyun.services import inventory, vms
+from fuyun.services import agents, inventory, vms
 from fuyun.store.models import Flavor, Module, Site, Switch, Tenant
 
 router = APIRouter(route_class=PortalRoute)
@@ -91,6 +91,7 @@ def _host_page(
         site=inventory.names_of(ctx.db, Site, [host.site_id]).get(host.site_id),
         tenants=inventory.names_of(ctx.db, Tenant, [v.tenant_id for v in on_host.items]),
         flavors=inventory.names_of(ctx.db, Flavor, [v.flavor_id for v in on_host.items]),
+        agent=agents.host_agent_view(ctx.db, who, host.id),
         cpu_cap=host.vcpus * ctx.settings.cpu_allocation_ratio,
         ram_cap=int(host.ram_mb * ctx.settings.ram_allocation_ratio),
     )

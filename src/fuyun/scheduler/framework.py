@@ -10,6 +10,7 @@ VLANs first), so its cost does not grow with the size of the fleet.
 
 from __future__ import annotations
 
+import random
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -79,11 +80,18 @@ class Scheduler:
         weighers: Sequence[Weigher],
         *,
         feasible_to_score: int = 64,
+        subset_size: int = 1,
+        rng: random.Random | None = None,
     ):
         self.cluster = cluster
         self.filters = list(filters)
         self.weighers = list(weighers)
         self.feasible_to_score = feasible_to_score
+        # Pick at random among the best ``subset_size`` hosts: several schedulers working
+        # from their own snapshots then spread their claims instead of all queueing on
+        # the one best host's row. 1 (the default) always takes the best.
+        self.subset_size = max(1, subset_size)
+        self.rng = rng or random.Random()
 
     # -- candidates ---------------------------------------------------------------
 
@@ -162,7 +170,8 @@ class Scheduler:
         if not feasible:
             return decision
         scored = self._score(req, feasible)
-        decision.host = scored[0][0]
+        pick = self.rng.randrange(min(self.subset_size, len(scored))) if self.subset_size > 1 else 0
+        decision.host = scored[pick][0]
         decision.top = [(h.name, round(s, 4)) for h, s in scored[:5]]
         return decision
 

@@ -19,6 +19,7 @@ from fuyun.domain.errors import CapacityExhausted, Conflict, InvalidInput, NotFo
 from fuyun.ipam.addresses import IPNetwork, pack, parse_network, span_of, unpack
 from fuyun.ipam.subnets import next_free_prefix
 from fuyun.ipam.vlans import next_free_vlan
+from fuyun.services.metrics import conflict_retried
 from fuyun.store.models import Module, Network, Prefix, Subnet, VlanAllocation, VlanPool, Vrf
 
 DEFAULT_VRF = "default"
@@ -133,6 +134,7 @@ def allocate_vlan(
                 raise Conflict(
                     f"VLAN {wanted} is taken in pool {pool.name}", field="vlan"
                 ) from None
+            conflict_retried("vlan")
     raise Conflict("could not allocate a VLAN under contention; retry", field="vlan")
 
 

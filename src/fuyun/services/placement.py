@@ -37,6 +37,7 @@ from fuyun.scheduler.model import (
 from fuyun.scheduler.plugins import default_filters, default_weighers
 from fuyun.scheduler.plugins.affinity import unit_of
 from fuyun.services import capacity
+from fuyun.services.metrics import conflict_retried
 from fuyun.store.engine import Database
 from fuyun.store.models import (
     Host,
@@ -94,7 +95,12 @@ class Placement:
     def scheduler(self) -> Scheduler:
         with self._lock:
             if self._scheduler is None:
-                self._scheduler = Scheduler(self._load(), default_filters(), default_weighers())
+                self._scheduler = Scheduler(
+                    self._load(),
+                    default_filters(),
+                    default_weighers(),
+                    subset_size=self.settings.placement_subset_size,
+                )
             return self._scheduler
 
     def invalidate(self) -> None:
@@ -237,6 +243,7 @@ class Placement:
             ):
                 return Placed(host, decision)
             # Someone else got there first: re-read the host and decide again.
+            conflict_retried("host")
             with self._lock:
                 self.scheduler().cluster.release(host.id, req.demand)
             self._refresh_host(host.id)

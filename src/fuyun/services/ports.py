@@ -28,6 +28,7 @@ from fuyun.services.audit import mutation
 from fuyun.services.enforcement import affected_hosts, forget_guest, recompile
 from fuyun.services.inventory import resolve_ref
 from fuyun.services.l2fabric import TableChange
+from fuyun.services.metrics import conflict_retried
 from fuyun.services.networks import (
     Growth,
     Networking,
@@ -218,6 +219,7 @@ def _insert_with_mac(
                 raise Conflict(
                     f"MAC {candidate} is in use", field="mac", code="mac_in_use"
                 ) from None
+            conflict_retried("mac")
     raise Conflict("could not find a free MAC; retry", field="mac")
 
 

@@ -23,5 +23,11 @@ class Runtime:
         from fuyun.services.provision import register_all
 
         self.placement = Placement(self.db, self.settings)
-        self.engine = Engine(self.db, self)
+        self.engine = Engine(
+            self.db,
+            self,
+            lease_s=self.settings.workflow_lease_s,
+            queue=self.settings.workflow_runner == "queue",
+            wait_s=self.settings.workflow_wait_s,
+        )
         register_all(self.engine)

@@ -14,6 +14,16 @@ A crash leaves the workflow ``running`` with a lease that stops being renewed.
 :meth:`Engine.recover` takes such workflows over: it resumes them (the step that
 was running is run again) when the workflow kind says so, or rolls back the steps
 that were done.
+
+Leases fence every write: the transaction that records a step as done also checks
+that this engine still holds the workflow's lease, so a worker that was presumed dead
+(and whose workflow another worker took over) cannot commit anything afterwards. A
+heartbeat thread renews the leases of the workflows an engine is running, so a long
+step does not lose its lease; only a dead (or frozen) process does.
+
+Two ways to run: ``inline`` (the caller's process runs the workflow, the single-node
+default) and ``queue`` (the caller records the workflow as pending and waits for its
+end while ``fuyun worker`` processes claim and run it; see :mod:`fuyun.workflows.worker`).
 """
 
 from __future__ import annotations
@@ -21,6 +31,8 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,6 +50,20 @@ from fuyun.store.types import utcnow
 log = logging.getLogger("fuyun.workflows")
 
 LEASE_S = 30
+FINISHED = ("succeeded", "rolled_back", "failed")
+
+
+class LeaseLost(Conflict):
+    """This engine no longer holds the workflow: another one took it over; stop touching it."""
+
+    code = "lease_lost"
+
+
+class WorkflowTimeout(FuyunError):
+    """The workflow is still running when the caller stopped waiting; it carries on."""
+
+    status = 504
+    code = "workflow_timeout"
 
 
 @dataclass
@@ -78,15 +104,28 @@ def default_owner() -> str:
 
 class Engine:
     def __init__(
-        self, db: Database, services: Any, *, owner: str | None = None, lease_s: int = LEASE_S
+        self,
+        db: Database,
+        services: Any,
+        *,
+        owner: str | None = None,
+        lease_s: int = LEASE_S,
+        queue: bool = False,
+        wait_s: float = 300.0,
     ):
         self.db = db
         self.services = services
         self.owner = owner or default_owner()
         self.lease_s = lease_s
+        # queue: execute() only records the workflow and waits for a worker to finish it.
+        self.queue = queue
+        self.wait_s = wait_s
         self.kinds: dict[str, WorkflowDef] = {}
         # Test hook: called with (workflow id, step name) just before a step runs.
         self.before_step: Callable[[uuid.UUID, str], None] | None = None
+        self._held: set[uuid.UUID] = set()
+        self._held_lock = threading.Lock()
+        self._heartbeat: threading.Thread | None = None
 
     def register(self, definition: WorkflowDef) -> None:
         self.kinds[definition.kind] = definition
@@ -135,9 +174,80 @@ class Engine:
         actor: str,
         subject: str | None = None,
     ) -> Outcome:
-        """Start and run to the end in this process; failure comes back rolled back."""
+        """Run to the end (here, or by a worker in queue mode); failure comes back rolled back."""
+        if self.queue:
+            wf_id = self.start(
+                kind, payload, tenant_id=tenant_id, actor=actor, subject=subject, lease=False
+            )
+            return self.wait(wf_id)
         wf_id = self.start(kind, payload, tenant_id=tenant_id, actor=actor, subject=subject)
         return self.run(wf_id)
+
+    def wait(self, wf_id: uuid.UUID, timeout_s: float | None = None) -> Outcome:
+        """Poll the store until the workflow has finished; its outcome as :meth:`run` gives it.
+
+        Raises :class:`WorkflowTimeout` (the workflow goes on) after ``timeout_s``.
+        """
+        deadline = time.monotonic() + (self.wait_s if timeout_s is None else timeout_s)
+        pause = 0.005
+        while True:
+            with self.db.read_session() as s:
+                wf = s.get(Workflow, wf_id)
+                assert wf is not None
+                state, data = wf.state, dict(wf.data or {})
+            if state in FINISHED:
+                return Outcome(
+                    wf_id, state, data, _error_of(data) if state != "succeeded" else None
+                )
+            if time.monotonic() >= deadline:
+                raise WorkflowTimeout(
+                    f"workflow {wf_id} is still {state}; follow it at /workflows/{wf_id}",
+                    field="workflow_id",
+                )
+            time.sleep(pause)
+            pause = min(pause * 1.5, 0.1)
+
+    # -- leases ---------------------------------------------------------------------
+
+    def _hold(self, wf_id: uuid.UUID) -> None:
+        with self._held_lock:
+            self._held.add(wf_id)
+            if self._heartbeat is None:
+                self._heartbeat = threading.Thread(
+                    target=self._beat, name="fuyun-lease-heartbeat", daemon=True
+                )
+                self._heartbeat.start()
+
+    def _release_hold(self, wf_id: uuid.UUID) -> None:
+        with self._held_lock:
+            self._held.discard(wf_id)
+
+    def held(self) -> set[uuid.UUID]:
+        with self._held_lock:
+            return set(self._held)
+
+    def _beat(self) -> None:
+        """Renew the leases of every workflow this engine runs, every third of a lease.
+
+        Ends when the engine holds nothing (the next :meth:`_hold` starts another), so an
+        idle engine keeps no thread.
+        """
+        while True:
+            time.sleep(max(self.lease_s / 3, 0.05))
+            with self._held_lock:
+                held = set(self._held)
+                if not held:
+                    self._heartbeat = None
+                    return
+            try:
+                with self.db.write_session() as s:
+                    s.execute(
+                        update(Workflow)
+                        .where(Workflow.id.in_(list(held)), Workflow.lease_owner == self.owner)
+                        .values(lease_expires_at=utcnow() + timedelta(seconds=self.lease_s))
+                    )
+            except Exception:  # the next beat retries; a lost lease is caught by the fence
+                log.exception("lease heartbeat failed")
 
     # -- running --------------------------------------------------------------------
 
@@ -150,10 +260,31 @@ class Engine:
             )
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
-            raise Conflict("lost the workflow's lease to another worker", code="lease_lost")
+            raise LeaseLost("lost the workflow's lease to another worker")
 
     def run(self, wf_id: uuid.UUID) -> Outcome:
-        """Run the pending steps of a workflow this engine holds the lease of."""
+        """Run the pending steps of a workflow this engine holds the lease of.
+
+        If the lease is lost on the way (this process was presumed dead), stop at once
+        and touch nothing more: the new holder finishes the workflow.
+        """
+        self._hold(wf_id)
+        try:
+            return self._run(wf_id)
+        except LeaseLost:
+            log.warning("workflow %s taken over by another worker; left to it", wf_id)
+            return Outcome(wf_id, "abandoned")
+        finally:
+            self._release_hold(wf_id)
+
+    def _run(self, wf_id: uuid.UUID) -> Outcome:
+        with self.db.write_session() as s:
+            self._renew(s, wf_id)
+            s.execute(
+                update(Workflow)
+                .where(Workflow.id == wf_id, Workflow.state == "pending")
+                .values(state="running")
+            )
         with self.db.read_session() as s:
             wf = s.get(Workflow, wf_id)
             assert wf is not None
@@ -171,17 +302,20 @@ class Engine:
                 continue
             try:
                 data = self._run_step(wf_id, step_row.id, step, payload, data)
+            except LeaseLost:
+                raise
             except FuyunError as exc:
                 self._mark_step(step_row.id, "failed", str(exc.message))
                 log.info("workflow %s step %s failed: %s", wf_id, step.name, exc.message)
-                self.rollback(wf_id, error=exc)
+                self._rollback(wf_id, error=exc)
                 return Outcome(wf_id, "rolled_back", data, exc)
             except Exception as exc:
                 self._mark_step(step_row.id, "failed", repr(exc)[:2000])
                 log.exception("workflow %s step %s crashed", wf_id, step.name)
-                self.rollback(wf_id, error=FuyunError(f"internal error in step {step.name}"))
+                self._rollback(wf_id, error=FuyunError(f"internal error in step {step.name}"))
                 raise
         with self.db.write_session() as s:
+            self._renew(s, wf_id)
             s.execute(
                 update(Workflow)
                 .where(Workflow.id == wf_id)
@@ -211,6 +345,7 @@ class Engine:
         with self.db.write_session() as s:
             ctx = StepContext(s, wf_id, payload, dict(data), self.services)
             step.run(ctx)
+            self._renew(s, wf_id)  # the fence: commit only while the lease is still ours
             s.execute(
                 update(WorkflowStep)
                 .where(WorkflowStep.id == step_id)
@@ -229,12 +364,27 @@ class Engine:
 
     def rollback(self, wf_id: uuid.UUID, *, error: FuyunError | None = None) -> None:
         """Undo the done (and interrupted) steps in reverse, each in its own transaction."""
+        self._hold(wf_id)
+        try:
+            self._rollback(wf_id, error=error)
+        except LeaseLost:
+            log.warning("workflow %s taken over during rollback; left to it", wf_id)
+        finally:
+            self._release_hold(wf_id)
+
+    def _rollback(self, wf_id: uuid.UUID, *, error: FuyunError | None = None) -> None:
         with self.db.write_session() as s:
+            self._renew(s, wf_id)
             wf = s.get(Workflow, wf_id)
             assert wf is not None
             wf.state = "rolling_back"
             if error is not None:
                 wf.error = f"{error.code}: {error.message}"[:2000]
+                # Kept whole so that a caller waiting in another process re-raises it as is.
+                wf.data = {
+                    **(wf.data or {}),
+                    "_error": {**error.as_dict(), "status": error.status},
+                }
             definition = self.kinds[wf.kind]
             payload, data = dict(wf.payload), dict(wf.data or {})
             steps = list(
@@ -255,12 +405,14 @@ class Engine:
             with self.db.write_session() as s:
                 if step.undo is not None:
                     step.undo(StepContext(s, wf_id, payload, data, self.services))
+                self._renew(s, wf_id)
                 s.execute(
                     update(WorkflowStep)
                     .where(WorkflowStep.id == row.id)
                     .values(state="undone", finished_at=utcnow())
                 )
         with self.db.write_session() as s:
+            self._renew(s, wf_id)
             s.execute(
                 update(Workflow)
                 .where(Workflow.id == wf_id)
@@ -305,19 +457,36 @@ class Engine:
         """Resume or roll back every orphaned workflow; returns what became of each."""
         outcomes = []
         for wf_id in self.claim_orphans(force=force):
-            with self.db.read_session() as s:
-                wf = s.get(Workflow, wf_id)
-                assert wf is not None
-                state, kind = wf.state, wf.kind
-            definition = self.kinds.get(kind)
-            if definition is None:
-                log.error("workflow %s of unknown kind %s left alone", wf_id, kind)
-                continue
-            if state == "rolling_back" or definition.on_crash == "rollback":
-                self.rollback(
-                    wf_id, error=FuyunError("the controller stopped mid-way", code="interrupted")
-                )
-                outcomes.append(Outcome(wf_id, "rolled_back"))
-            else:
-                outcomes.append(self.run(wf_id))
+            outcome = self.drive(wf_id)
+            if outcome is not None:
+                outcomes.append(outcome)
         return outcomes
+
+    def drive(self, wf_id: uuid.UUID) -> Outcome | None:
+        """Carry a claimed workflow to its end: run a pending one, resume or undo the rest."""
+        with self.db.read_session() as s:
+            wf = s.get(Workflow, wf_id)
+            assert wf is not None
+            state, kind = wf.state, wf.kind
+        definition = self.kinds.get(kind)
+        if definition is None:
+            log.error("workflow %s of unknown kind %s left alone", wf_id, kind)
+            return None
+        if state == "rolling_back" or (state == "running" and definition.on_crash == "rollback"):
+            self.rollback(
+                wf_id, error=FuyunError("the controller stopped mid-way", code="interrupted")
+            )
+            return Outcome(wf_id, "rolled_back")
+        return self.run(wf_id)
+
+
+def _error_of(data: dict[str, Any]) -> FuyunError:
+    """The error a workflow rolled back with, rebuilt with its code, field and HTTP status."""
+    saved = data.get("_error") or {}
+    error = FuyunError(
+        str(saved.get("message") or "the workflow was rolled back"),
+        field=saved.get("field"),
+        code=str(saved.get("code") or "rolled_back"),
+    )
+    error.status = int(saved.get("status") or 409)
+    return error

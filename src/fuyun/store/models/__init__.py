@@ -33,6 +33,7 @@ from fuyun.store.models.policy import (
     SecurityGroup,
     SecurityGroupRule,
 )
+from fuyun.store.models.scaleout import HostCredential, IdempotencyKey
 from fuyun.store.models.telemetry import InterfaceBucket, TrafficAlert, TrafficBucket
 from fuyun.store.models.tenancy import ApiToken, Quota, Tenant, User
 from fuyun.store.models.workflow import Workflow, WorkflowStep
@@ -46,6 +47,8 @@ __all__ = [
     "FreeRange",
     "GlobalRule",
     "Host",
+    "HostCredential",
+    "IdempotencyKey",
     "Interconnect",
     "InterfaceBucket",
     "IpAllocation",

@@ -101,3 +101,6 @@ class DeviceState(IdMixin, Base):
     applied_generation: Mapped[int] = mapped_column(default=0)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     applied_at: Mapped[datetime | None]
+    # What the device's agent last said it saw that differs from the desired state.
+    drift: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    reported_at: Mapped[datetime | None]

@@ -1,0 +1,1 @@
+"""Clients of the fuyun API for processes that run away from it (host agents)."""
