@@ -46,14 +46,21 @@ class SwitchSlot:
     used_mac: int = 0
     used_arp: int = 0
     used_vlans: int = 0
+    # Guaranteed Mbit/s through the switch's uplinks: capacity and what is admitted.
+    uplink_mbps: int = 0
+    used_bandwidth_mbps: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class Demand:
+    """Per VM. ``bandwidth_mbps`` (the flavor's) counts on the host's NICs;
+    ``qos_mbps`` (its ports' QoS guarantees) counts there and on the ToR uplink."""
+
     vcpus: int
     ram_mb: int
     disk_gb: int
     bandwidth_mbps: int = 0
+    qos_mbps: int = 0
 
 
 @dataclass(frozen=True)
@@ -131,13 +138,18 @@ class Cluster:
         h.used_vcpus += d.vcpus * vms
         h.used_ram_mb += d.ram_mb * vms
         h.used_disk_gb += d.disk_gb * vms
-        h.used_bandwidth_mbps += d.bandwidth_mbps * vms
+        h.used_bandwidth_mbps += (d.bandwidth_mbps + d.qos_mbps) * vms
         h.vm_count += vms
+        tor = self.switches.get(h.tor)
+        if tor is not None:
+            tor.used_bandwidth_mbps += d.qos_mbps * vms
         self.module_vms[h.module] += vms
         self._refresh_tor(h.tor)
 
     def release(self, host_id: uuid.UUID, d: Demand, vms: int = 1) -> None:
-        self.claim(host_id, Demand(-d.vcpus, -d.ram_mb, -d.disk_gb, -d.bandwidth_mbps), -vms)
+        self.claim(
+            host_id, Demand(d.vcpus, d.ram_mb, d.disk_gb, d.bandwidth_mbps, d.qos_mbps), -vms
+        )
 
     def set_state(self, host_id: uuid.UUID, state: str) -> None:
         h = self.hosts[host_id]

@@ -127,6 +127,8 @@ class Placement:
                     Switch.used_mac,
                     Switch.used_arp,
                     Switch.used_vlans,
+                    Switch.uplink_mbps,
+                    Switch.used_bandwidth_mbps,
                 ).order_by(Switch.name)
             ):
                 sw = SwitchSlot(*row)
@@ -149,6 +151,27 @@ class Placement:
         if row is not None:
             with self._lock:
                 self.scheduler().cluster.sync_host(_slot(row))
+
+    def refresh_hosts(self, host_ids: set[uuid.UUID]) -> None:
+        """Re-read the guaranteed bandwidth of hosts and their ToRs after a committed change."""
+        if not host_ids or self._scheduler is None:
+            return
+        with self.db.read_session() as s:
+            hosts = s.execute(select(*_HOST_COLUMNS).where(Host.id.in_(list(host_ids)))).all()
+            tors = s.execute(
+                select(Switch.id, Switch.used_bandwidth_mbps).where(
+                    Switch.id.in_({row.tor_id for row in hosts})
+                )
+            ).all()
+        with self._lock:
+            if self._scheduler is None:
+                return
+            cluster = self._scheduler.cluster
+            for row in hosts:
+                cluster.sync_host(_slot(row))
+            for tor_id, used in tors:
+                if tor_id in cluster.switches:
+                    cluster.switches[tor_id].used_bandwidth_mbps = used
 
     # -- what a request needs ---------------------------------------------------------
 

@@ -23,7 +23,7 @@ from fuyun.domain.errors import CapacityExhausted, Conflict, Forbidden, InvalidI
 from fuyun.ipam.addresses import parse_address, to_address, unpack
 from fuyun.ipam.macs import check_oui, normalize_mac, random_mac
 from fuyun.services import address_plan as plan
-from fuyun.services import addressing, l2fabric, quotas
+from fuyun.services import addressing, l2fabric, qos_admission, quotas
 from fuyun.services.audit import mutation
 from fuyun.services.enforcement import affected_hosts, forget_guest, recompile
 from fuyun.services.inventory import resolve_ref
@@ -362,8 +362,12 @@ def close_port(s: Session, settings: Settings, port: Port) -> set[uuid.UUID]:
         addressing.release(s, allocation, now=now, hold_s=settings.ip_quarantine_s)
     quotas.release(s, port.tenant_id, ips=len(allocations))
     network.generation += 1
+    qos_pair = (port.tenant_id, port.host_id) if port.host_id is not None else None
+    shaped = port.qos_policy_id is not None
     s.delete(port)
     s.flush()
+    if qos_pair is not None and (shaped or qos_admission.holds_qos(s, *qos_pair)):
+        qos_admission.settle(s, {qos_pair})
     return affected
 
 

@@ -10,6 +10,7 @@ killed mid-way resumes on restart: the interrupted step runs again.
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import select
@@ -24,7 +25,8 @@ from fuyun.services import capacity, quotas
 from fuyun.services.enforcement import recompile
 from fuyun.services.policy import resolve_group
 from fuyun.services.ports import close_port, open_port, port_hosts
-from fuyun.store.models import Flavor, Host, Network, Port, ServerGroup, Vm
+from fuyun.services.qos_admission import settle
+from fuyun.store.models import Flavor, Host, Network, Port, QosPolicy, ServerGroup, TenantQos, Vm
 from fuyun.workflows.engine import Engine, StepContext, StepDef, WorkflowDef
 
 
@@ -84,6 +86,7 @@ def place(ctx: StepContext) -> None:
     assert flavor is not None
     count = int(p["count"])
     networks = _lock_networks(s, p.get("networks", []))
+    policy = s.get(QosPolicy, uuid.UUID(p["qos_policy_id"])) if p.get("qos_policy_id") else None
     quotas.claim(
         s,
         tenant_id,
@@ -93,7 +96,8 @@ def place(ctx: StepContext) -> None:
         bandwidth_mbps=flavor.bandwidth_mbps * count,
     )
     group = s.get(ServerGroup, uuid.UUID(p["group_id"])) if p.get("group_id") else None
-    demand = Demand(flavor.vcpus, flavor.ram_mb, flavor.disk_gb, flavor.bandwidth_mbps)
+    qos_mbps = policy.guarantee_mbps * len(networks) if policy else 0
+    demand = Demand(flavor.vcpus, flavor.ram_mb, flavor.disk_gb, flavor.bandwidth_mbps, qos_mbps)
     request = Request(
         demand=demand,
         networks=tuple(rt.placement.network_needs(s, networks)),
@@ -146,9 +150,13 @@ def place(ctx: StepContext) -> None:
                     vm_id=vm.id,
                     groups=groups,
                 )
+                if policy is not None:
+                    s.get_one(Port, port.id).qos_policy_id = policy.id
                 affected |= port_hosts(s, port.id)
             vm_ids.append(str(vm.id))
             hosts[str(vm.id)] = host.name
+        if networks and (policy is not None or s.get(TenantQos, tenant_id) is not None):
+            settle(s, {(tenant_id, c.host.id) for c in placed}, field="qos_policy")
     except BaseException:
         rt.placement.forget(placed, demand)
         raise
@@ -170,6 +178,13 @@ def _release(rt: Any, s: Session, vm: Vm) -> None:
     """Give back everything a VM holds: ports, host capacity, quota; recompile policy."""
     affected: set[uuid.UUID] = set()
     ports = list(s.scalars(select(Port).where(Port.vm_id == vm.id).order_by(Port.network_id)))
+    qos_mbps = sum(
+        s.scalars(
+            select(QosPolicy.guarantee_mbps)
+            .join(Port, Port.qos_policy_id == QosPolicy.id)
+            .where(Port.vm_id == vm.id)
+        )
+    )
     for port in ports:
         affected |= close_port(s, rt.settings, port)
     recompile(s, affected)
@@ -177,7 +192,7 @@ def _release(rt: Any, s: Session, vm: Vm) -> None:
         capacity.release_host(
             s, vm.host_id, capacity.Demand(vm.vcpus, vm.ram_mb, vm.disk_gb, vm.bandwidth_mbps)
         )
-        rt.placement.released(vm.host_id, _demand(vm))
+        rt.placement.released(vm.host_id, replace(_demand(vm), qos_mbps=qos_mbps))
     quotas.release(
         s, vm.tenant_id, vms=1, vcpus=vm.vcpus, ram_mb=vm.ram_mb, bandwidth_mbps=vm.bandwidth_mbps
     )
@@ -372,6 +387,8 @@ def attach(ctx: StepContext) -> None:
     view = open_port(
         s, rt.settings, network, name=f"eth{nics}", host=host, vm_id=vm.id, ip=p.get("ip")
     )
+    if host is not None and s.get(TenantQos, vm.tenant_id) is not None:
+        settle(s, {(vm.tenant_id, host.id)}, field="network")
     recompile(s, port_hosts(s, view.id))
     ctx.data["port_id"] = str(view.id)
 

@@ -20,6 +20,7 @@ from fuyun.domain.errors import Forbidden, FuyunError, InvalidInput, NotFound
 from fuyun.domain.vm_states import VmState
 from fuyun.scheduler.framework import Request
 from fuyun.scheduler.model import Demand
+from fuyun.services import qos
 from fuyun.services.audit import record
 from fuyun.services.inventory import resolve_ref
 from fuyun.services.pagination import Page, paginate, prefix_filter
@@ -47,6 +48,7 @@ class VmRequest:
     group: str | None = None
     strategy: str | None = None
     security_groups: tuple[str, ...] = ()
+    qos_policy: str | None = None
 
 
 @dataclass(frozen=True)
@@ -170,6 +172,11 @@ def _validate_create(
         if req.group is not None:
             group = _tenant_group(s, tenant_id, req.group)
             group_id = str(group.id)
+        qos_policy_id = None
+        if req.qos_policy is not None:
+            if not networks:
+                raise InvalidInput("a QoS policy needs a network to shape", field="qos_policy")
+            qos_policy_id = str(qos.resolve(s, tenant_id, req.qos_policy, "qos_policy", "port").id)
     payload: dict[str, object] = {
         "tenant_id": str(tenant_id),
         "name": req.name,
@@ -181,6 +188,7 @@ def _validate_create(
         "host_id": str(host_id) if host_id else None,
         "host_name": req.host,
         "security_groups": list(req.security_groups),
+        "qos_policy_id": qos_policy_id,
     }
     if req.strategy:
         payload["strategy"] = req.strategy

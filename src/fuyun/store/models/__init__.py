@@ -33,6 +33,7 @@ from fuyun.store.models.policy import (
     SecurityGroup,
     SecurityGroupRule,
 )
+from fuyun.store.models.qos import QosClaim, QosPolicy, TenantQos
 from fuyun.store.models.scaleout import HostCredential, IdempotencyKey
 from fuyun.store.models.telemetry import InterfaceBucket, TrafficAlert, TrafficBucket
 from fuyun.store.models.tenancy import ApiToken, Quota, Tenant, User
@@ -57,6 +58,8 @@ __all__ = [
     "Port",
     "PortSecurityGroup",
     "Prefix",
+    "QosClaim",
+    "QosPolicy",
     "Quota",
     "SecurityGroup",
     "SecurityGroupRule",
@@ -69,6 +72,7 @@ __all__ = [
     "Switch",
     "SwitchUplink",
     "Tenant",
+    "TenantQos",
     "TrafficAlert",
     "TrafficBucket",
     "User",

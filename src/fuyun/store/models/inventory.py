@@ -78,6 +78,10 @@ class Switch(IdMixin, TimestampMixin, Base):
         CheckConstraint("used_arp <= arp_capacity", name="arp_within_capacity"),
         CheckConstraint("used_vlans <= vlan_capacity", name="vlans_within_capacity"),
         CheckConstraint("used_acl <= acl_capacity", name="acl_within_capacity"),
+        CheckConstraint(
+            "used_bandwidth_mbps >= 0 AND used_bandwidth_mbps <= uplink_mbps",
+            name="bandwidth_within_uplink",
+        ),
     )
 
     name: Mapped[str] = mapped_column(String(64), unique=True)
@@ -100,6 +104,8 @@ class Switch(IdMixin, TimestampMixin, Base):
     used_arp: Mapped[int] = mapped_column(default=0)
     used_vlans: Mapped[int] = mapped_column(default=0)
     used_acl: Mapped[int] = mapped_column(default=0)
+    # Guaranteed Mbit/s admitted through this switch's uplinks (QoS admission).
+    used_bandwidth_mbps: Mapped[int] = mapped_column(default=0)
 
 
 class SwitchUplink(Base):

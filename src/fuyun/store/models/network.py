@@ -191,6 +191,9 @@ class Port(IdMixin, TimestampMixin, Base):
     host_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("hosts.id"), index=True)
     name: Mapped[str] = mapped_column(String(64), default="")
     mac: Mapped[str] = mapped_column(String(17), unique=True)
+    qos_policy_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("qos_policies.id", ondelete="RESTRICT"), index=True
+    )
 
 
 class SpanMember(Base):

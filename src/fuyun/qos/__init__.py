@@ -1,0 +1,1 @@
+"""QoS: admission arithmetic and compiling guarantees per enforcement point (pure functions)."""
