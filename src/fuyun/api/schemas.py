@@ -419,6 +419,7 @@ class VmCreateNetworked(VmCreate):
     security_groups: list[Ref] = Field(
         default_factory=list, max_length=16, description="on every NIC; the tenant default if none"
     )
+    qos_policy: Ref | None = Field(None, description="a port QoS policy on every NIC")
 
 
 class VmCreated(BaseModel):

@@ -76,6 +76,7 @@ def create_vms(ctx: Ctx, who: Caller, body: VmCreateNetworked) -> VmCreated:
             group=body.group,
             strategy=body.strategy,
             security_groups=tuple(body.security_groups),
+            qos_policy=body.qos_policy,
         ),
     )
     return VmCreated(items=[view(vm, who) for vm in made.vms], workflow_id=made.workflow_id)
