@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from fuyun import __version__
-from fuyun.cli import networking, policy, resources, scaleout, telemetry
+from fuyun.cli import networking, policy, qos, resources, scaleout, telemetry
 from fuyun.cli.client import err, out, save_credentials
 from fuyun.cli.fabric import fabric_app
 
@@ -30,6 +30,7 @@ app.add_typer(networking.network_app, name="network")
 app.add_typer(policy.sg_app, name="sg")
 app.add_typer(policy.global_app, name="global-rule")
 app.add_typer(policy.device_app, name="device")
+app.add_typer(qos.qos_app, name="qos")
 app.add_typer(networking.port_app, name="port")
 app.add_typer(telemetry.traffic_app, name="traffic")
 app.add_typer(

@@ -256,6 +256,7 @@ def vm_create(
     image: Annotated[str, typer.Option()] = "debian-12",
     host: Annotated[str | None, typer.Option(help="operators: pin to a host")] = None,
     tenant: Annotated[str | None, typer.Option(help="operators: for this tenant")] = None,
+    qos_policy: Annotated[str | None, typer.Option(help="port QoS policy on every NIC")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Apply for VMs: placed, addressed and booted in one workflow, all or none."""
@@ -270,6 +271,7 @@ def vm_create(
         "group": group,
         "strategy": strategy,
         "tenant_id": tenant_id_of(tenant) if tenant else None,
+        "qos_policy": qos_policy,
     }
     data = call("POST", "/vms", json_body={k: v for k, v in body.items() if v is not None})
     show(data["items"], VM_COLUMNS, as_json=as_json)
