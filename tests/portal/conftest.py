@@ -57,6 +57,7 @@ class Portal:
     globex: Account
     victim: Account  # for the rate-limit test, so no other sign-in is locked out
     bulk: Account  # a partner with room for many VMs at once
+    studio: Account  # a partner buying guaranteed bandwidth (QoS pages)
 
 
 def seed(path: Path) -> tuple[str, str]:
@@ -94,6 +95,15 @@ def seed(path: Path) -> tuple[str, str]:
         tenant_id=bulk.id,
         password="bulk-password",
     )
+    studio = tenants.create_tenant(db, SYSTEM, name="studio", display_name="Studio", limits=big)
+    identity.create_user(
+        db,
+        SYSTEM,
+        username="studio-admin",
+        role=Role.TENANT_ADMIN,
+        tenant_id=studio.id,
+        password="studio-password",
+    )
     db.dispose()
     return f"sqlite:///{path}", result.admin_password
 
@@ -112,6 +122,7 @@ def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portal]:
             globex=Account("globex-admin", "globex-password"),
             victim=Account("acme-victim", "victim-password"),
             bulk=Account("bulk-admin", "bulk-password"),
+            studio=Account("studio-admin", "studio-password"),
         )
 
 

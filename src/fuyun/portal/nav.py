@@ -38,6 +38,7 @@ PARTNER = [
     Item("/networks", "Networks"),
     Item("/security-groups", "Security groups"),
     Item("/groups", "Server groups"),
+    Item("/qos", "QoS policies"),
     Item("/workflows", "Workflows"),
     Item("/traffic", "Traffic"),
     Item("/audit", "Audit log"),
@@ -51,13 +52,12 @@ OPERATOR = [
     Item("/networks", "Networks"),
     Item("/security-groups", "Security groups"),
     Item("/ops/verify", "Isolation verification"),
+    Item("/qos", "QoS policies"),
     Item("/workflows", "Workflows"),
     Item("/traffic", "Traffic"),
     Item("/audit", "Audit log"),
 ]
-PLANNED_PARTNER = [
-    Planned("QoS policies", 8),
-]
+PLANNED_PARTNER: list[Planned] = []
 PLANNED_OPERATOR = [
     Planned("Migrations", 6),
     Planned("Capacity what-if", 11),
