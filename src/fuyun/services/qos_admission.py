@@ -28,8 +28,9 @@ import json
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from fuyun.domain.errors import CapacityExhausted, Conflict
@@ -110,11 +111,87 @@ def host_inputs(s: Session, host_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Ho
     }
 
 
-def _lock_hosts(s: Session, host_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Host]:
+def _aggregates(s: Session, tenant_ids: Iterable[uuid.UUID]) -> dict[str, Rates]:
+    ids = list(set(tenant_ids))
+    if not ids:
+        return {}
+    return {
+        name: Rates(g, c, b)
+        for name, g, c, b in s.execute(
+            select(
+                Tenant.name,
+                QosPolicy.guarantee_mbps,
+                QosPolicy.ceiling_mbps,
+                QosPolicy.burst_bytes,
+            )
+            .join(TenantQos, TenantQos.tenant_id == Tenant.id)
+            .join(QosPolicy, QosPolicy.id == TenantQos.policy_id)
+            .where(Tenant.id.in_(ids))
+        )
+    }
+
+
+def sum_inputs(s: Session, hosts: dict[uuid.UUID, tuple[str, int]]) -> dict[uuid.UUID, HostInput]:
+    """What admission and the ToR classes need, summed in SQL per (host, tenant, VLAN).
+
+    Each row stands for the ports of one tenant on one VLAN of a host: ``rates`` is
+    their summed guarantee when any of them has a policy, else None — which is all
+    :func:`fuyun.qos.compile.needs` and :func:`~fuyun.qos.compile.tor_qos` look at.
+    One grouped query whatever the number of ports (``hosts``: id -> (name, NIC Mbit/s)).
+    """
+    if not hosts:
+        return {}
+    rows: dict[uuid.UUID, list[PortRow]] = defaultdict(list)
+    tenant_ids = set()
+    for host_id, tenant_id, tenant, vlan, total, shaped in s.execute(
+        select(
+            Port.host_id,
+            Port.tenant_id,
+            Tenant.name,
+            Segment.vlan,
+            func.coalesce(func.sum(QosPolicy.guarantee_mbps), 0),
+            func.count(QosPolicy.id),
+        )
+        .join(Segment, Segment.id == Port.segment_id)
+        .join(Tenant, Tenant.id == Port.tenant_id)
+        .outerjoin(QosPolicy, QosPolicy.id == Port.qos_policy_id)
+        .where(Port.host_id.in_(list(hosts)))
+        .group_by(Port.host_id, Port.tenant_id, Tenant.name, Segment.vlan)
+    ):
+        tenant_ids.add(tenant_id)
+        rates = Rates(int(total), 0) if shaped else None
+        rows[host_id].append(PortRow("", "", vlan, "", tenant, rates))
+    aggregates = _aggregates(s, tenant_ids)
+    return {
+        h: HostInput(
+            name,
+            "",
+            nic,
+            tuple(rows.get(h, ())),
+            {p.tenant: aggregates[p.tenant] for p in rows.get(h, ()) if p.tenant in aggregates},
+        )
+        for h, (name, nic) in hosts.items()
+    }
+
+
+@dataclass(frozen=True)
+class _Locked:
+    id: uuid.UUID
+    name: str
+    tor_id: uuid.UUID
+    nic_mbps: int
+
+
+def _lock_hosts(s: Session, host_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, _Locked]:
     ids = sorted(set(host_ids))
     return {
-        h.id: h
-        for h in s.scalars(select(Host).where(Host.id.in_(ids)).order_by(Host.id).with_for_update())
+        row[0]: _Locked(*row)
+        for row in s.execute(
+            select(Host.id, Host.name, Host.tor_id, Host.nic_mbps)
+            .where(Host.id.in_(ids))
+            .order_by(Host.id)
+            .with_for_update()
+        )
     }
 
 
@@ -130,7 +207,7 @@ def admit(s: Session, pairs: Iterable[Pair], *, field: str = "qos_policy") -> di
     if not pairs:
         return {}
     hosts = _lock_hosts(s, (h for _, h in pairs))
-    inputs = host_inputs(s, hosts)
+    inputs = sum_inputs(s, {h.id: (h.name, h.nic_mbps) for h in hosts.values()})
     tenant_names = dict(
         s.execute(select(Tenant.id, Tenant.name).where(Tenant.id.in_({t for t, _ in pairs}))).all()
     )
@@ -182,7 +259,7 @@ def admit(s: Session, pairs: Iterable[Pair], *, field: str = "qos_policy") -> di
     return changes
 
 
-def _move_host(s: Session, host: Host, delta: int, field: str) -> None:
+def _move_host(s: Session, host: _Locked, delta: int, field: str) -> None:
     stmt = update(Host).where(Host.id == host.id)
     if delta > 0:
         stmt = stmt.where(Host.used_bandwidth_mbps + delta <= Host.nic_mbps)
@@ -200,7 +277,6 @@ def _move_host(s: Session, host: Host, delta: int, field: str) -> None:
             field=field,
             code="admission_refused",
         )
-    s.expire(host, ["used_bandwidth_mbps"])
 
 
 def _move_tor(s: Session, tor_id: uuid.UUID, delta: int, field: str) -> None:
@@ -326,7 +402,15 @@ def compile_hosts(s: Session, host_ids: Iterable[uuid.UUID]) -> int:
         .where(Switch.id.in_({h.tor_id for h in hosts.values()}))
         .order_by(Switch.name)
     ):
-        below = host_inputs(s, s.scalars(select(Host.id).where(Host.tor_id == tor.id)))
+        below = sum_inputs(
+            s,
+            {
+                h: (name, nic)
+                for h, name, nic in s.execute(
+                    select(Host.id, Host.name, Host.nic_mbps).where(Host.tor_id == tor.id)
+                )
+            },
+        )
         compiled = tor_qos(tor.name, tor.uplink_mbps, below.values())
         ir = {
             "device": compiled.device,
