@@ -259,3 +259,13 @@ def _ports(w: World, vm_name: str) -> list[uuid.UUID]:
         return list(
             s.scalars(select(Port.id).join(Vm, Vm.id == Port.vm_id).where(Vm.name == vm_name))
         )
+
+
+def test_verify_reads_security_policy_only(world: World) -> None:
+    from fuyun.services import verification
+
+    _policy(world, "gold", 300, 1000)
+    world.vm("a", H1, qos_policy="gold")
+    assert world.device("host", H1) is not None
+    report = verification.verify(world.db, SYSTEM)
+    assert report.ok and report.devices > 0

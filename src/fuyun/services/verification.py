@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
+from fuyun.domain.enums import EnforcementPoint
 from fuyun.policy.ir import DevicePolicy, from_json
 from fuyun.services.enforcement import all_hosts_with_ports, device_policies
 from fuyun.services.principal import Principal
@@ -53,7 +54,14 @@ def verify(db: Database, principal: Principal, *, limit: int = 200) -> VerifyRep
     principal.require_operator()
     started = time.perf_counter()
     with db.read_session() as s:
-        rows = list(s.scalars(select(DeviceState)))
+        # Only security policy: QoS and port-map documents share the table, not the IR.
+        rows = list(
+            s.scalars(
+                select(DeviceState).where(
+                    DeviceState.enforcement_point.in_([e.value for e in EnforcementPoint])
+                )
+            )
+        )
         compiled_devices = [from_json(r.ir) for r in rows if r.ir]
         intended_devices = [p for _, _, p in device_policies(s, all_hosts_with_ports(s))]
         names = dict(s.execute(select(Tenant.id, Tenant.name)).all())
