@@ -269,3 +269,13 @@ def test_verify_reads_security_policy_only(world: World) -> None:
     assert world.device("host", H1) is not None
     report = verification.verify(world.db, SYSTEM)
     assert report.ok and report.devices > 0
+
+
+def test_an_unshaped_vm_joins_its_tenant_class_on_a_shaped_host(world: World) -> None:
+    _policy(world, "gold", 300, 1000)
+    world.vm("a", H1, qos_policy="gold")
+    world.vm("b", H1)
+    doc = HostQos.from_json(world.device("host", H1).rendered)  # type: ignore[union-attr]
+    assert sorted((p.vm, p.min_bps) for p in doc.ports) == [("a", 300_000_000), ("b", 0)]
+    assert len(doc.tenants[0].port_ids) == 2
+    assert world.device("host", H1).desired_generation == 2  # type: ignore[union-attr]

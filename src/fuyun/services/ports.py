@@ -123,6 +123,8 @@ def create_port(
             dry_run=dry_run,
             groups=groups,
         )
+        if host is not None and qos_admission.holds_qos(s, network.tenant_id, host.id):
+            qos_admission.settle(s, {(network.tenant_id, host.id)}, field="host")
         recompile(s, port_hosts(s, view.id))
         m.object_id = str(view.id)
         m.detail = {

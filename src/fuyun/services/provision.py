@@ -25,8 +25,8 @@ from fuyun.services import capacity, quotas
 from fuyun.services.enforcement import recompile
 from fuyun.services.policy import resolve_group
 from fuyun.services.ports import close_port, open_port, port_hosts
-from fuyun.services.qos_admission import settle
-from fuyun.store.models import Flavor, Host, Network, Port, QosPolicy, ServerGroup, TenantQos, Vm
+from fuyun.services.qos_admission import holds_qos, settle
+from fuyun.store.models import Flavor, Host, Network, Port, QosPolicy, ServerGroup, Vm
 from fuyun.workflows.engine import Engine, StepContext, StepDef, WorkflowDef
 
 
@@ -155,8 +155,10 @@ def place(ctx: StepContext) -> None:
                 affected |= port_hosts(s, port.id)
             vm_ids.append(str(vm.id))
             hosts[str(vm.id)] = host.name
-        if networks and (policy is not None or s.get(TenantQos, tenant_id) is not None):
-            settle(s, {(tenant_id, c.host.id) for c in placed}, field="qos_policy")
+        pairs = {(tenant_id, c.host.id) for c in placed} if networks else set()
+        shaped = {pair for pair in pairs if policy is not None or holds_qos(s, *pair)}
+        if shaped:
+            settle(s, shaped, field="qos_policy")
     except BaseException:
         rt.placement.forget(placed, demand)
         raise
@@ -387,7 +389,7 @@ def attach(ctx: StepContext) -> None:
     view = open_port(
         s, rt.settings, network, name=f"eth{nics}", host=host, vm_id=vm.id, ip=p.get("ip")
     )
-    if host is not None and s.get(TenantQos, vm.tenant_id) is not None:
+    if host is not None and holds_qos(s, vm.tenant_id, host.id):
         settle(s, {(vm.tenant_id, host.id)}, field="network")
     recompile(s, port_hosts(s, view.id))
     ctx.data["port_id"] = str(view.id)
