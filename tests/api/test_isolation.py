@@ -60,7 +60,16 @@ def _populate(api: Api, a: TenantAccount) -> dict[str, str]:
     rule = api.client.post(
         f"/api/v1/security-groups/{sg['id']}/rules", headers=a.headers, json={"direction": "egress"}
     ).json()
+    qos = api.client.post(
+        "/api/v1/qos-policies",
+        headers=a.headers,
+        json={"name": "secret-qos", "guarantee_mbps": 10, "ceiling_mbps": 100},
+    ).json()
+    assert api.client.put(
+        f"/api/v1/vms/{vm['id']}/qos-policy", headers=a.headers, json={"qos_policy": qos["id"]}
+    ).status_code in (200, 409)
     ids = {
+        "policy_id": qos["id"],
         "security-groups": sg["id"],
         "rule_id": rule["id"],
         "device_type": "host",
@@ -154,6 +163,7 @@ def test_lists_show_b_nothing_of_a(api: Api, make_tenant: Callable[..., TenantAc
                 "workflow_id",
                 "rule_id",
                 "security-groups",
+                "policy_id",
             ):
                 assert ids[key] not in text, f"GET {path} leaks tenant A's {key}"
             assert "secret" not in text and "alpha" not in text
