@@ -283,8 +283,8 @@ def report(r: dict[str, Any], args: argparse.Namespace) -> None:
     print("| measure | fuyun (one host) | baseline (recompute all) | ratio |")
     print("|---|---|---|---|")
     print(
-        f"| admission check | {1 / r['admit_med']:,.0f} checks/s ({r['admit_med'] * ms:.2f} ms)"
-        f" | {1 / r['naive_med']:,.0f} checks/s ({r['naive_med'] * ms:.2f} ms)"
+        f"| admission check | {1 / r['admit_med']:,.1f} checks/s ({r['admit_med'] * ms:.2f} ms)"
+        f" | {1 / r['naive_med']:,.1f} checks/s ({r['naive_med'] * ms:.2f} ms)"
         f" | {r['naive_med'] / r['admit_med']:.1f}x |"
     )
     print(
