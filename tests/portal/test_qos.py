@@ -38,6 +38,20 @@ def test_partner_defines_and_applies_guarantees(new_page: Any, portal: Portal) -
     expect(page.locator("#qos-table")).to_contain_text("gold")
     assert _create(page, "huge", "20000", "20000").status in (200, 303)
 
+    # A VM applied for with a policy gets it on its NIC.
+    page.goto("/vms/new")
+    page.get_by_role("textbox", name="Name", exact=True).fill("shaped")
+    page.get_by_label("Flavor").select_option("s1.small")
+    page.get_by_role("checkbox", name="qnet", exact=True).check()
+    page.get_by_label("QoS policy").select_option(label="gold: 100/500 Mbit/s")
+    page.get_by_role("button", name="Create").click()
+    expect(page.locator(".flash")).to_contain_text("Created 1 VM")
+    page.goto("/qos")
+    page.get_by_label("VM", exact=True).select_option(label="shaped")
+    page.get_by_label("Port policy").select_option("huge")
+    page.get_by_role("button", name="Apply policy").click()
+    expect(page.locator("#f-qos_policy-error")).to_contain_text("host uplink")
+
     # Too much for the host's uplink: refused next to the policy, naming the link.
     page.get_by_label("VM", exact=True).select_option(label="q")
     page.get_by_label("Port policy").select_option("huge")

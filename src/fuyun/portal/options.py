@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from fuyun.services import groups, inventory, networks, policy, tenants
+from fuyun.services import groups, inventory, networks, policy, qos, tenants
 from fuyun.services.principal import Principal
 from fuyun.store.engine import Database
 from fuyun.store.models import Tenant
@@ -64,6 +64,20 @@ def security_group_options(db: Database, who: Principal) -> Options:
     items = policy.list_groups(db, who)
     owners = _owner_suffix(db, who, [g.tenant_id for g in items])
     return [(str(g.id), f"{g.name} ({owners[g.tenant_id]})" if owners else g.name) for g in items]
+
+
+def qos_policy_options(db: Database, who: Principal) -> Options:
+    """Port QoS policies by id, "none" first (an operator sees every tenant's, labelled)."""
+    items = [p for p in qos.list_policies(db, who) if p.scope == "port"]
+    owners = _owner_suffix(db, who, [p.tenant_id for p in items])
+    return [("", "none")] + [
+        (
+            str(p.id),
+            f"{p.name}: {p.guarantee_mbps}/{p.ceiling_mbps} Mbit/s"
+            + (f" ({owners[p.tenant_id]})" if owners else ""),
+        )
+        for p in items
+    ]
 
 
 def tenant_options(db: Database, who: Principal) -> Options:

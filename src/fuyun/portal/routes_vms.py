@@ -21,6 +21,7 @@ from fuyun.portal.options import (
     flavor_options,
     group_options,
     network_options,
+    qos_policy_options,
     security_group_options,
     tenant_options,
 )
@@ -37,6 +38,7 @@ CREATE_FIELDS = (
     "flavor",
     "networks",
     "security_groups",
+    "qos_policy",
     "group",
     "count",
     "strategy",
@@ -96,6 +98,7 @@ def _new_page(request: Request, visitor: Visitor, form: FormState) -> Response:
         flavors=flavor_options(ctx.db, who),
         networks=network_options(ctx.db, who),
         security_groups=security_group_options(ctx.db, who),
+        qos_policies=qos_policy_options(ctx.db, who),
         groups=group_options(ctx.db, who),
         tenants=tenant_options(ctx.db, who) if who.is_operator else [],
     )
@@ -123,6 +126,7 @@ def vm_create(
     flavor: Annotated[str, Form()] = "",
     networks: Annotated[list[str], Form()] = [],  # noqa: B006 - FastAPI copies defaults
     security_groups: Annotated[list[str], Form()] = [],  # noqa: B006
+    qos_policy: Annotated[str, Form()] = "",
     group: Annotated[str, Form()] = "",
     count: Annotated[str, Form()] = "1",
     strategy: Annotated[str, Form()] = "",
@@ -135,6 +139,7 @@ def vm_create(
             "flavor": flavor,
             "networks": networks,
             "security_groups": security_groups,
+            "qos_policy": qos_policy,
             "group": group,
             "count": count,
             "strategy": strategy,
@@ -153,6 +158,7 @@ def vm_create(
                 tenant_id=_uuid_or_none(tenant_id, "tenant_id"),
                 networks=tuple(networks),
                 security_groups=tuple(security_groups),
+                qos_policy=optional_str(qos_policy),
                 group=optional_str(group),
                 strategy=optional_str(strategy),
             ),
