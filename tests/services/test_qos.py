@@ -279,3 +279,19 @@ def test_an_unshaped_vm_joins_its_tenant_class_on_a_shaped_host(world: World) ->
     assert sorted((p.vm, p.min_bps) for p in doc.ports) == [("a", 300_000_000), ("b", 0)]
     assert len(doc.tenants[0].port_ids) == 2
     assert world.device("host", H1).desired_generation == 2  # type: ignore[union-attr]
+
+
+def test_qos_documents_converge_through_the_network_driver(world: World) -> None:
+    from fuyun.drivers.network.sim import SimNetworkDriver
+    from fuyun.services.reconcile import reconcile_once
+
+    _policy(world, "gold", 300, 1000)
+    world.vm("a", H1, qos_policy="gold")
+    driver = SimNetworkDriver()
+    reconcile_once(world.db, driver)
+    doc = world.device("host", H1)
+    assert doc is not None and doc.applied_generation == doc.desired_generation
+    applied = HostQos.from_json(driver.config("host", H1, "qos"))  # type: ignore[arg-type]
+    assert applied.ports[0].min_bps == 300_000_000
+    tor = world.device("switch", TOR)
+    assert tor is not None and tor.applied_generation == tor.desired_generation
