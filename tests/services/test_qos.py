@@ -295,3 +295,11 @@ def test_qos_documents_converge_through_the_network_driver(world: World) -> None
     assert applied.ports[0].min_bps == 300_000_000
     tor = world.device("switch", TOR)
     assert tor is not None and tor.applied_generation == tor.desired_generation
+
+
+def test_explain_counts_the_vms_guarantees_on_the_tor_uplink(world: World) -> None:
+    _policy(world, "gold", 300, 1000)
+    vm = world.vm("a", H1, qos_policy="gold")
+    world.set_tor_uplink(200, name="sz1-m01-t02")
+    verdicts = dict(vms.explain(world.rt, SYSTEM, vm.id, OTHER_TOR_HOST).verdicts)
+    assert "ToR sz1-m01-t02's uplink, 200 left" in (verdicts["nic-bandwidth"] or "")

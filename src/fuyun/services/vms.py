@@ -28,7 +28,7 @@ from fuyun.services.policy import resolve_group
 from fuyun.services.principal import Principal
 from fuyun.services.runtime import Runtime
 from fuyun.store.engine import Database
-from fuyun.store.models import Flavor, Host, Network, Port, ServerGroup, Tenant, Vm
+from fuyun.store.models import Flavor, Host, Network, Port, QosPolicy, ServerGroup, Tenant, Vm
 from fuyun.workflows.engine import Outcome
 
 VM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
@@ -368,9 +368,15 @@ def explain(
             needs = rt.placement.network_needs(s, nets)
             group = s.get(ServerGroup, vm.group_id) if vm.group_id else None
             groups = (rt.placement.group_need(s, group),) if group else ()
-            req = Request(
-                Demand(vm.vcpus, vm.ram_mb, vm.disk_gb, vm.bandwidth_mbps), tuple(needs), groups
+            guaranteed = sum(
+                s.scalars(
+                    select(QosPolicy.guarantee_mbps)
+                    .join(Port, Port.qos_policy_id == QosPolicy.id)
+                    .where(Port.vm_id == vm.id)
+                )
             )
+            demand = Demand(vm.vcpus, vm.ram_mb, vm.disk_gb, vm.bandwidth_mbps, guaranteed)
+            req = Request(demand, tuple(needs), groups)
             sched = rt.placement.scheduler()
             verdicts = sched.verdicts(req, sched.cluster.hosts[host_id])
         return Explanation(
