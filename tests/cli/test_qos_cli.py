@@ -93,6 +93,11 @@ def test_qos_by_cli(server: dict[str, str]) -> None:
     assert code == 0 and "no policy" in text, text
     code, text = fuyun(server, "qos", "attach", "gold", "--vm", vm["id"])
     assert code == 0 and "1 port(s) now have gold" in text, text
+    code, text = fuyun(server, "vm", "show", vm["id"], "--json")
+    host = json.loads(text)["host_id"]
+    code, text = fuyun(server, "host", "show", host, "--json")
+    code, text = fuyun(server, "device", "show", "host", json.loads(text)["name"], "-e", "qos")
+    assert code == 0 and "qos/" in text and '"min_bps":300000000' in text, text
     code, text = fuyun(
         server,
         "qos",

@@ -182,9 +182,16 @@ def device_list(
 
 
 @device_app.command("show")
-def device_show(device_type: str, device_name: str) -> None:
+def device_show(
+    device_type: str,
+    device_name: str,
+    enforcement_point: Annotated[
+        str | None, typer.Option("--enforcement-point", "-e", help="e.g. vswitch, tor-acl, qos")
+    ] = None,
+) -> None:
     """Print a device's rendered configuration."""
-    data = call("GET", f"/devices/{device_type}/{device_name}")
+    params = {"enforcement_point": enforcement_point} if enforcement_point else None
+    data = call("GET", f"/devices/{device_type}/{device_name}", params=params)
     out.print(
         f"# {data['device_name']} {data['enforcement_point']}/{data['flavor']} "
         f"generation {data['desired_generation']} (applied {data['applied_generation']})"
