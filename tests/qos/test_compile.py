@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import replace
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -85,3 +88,16 @@ def test_tor_classes_add_up_to_what_the_hosts_admit(
     assert tor.guaranteed_bps == admitted * 1_000_000
     assert all(c.guarantee_bps > 0 for c in tor.classes)
     assert [c.vlan for c in tor.classes] == sorted(c.vlan for c in tor.classes)
+
+
+def test_the_linux_driver_plans_the_compiled_document() -> None:
+    """The contract end to end, without root: tc's planner accepts what the compiler emits."""
+    from fuyun.drivers.network.linux.tc import plan
+
+    rows = [_port(1, "a", 10, GOLD), _port(2, "b", 20, None), _port(3, "b", 20, Rates(50, 100))]
+    rows = [replace(r, port_id=str(uuid.UUID(int=i + 1))) for i, r in enumerate(rows)]
+    doc = host_qos(_host(rows, {"b": Rates(400, 900)}))
+    tree = plan(doc)
+    rates = {c.rate_bps for c in tree.classes}
+    assert {300_000_000, 400_000_000, 50_000_000} <= rates
+    assert len(tree.filters) == 3
