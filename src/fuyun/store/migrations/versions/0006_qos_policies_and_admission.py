@@ -1,7 +1,7 @@
 """qos policies and admission
 
 Revision ID: 0006
-Revises: 0007
+Revises: 0008
 Create Date: 2026-11-26 16:38:56.444020
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006"
-down_revision: str | None = "0007"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
