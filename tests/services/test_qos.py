@@ -303,3 +303,21 @@ def test_explain_counts_the_vms_guarantees_on_the_tor_uplink(world: World) -> No
     world.set_tor_uplink(200, name="sz1-m01-t02")
     verdicts = dict(vms.explain(world.rt, SYSTEM, vm.id, OTHER_TOR_HOST).verdicts)
     assert "ToR sz1-m01-t02's uplink, 200 left" in (verdicts["nic-bandwidth"] or "")
+
+
+def test_a_tor_without_a_qos_dialect_still_converges(world: World) -> None:
+    from sqlalchemy import update as sql_update
+
+    from fuyun.drivers.network.sim import SimNetworkDriver
+    from fuyun.services.reconcile import reconcile_once
+    from fuyun.store.models import Switch
+
+    with world.db.write_session() as s:
+        s.execute(sql_update(Switch).where(Switch.name == TOR).values(platform="ovs"))
+    _policy(world, "gold", 300, 1000)
+    world.vm("a", H1, qos_policy="gold")
+    tor = world.device("switch", TOR)
+    assert tor is not None and tor.rendered.startswith("{")
+    reconcile_once(world.db, SimNetworkDriver())
+    tor = world.device("switch", TOR)
+    assert tor is not None and tor.applied_generation == tor.desired_generation

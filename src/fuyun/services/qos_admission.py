@@ -404,9 +404,10 @@ def compile_hosts(s: Session, host_ids: Iterable[uuid.UUID]) -> int:
             "uplink_bps": compiled.uplink_bps,
             "classes": [[c.vlan, c.tenant, c.guarantee_bps] for c in compiled.classes],
         }
-        changed += _store(
-            s, "switch", tor.name, tor.platform, ir, tor_render.render(compiled, tor.platform)
-        )
+        # Never empty: a platform without a QoS dialect gets the classes as JSON (an empty
+        # text would be taken for security IR still to be printed).
+        text = tor_render.render(compiled, tor.platform) or json.dumps(ir, sort_keys=True)
+        changed += _store(s, "switch", tor.name, tor.platform, ir, text)
     s.flush()
     return changed
 
