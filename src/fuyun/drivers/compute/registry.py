@@ -9,7 +9,6 @@ from fuyun.drivers.compute.base import ComputeDriver
 from fuyun.drivers.compute.fake import FakeComputeDriver
 
 
-
 def _qemu() -> ComputeDriver:
     # Imported on demand: qemu.qmp is an optional dependency (extra ``hypervisors``).
     from fuyun.drivers.compute.qemu import QemuComputeDriver

@@ -11,7 +11,6 @@ and QMP socket after a restart.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import signal
@@ -20,28 +19,13 @@ import threading
 import time
 import uuid
 from contextlib import suppress
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from fuyun.domain.errors import DriverError
-from fuyun.drivers.compute.base import InstanceSpec, NicSpec
+from fuyun.drivers.compute.base import InstanceSpec
 from fuyun.drivers.compute.qemu.config import QemuConfig
-
-
-def spec_to_json(spec: InstanceSpec) -> str:
-    raw = asdict(spec)
-    raw["vm_id"] = str(spec.vm_id)
-    raw["nics"] = [{**asdict(n), "port_id": str(n.port_id)} for n in spec.nics]
-    return json.dumps(raw, sort_keys=True, indent=1)
-
-
-def spec_from_json(text: str) -> InstanceSpec:
-    raw = json.loads(text)
-    nics = tuple(
-        NicSpec(uuid.UUID(n["port_id"]), n["mac"], int(n["vlan"]), n["network"])
-        for n in raw.get("nics", ())
-    )
-    return InstanceSpec(**{**raw, "vm_id": uuid.UUID(raw["vm_id"]), "nics": nics})
+from fuyun.drivers.compute.specjson import spec_from_json, spec_to_json
 
 
 @dataclass(frozen=True)
