@@ -17,6 +17,7 @@ import io
 import shutil
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -145,3 +146,14 @@ def build_guest(cache: Path = DEFAULT_CACHE) -> Guest:
             (work / "vmlinuz").replace(kernel)
             initrd_tmp.replace(initrd)
         return Guest(kernel, initrd)
+
+
+def wait_ready(serial: Path, timeout_s: float = 90.0) -> None:
+    """Poll the guest's serial log until its init says it is up."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if serial.exists() and READY.encode() in serial.read_bytes():
+            return
+        time.sleep(0.05)
+    tail = serial.read_bytes()[-400:] if serial.exists() else b"(no serial log)"
+    raise AssertionError(f"guest not ready in {timeout_s} s: {tail!r}")

@@ -19,9 +19,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from fuyun.drivers.compute.qemu import HostConfig, QemuConfig
 from tests.support.guest import Guest
+
+if TYPE_CHECKING:
+    from fuyun.drivers.compute.qemu import QemuConfig
 
 
 def sh(*argv: str) -> str:
@@ -54,6 +57,8 @@ class Lab:
     run_dir: Path
 
     def config(self, state_dir: Path, guest: Guest | None, **kw: object) -> QemuConfig:
+        from fuyun.drivers.compute.qemu import HostConfig, QemuConfig
+
         return QemuConfig(
             state_dir=state_dir,
             run_dir=self.run_dir,

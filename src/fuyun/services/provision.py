@@ -17,14 +17,14 @@ from sqlalchemy.orm import Session
 
 from fuyun.domain.errors import CapacityExhausted, Conflict, NotFound
 from fuyun.domain.vm_states import VmState, check_transition
-from fuyun.drivers.compute import InstanceSpec
+from fuyun.drivers.compute import InstanceSpec, NicSpec
 from fuyun.scheduler.framework import Request
 from fuyun.scheduler.model import Demand
 from fuyun.services import capacity, quotas
 from fuyun.services.enforcement import recompile
 from fuyun.services.policy import resolve_group
 from fuyun.services.ports import close_port, open_port, port_hosts
-from fuyun.store.models import Flavor, Host, Network, Port, ServerGroup, Vm
+from fuyun.store.models import Flavor, Host, Network, Port, Segment, ServerGroup, Vm
 from fuyun.workflows.engine import Engine, StepContext, StepDef, WorkflowDef
 
 
@@ -36,7 +36,19 @@ def _demand(vm: Vm) -> Demand:
     return Demand(vm.vcpus, vm.ram_mb, vm.disk_gb, vm.bandwidth_mbps)
 
 
-def _instance(vm: Vm, host: Host) -> InstanceSpec:
+def _nics(s: Session, vm: Vm) -> tuple[NicSpec, ...]:
+    """The VM's ports as the hypervisor plugs them: MAC, the segment's VLAN, the network."""
+    rows = s.execute(
+        select(Port.id, Port.mac, Segment.vlan, Network.name)
+        .join(Segment, Segment.id == Port.segment_id)
+        .join(Network, Network.id == Port.network_id)
+        .where(Port.vm_id == vm.id)
+        .order_by(Port.name, Port.id)
+    )
+    return tuple(NicSpec(port_id, mac, vlan, network) for port_id, mac, vlan, network in rows)
+
+
+def _instance(s: Session, vm: Vm, host: Host) -> InstanceSpec:
     return InstanceSpec(
         vm_id=vm.id,
         name=vm.name,
@@ -45,6 +57,7 @@ def _instance(vm: Vm, host: Host) -> InstanceSpec:
         ram_mb=vm.ram_mb,
         disk_gb=vm.disk_gb,
         image=vm.image,
+        nics=_nics(s, vm),
     )
 
 
@@ -188,7 +201,7 @@ def boot(ctx: StepContext) -> None:
     for vm in _vms(s, ctx):
         host = s.get(Host, vm.host_id)
         assert host is not None
-        rt.driver.create(_instance(vm, host))
+        rt.driver.create(_instance(s, vm, host))
 
 
 def unboot(ctx: StepContext) -> None:

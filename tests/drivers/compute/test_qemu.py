@@ -25,8 +25,7 @@ from fuyun.drivers.compute.qemu import QemuComputeDriver
 from fuyun.drivers.compute.qemu.monitor import session
 from fuyun.drivers.compute.qemu.process import Instance
 from tests.drivers.compute.conformance import ComputeDriverConformance, Harness
-from tests.drivers.compute.conftest import wait_ready
-from tests.support.guest import Guest, guest_ip
+from tests.support.guest import Guest, guest_ip, wait_ready
 from tests.support.qemu_lab import Lab, Prober, sh
 
 ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "qemu"
