@@ -13,6 +13,7 @@ from fuyun.api.idempotency import IdempotencyMiddleware
 from fuyun.api.routes import (
     agents,
     audit,
+    drift,
     groups,
     identity,
     inventory,
@@ -117,6 +118,7 @@ def create_app(
         networks,
         policy,
         vms,
+        drift,
         groups,
         workflows,
         audit,

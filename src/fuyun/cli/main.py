@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from fuyun import __version__
-from fuyun.cli import networking, policy, resources, scaleout, telemetry
+from fuyun.cli import drift, networking, policy, resources, scaleout, telemetry
 from fuyun.cli.client import err, out, save_credentials
 from fuyun.cli.fabric import fabric_app
 
@@ -32,6 +32,7 @@ app.add_typer(policy.global_app, name="global-rule")
 app.add_typer(policy.device_app, name="device")
 app.add_typer(networking.port_app, name="port")
 app.add_typer(telemetry.traffic_app, name="traffic")
+app.add_typer(drift.drift_app, name="drift")
 app.add_typer(
     resources.make_list_command("/sites", ["name", "city", "id"], "Sites (data centers)."),
     name="site",

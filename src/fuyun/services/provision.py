@@ -48,7 +48,8 @@ def _nics(s: Session, vm: Vm) -> tuple[NicSpec, ...]:
     return tuple(NicSpec(port_id, mac, vlan, network) for port_id, mac, vlan, network in rows)
 
 
-def _instance(s: Session, vm: Vm, host: Host) -> InstanceSpec:
+def instance_spec(s: Session, vm: Vm, host: Host) -> InstanceSpec:
+    """What the compute driver is asked to run for this VM on this host."""
     return InstanceSpec(
         vm_id=vm.id,
         name=vm.name,
@@ -201,7 +202,7 @@ def boot(ctx: StepContext) -> None:
     for vm in _vms(s, ctx):
         host = s.get(Host, vm.host_id)
         assert host is not None
-        rt.driver.create(_instance(s, vm, host))
+        rt.driver.create(instance_spec(s, vm, host))
 
 
 def unboot(ctx: StepContext) -> None:

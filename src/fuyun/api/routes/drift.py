@@ -1,0 +1,41 @@
+"""Drift: the hypervisor's truth against the store's, and the operator's repair or adopt."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+
+from fuyun.api.deps import Caller, Ctx
+from fuyun.api.routes.common import ERRORS
+from fuyun.api.schemas_drift import DriftAction, DriftPublic, DriftReport
+from fuyun.domain.errors import InvalidInput
+from fuyun.services import drift
+
+router = APIRouter(responses=ERRORS, tags=["drift"])
+
+
+@router.get("/drift", response_model=DriftReport)
+def scan(
+    ctx: Ctx, who: Caller, host: Annotated[str | None, Query(max_length=64)] = None
+) -> DriftReport:
+    """Differences between the store and the compute driver, on ``host`` or on every
+    host the store has VMs on (operators)."""
+    found = drift.scan(ctx.runtime, who, host=host)
+    return DriftReport(
+        compute_driver=ctx.runtime.driver.name, items=[DriftPublic.of(d) for d in found]
+    )
+
+
+@router.post("/drift/{action}", response_model=DriftPublic)
+def act(
+    ctx: Ctx, who: Caller, action: Literal["repair", "adopt"], body: DriftAction
+) -> DriftPublic:
+    """``repair`` makes the hypervisor obey the store; ``adopt`` makes the store agree."""
+    if action == "repair":
+        if body.tenant or body.flavor:
+            raise InvalidInput("repair takes no tenant or flavor", field="tenant")
+        return DriftPublic.of(drift.repair(ctx.runtime, who, body.host, body.vm_id))
+    return DriftPublic.of(
+        drift.adopt(ctx.runtime, who, body.host, body.vm_id, tenant=body.tenant, flavor=body.flavor)
+    )
