@@ -70,6 +70,9 @@ def _probe_kvm(cfg: QemuConfig, timeout_s: float) -> str | None:
                     time.sleep(0.05)
                 return f"the probe guest printed nothing under KVM in {timeout_s:.0f} s"
         except DriverError as exc:
+            if proc.poll() is not None and proc.stdout is not None:
+                said = proc.stdout.read().decode(errors="replace").strip().splitlines()
+                return f"QEMU with KVM exited: {said[0] if said else proc.returncode}"
             return f"QEMU with KVM did not start: {exc.message}"
         finally:
             proc.kill()
