@@ -126,7 +126,10 @@ def serve(
         db = Database(settings.database_url)
         runtime = Runtime(db, settings, create_driver(settings.compute_driver))
         result = bootstrap(db, settings, runtime.driver, fabric=fabric, demo=False)
-        resync_driver(db, runtime.driver)
+        if runtime.driver.name == "fake":
+            # Only an in-memory hypervisor forgets; a real one is compared, not refilled
+            # (``fuyun drift``).
+            resync_driver(db, runtime.driver)
         # Finish or undo what a previous run left mid-way (single node: all of it).
         recovered = runtime.engine.recover(force=db.is_sqlite)
         if demo:
