@@ -86,6 +86,7 @@ def test_drift_seen_repaired_and_refused_by_cli(qemu_server: tuple[dict[str, str
 
     code, text = fuyun(env, "drift")
     assert code == 0 and "no drift" in text, text
+    assert "tcg (configured)" in text
     os.kill(int(pidfile.read_text()), signal.SIGKILL)
     code, text = fuyun(env, "drift", "--json")
     assert code == 0, text

@@ -38,6 +38,9 @@ class DriftPublic(BaseModel):
 
 class DriftReport(BaseModel):
     compute_driver: str
+    accelerator: str | None = Field(
+        None, description="qemu driver: kvm or tcg and why (probed on first use)"
+    )
     items: list[DriftPublic]
 
 

@@ -32,7 +32,8 @@ def drift_scan(
     if as_json:
         show(report["items"], COLUMNS, as_json=True)
         return
-    show(items, COLUMNS, title=f"drift ({report['compute_driver']} driver)")
+    accel = f", {report['accelerator']}" if report.get("accelerator") else ""
+    show(items, COLUMNS, title=f"drift ({report['compute_driver']} driver{accel})")
     if not items:
         out.print("no drift")
 

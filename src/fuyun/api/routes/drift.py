@@ -22,8 +22,11 @@ def scan(
     """Differences between the store and the compute driver, on ``host`` or on every
     host the store has VMs on (operators)."""
     found = drift.scan(ctx.runtime, who, host=host)
+    choice = getattr(ctx.runtime.driver, "accelerator", None)
     return DriftReport(
-        compute_driver=ctx.runtime.driver.name, items=[DriftPublic.of(d) for d in found]
+        compute_driver=ctx.runtime.driver.name,
+        accelerator=f"{choice.accel} ({choice.reason})" if choice else None,
+        items=[DriftPublic.of(d) for d in found],
     )
 
 
