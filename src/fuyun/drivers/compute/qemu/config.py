@@ -7,7 +7,7 @@ that placement as JSON; ``"*"`` is the default for hosts not named::
 
     {"*": {"plug": "none"},
      "h1": {"netns": "lab-h1", "plug": "bridge:br-h1"},
-     "h2": {"netns": "lab-h2", "plug": "ovs:br-int"}}
+     "h2": {"netns": "lab-h2", "plug": "ovs:br-int", "ovsdb": "unix:/run/ovs/db.sock"}}
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ class HostConfig:
 
     netns: str | None = None
     plug: str = "none"  # none | bridge:NAME | ovs:NAME
+    # ovs: the OVSDB to talk to (``unix:/path/db.sock``); default: ovs-vsctl's own.
+    ovsdb: str | None = None
 
 
 @dataclass(frozen=True)
@@ -87,10 +89,12 @@ def parse_hosts(text: str) -> dict[str, HostConfig]:
         raise InvalidInput("FUYUN_QEMU_HOSTS must map host names", field="FUYUN_QEMU_HOSTS")
     hosts = {}
     for name, entry in raw.items():
-        if not isinstance(entry, dict) or set(entry) - {"netns", "plug"}:
+        if not isinstance(entry, dict) or set(entry) - {"netns", "plug", "ovsdb"}:
             raise InvalidInput(
-                f"FUYUN_QEMU_HOSTS[{name!r}] takes only 'netns' and 'plug'",
+                f"FUYUN_QEMU_HOSTS[{name!r}] takes only 'netns', 'plug' and 'ovsdb'",
                 field="FUYUN_QEMU_HOSTS",
             )
-        hosts[str(name)] = HostConfig(netns=entry.get("netns"), plug=entry.get("plug", "none"))
+        hosts[str(name)] = HostConfig(
+            netns=entry.get("netns"), plug=entry.get("plug", "none"), ovsdb=entry.get("ovsdb")
+        )
     return hosts

@@ -56,7 +56,7 @@ class QemuComputeDriver:
 
     def _plug(self, host: str) -> NicPlug:
         h = self.config.host(host)
-        return make_plug(h.plug, h.netns)
+        return make_plug(h.plug, h.netns, h.ovsdb)
 
     def _boot(self, inst: Instance, spec: InstanceSpec, incoming: str | None = None) -> None:
         argv = command(self.config, self.accelerator.accel, inst, spec, incoming)

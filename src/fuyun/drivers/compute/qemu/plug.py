@@ -63,11 +63,15 @@ class LinuxBridgePlug:
 @dataclass(frozen=True)
 class OvsPlug:
     bridge: str
+    db: str | None = None
+
+    def _vsctl(self) -> list[str]:
+        return ["ovs-vsctl", f"--db={self.db}"] if self.db else ["ovs-vsctl"]
 
     def plug(self, tap: str, nic: NicSpec, vm_id: uuid.UUID) -> None:
         _run(
             [
-                "ovs-vsctl", "--may-exist", "add-port", self.bridge, tap, f"tag={nic.vlan}",
+                *self._vsctl(), "--may-exist", "add-port", self.bridge, tap, f"tag={nic.vlan}",
                 "--", "set", "Interface", tap,
                 f"external_ids:iface-id={nic.port_id}",
                 f"external_ids:attached-mac={nic.mac}",
@@ -76,17 +80,17 @@ class OvsPlug:
         )  # fmt: skip
 
     def unplug(self, tap: str) -> None:
-        _run(["ovs-vsctl", "--if-exists", "del-port", self.bridge, tap])
+        _run([*self._vsctl(), "--if-exists", "del-port", self.bridge, tap])
 
 
-def make_plug(spec: str, netns: str | None) -> NicPlug:
+def make_plug(spec: str, netns: str | None, ovsdb: str | None = None) -> NicPlug:
     kind, _, name = spec.partition(":")
     if kind == "none" and not name:
         return NoPlug()
     if kind == "bridge" and name:
         return LinuxBridgePlug(name, netns)
     if kind == "ovs" and name:
-        return OvsPlug(name)
+        return OvsPlug(name, ovsdb)
     raise InvalidInput(
         f"unknown NIC plug '{spec}'; use none, bridge:NAME or ovs:NAME", field="plug"
     )
