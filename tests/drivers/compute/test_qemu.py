@@ -15,13 +15,15 @@ import signal
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from fuyun.domain.errors import DriverError
 from fuyun.drivers.compute import InstanceSpec, NicSpec
 from fuyun.drivers.compute.base import PowerState
-from fuyun.drivers.compute.qemu import QemuComputeDriver
+from fuyun.drivers.compute.qemu import HostConfig, QemuComputeDriver
 from fuyun.drivers.compute.qemu.monitor import session
 from fuyun.drivers.compute.qemu.process import Instance
 from tests.drivers.compute.conformance import ComputeDriverConformance, Harness
@@ -120,6 +122,52 @@ def test_a_process_that_died_is_reported_stopped_and_start_revives_it(
         assert st is not None and st.power is PowerState.RUNNING
     finally:
         guest_driver.delete(host, spec.vm_id)
+
+
+@pytest.mark.slow
+def test_a_migration_that_cannot_finish_in_time_is_cancelled_and_the_vm_stays(
+    guest_driver: QemuComputeDriver, qemu_lab: Lab
+) -> None:
+    src, dst = tuple(qemu_lab.hosts)
+    impatient = QemuComputeDriver(replace(guest_driver.config, migration_timeout_s=0.001))
+    spec = _spec(src, ram_mb=256)
+    impatient.create(spec)
+    try:
+        wait_ready(Instance(impatient.config, src, spec.vm_id).serial_log)
+        with pytest.raises(DriverError, match="took over"):
+            impatient.migrate(spec.vm_id, src, dst)
+        st = impatient.status(src, spec.vm_id)
+        assert st is not None and st.power is PowerState.RUNNING
+        assert impatient.status(dst, spec.vm_id) is None
+        assert not Instance(impatient.config, dst, spec.vm_id).dir.exists()
+        with session(Instance(impatient.config, src, spec.vm_id).qmp_socket) as mon:
+            assert mon.cmd("query-status")["status"] == "running"
+        assert qemu_lab.ping(guest_ip(spec.nics[0].mac), count=3, timeout_s=2)
+    finally:
+        for host in (src, dst):
+            impatient.delete(host, spec.vm_id)
+
+
+@pytest.mark.slow
+def test_a_destination_that_cannot_start_leaves_the_vm_on_the_source(
+    guest_driver: QemuComputeDriver, qemu_lab: Lab
+) -> None:
+    src = next(iter(qemu_lab.hosts))
+    broken = replace(
+        guest_driver.config,
+        hosts={**guest_driver.config.hosts, "nowhere": HostConfig(netns="fyq-no-such-ns")},
+    )
+    driver = QemuComputeDriver(broken)
+    spec = _spec(src)
+    driver.create(spec)
+    try:
+        with pytest.raises(DriverError, match="did not start on nowhere"):
+            driver.migrate(spec.vm_id, src, "nowhere")
+        st = driver.status(src, spec.vm_id)
+        assert st is not None and st.power is PowerState.RUNNING
+        assert driver.status("nowhere", spec.vm_id) is None
+    finally:
+        driver.delete(src, spec.vm_id)
 
 
 @pytest.mark.slow

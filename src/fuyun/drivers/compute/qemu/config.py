@@ -48,6 +48,8 @@ class QemuConfig:
     hosts: dict[str, HostConfig] = field(default_factory=dict)
     # How long to wait for a QEMU process to answer on QMP, or to exit after ``quit``.
     timeout_s: float = 20.0
+    # A live migration still running after this long is cancelled (the VM stays put).
+    migration_timeout_s: float = 300.0
 
     def host(self, name: str) -> HostConfig:
         return self.hosts.get(name) or self.hosts.get("*") or HostConfig()

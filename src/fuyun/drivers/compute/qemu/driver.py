@@ -62,11 +62,10 @@ class QemuComputeDriver:
         argv = command(self.config, self.accelerator.accel, inst, spec, incoming)
         self._procs.launch(argv, inst)
         try:
+            self._procs.wait_socket(inst, self.config.timeout_s)
             with session(inst.qmp_socket, timeout_s=self.config.timeout_s) as mon:
                 mon.cmd("query-status")
-            plug = self._plug(inst.host)
-            for i, nic in enumerate(spec.nics):
-                plug.plug(inst.tap(i), nic, spec.vm_id)
+            self._plug_all(inst, spec)
         except DriverError as exc:
             self._procs.kill(inst)
             self._procs.wait_gone(inst, self.config.timeout_s)
@@ -74,6 +73,16 @@ class QemuComputeDriver:
                 f"qemu: {spec.vm_id} did not start on {inst.host}: {exc.message}; "
                 f"{self._procs.failure(inst)}"
             ) from exc
+
+    def _plug_all(self, inst: Instance, spec: InstanceSpec) -> None:
+        plug = self._plug(inst.host)
+        for i, nic in enumerate(spec.nics):
+            plug.plug(inst.tap(i), nic, spec.vm_id)
+
+    def _unplug(self, inst: Instance, spec: InstanceSpec) -> None:
+        plug = self._plug(inst.host)
+        for i in range(len(spec.nics)):
+            plug.unplug(inst.tap(i))
 
     def _end(self, inst: Instance, spec: InstanceSpec) -> None:
         """Power off (QMP ``quit``, then SIGKILL if it lingers) and unplug the taps."""
@@ -84,9 +93,7 @@ class QemuComputeDriver:
             except DriverError:
                 self._procs.kill(inst)
             self._procs.wait_gone(inst, self.config.timeout_s)
-        plug = self._plug(inst.host)
-        for i in range(len(spec.nics)):
-            plug.unplug(inst.tap(i))
+        self._unplug(inst, spec)
 
     # -- the contract -------------------------------------------------------------
 
@@ -167,7 +174,15 @@ class QemuComputeDriver:
                 dest.write_spec(spec)
                 source.remove()
                 return MigrationStats(0.0, 0.0, 0)
-            sides = Sides(self._boot, self._end, self._procs.alive, self.config.timeout_s)
+            sides = Sides(
+                boot=self._boot,
+                end=self._end,
+                unplug=self._unplug,
+                plug=self._plug_all,
+                alive=self._procs.alive,
+                timeout_s=self.config.timeout_s,
+                migration_timeout_s=self.config.migration_timeout_s,
+            )
             return live_migrate(sides, spec, source, dest, max_downtime_ms)
 
     def status(self, host: str, vm_id: uuid.UUID) -> InstanceStatus | None:

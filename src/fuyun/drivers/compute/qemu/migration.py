@@ -29,8 +29,12 @@ class Sides:
 
     boot: Callable[[Instance, InstanceSpec, str | None], None]
     end: Callable[[Instance, InstanceSpec], None]
+    # Take the instance's taps off its switch, or put them back.
+    unplug: Callable[[Instance, InstanceSpec], None]
+    plug: Callable[[Instance, InstanceSpec], None]
     alive: Callable[[Instance], bool]
     timeout_s: float
+    migration_timeout_s: float
 
 
 def _poll(source: Instance, timeout_s: float) -> dict:
@@ -63,22 +67,30 @@ def live_migrate(
     """Move a running instance; on failure the destination is gone and the source runs."""
     dest.write_spec(spec)
     (dest.dir / "incoming").touch()  # not an instance of dest until the switchover
+    switched = False
     try:
         sides.boot(dest, spec, f"unix:{dest.migration_socket}")
         with session(source.qmp_socket) as mon:
             mon.cmd("migrate-set-parameters", **{"downtime-limit": max_downtime_ms})
             mon.cmd("migrate", uri=f"unix:{dest.migration_socket}")
-        info = _poll(source, sides.timeout_s * 15)
+        info = _poll(source, sides.migration_timeout_s)
         if info["status"] != "completed":
             raise DriverError(
                 f"qemu: migration of {spec.vm_id} {info['status']}: "
                 f"{info.get('error-desc', 'no reason given')}"
             )
+        # The guest now runs on the destination; the source's ports still hold its MAC
+        # in the switches. Unplug them at once: the switches flood, then learn the new
+        # port from the announce (or the guest's first frame).
+        switched = True
+        sides.unplug(source, spec)
         _finish_destination(dest, sides.timeout_s)
     except BaseException:
         sides.end(dest, spec)
         dest.remove()
         _resume(source)
+        if switched:
+            sides.plug(source, spec)
         raise
     (dest.dir / "incoming").unlink(missing_ok=True)
     sides.end(source, spec)

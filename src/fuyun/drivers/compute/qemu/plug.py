@@ -56,8 +56,11 @@ class LinuxBridgePlug:
         _run([*_ip(self.netns), "link", "set", tap, "master", self.bridge, "up"])
 
     def unplug(self, tap: str) -> None:
-        # The tap vanishes with its QEMU process, and the bridge port with it.
-        return None
+        # Also called while the process lives (the source after a migration): take the
+        # port out at once, so the bridge forgets the MAC there. A tap already gone is fine.
+        subprocess.run(
+            [*_ip(self.netns), "link", "set", tap, "nomaster"], capture_output=True, check=False
+        )
 
 
 @dataclass(frozen=True)

@@ -162,6 +162,16 @@ class Processes:
         state = stat.rsplit(")", 1)[-1].split()[0]
         return state != "Z" and str(inst.vm_id).encode() in cmdline
 
+    def wait_socket(self, inst: Instance, timeout_s: float) -> None:
+        """Wait for QEMU's QMP socket; fail at once if the process ended instead."""
+        deadline = time.monotonic() + timeout_s
+        while not inst.qmp_socket.exists():
+            if not self.alive(inst):
+                raise DriverError("the QEMU process ended while starting")
+            if time.monotonic() >= deadline:
+                raise DriverError(f"no QMP socket after {timeout_s} s")
+            time.sleep(0.01)
+
     def failure(self, inst: Instance) -> str:
         try:
             return (inst.dir / "qemu.log").read_text(errors="replace").strip()[-600:]
