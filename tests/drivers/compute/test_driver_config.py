@@ -48,6 +48,7 @@ def test_qemu_settings_from_the_environment() -> None:
     ("env", "field"),
     [
         ({"FUYUN_QEMU_ACCEL": "hvf"}, "FUYUN_QEMU_ACCEL"),
+        ({"FUYUN_QEMU_MIGRATION_TIMEOUT_S": "soon"}, "FUYUN_QEMU_MIGRATION_TIMEOUT_S"),
         ({"FUYUN_QEMU_HOSTS": "{not json"}, "FUYUN_QEMU_HOSTS"),
         ({"FUYUN_QEMU_HOSTS": '["h1"]'}, "FUYUN_QEMU_HOSTS"),
         ({"FUYUN_QEMU_HOSTS": '{"h1": {"bridge": "br0"}}'}, "FUYUN_QEMU_HOSTS"),

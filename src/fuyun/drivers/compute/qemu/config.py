@@ -67,6 +67,14 @@ class QemuConfig:
         for key, name in (("BINARY", "binary"), ("MACHINE", "machine"), ("APPEND", "append")):
             if f"FUYUN_QEMU_{key}" in env:
                 values[name] = env[f"FUYUN_QEMU_{key}"]
+        if env.get("FUYUN_QEMU_MIGRATION_TIMEOUT_S"):
+            try:
+                values["migration_timeout_s"] = float(env["FUYUN_QEMU_MIGRATION_TIMEOUT_S"])
+            except ValueError:
+                raise InvalidInput(
+                    "FUYUN_QEMU_MIGRATION_TIMEOUT_S must be a number of seconds",
+                    field="FUYUN_QEMU_MIGRATION_TIMEOUT_S",
+                ) from None
         accel = env.get("FUYUN_QEMU_ACCEL", "auto")
         if accel not in ACCELERATORS:
             raise InvalidInput(
