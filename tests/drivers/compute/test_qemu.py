@@ -209,3 +209,37 @@ def test_live_migration_keeps_the_guest_answering_pings(
     finally:
         for host in (src, dst):
             guest_driver.delete(host, spec.vm_id)
+
+
+@pytest.mark.slow
+def test_a_migration_interrupted_after_the_switchover_is_finished_on_replay(
+    bare_driver: QemuComputeDriver, qemu_lab: Lab
+) -> None:
+    """A controller that died between QEMU's completion and the clean-up: the replay must
+    not kill the destination (where the guest now runs) nor move it back."""
+    src, dst = tuple(qemu_lab.hosts)
+    spec = _spec(src, ram_mb=64)
+    bare_driver.create(spec)
+    source = Instance(bare_driver.config, src, spec.vm_id)
+    dest = Instance(bare_driver.config, dst, spec.vm_id)
+    try:
+        # The first half of a migration, as the driver does it, then "the crash".
+        dest.write_spec(spec)
+        (dest.dir / "incoming").touch()
+        bare_driver._boot(dest, spec, f"unix:{dest.migration_socket}")
+        with session(source.qmp_socket) as mon:
+            mon.cmd("migrate", uri=f"unix:{dest.migration_socket}")
+            deadline = time.monotonic() + 30
+            while mon.cmd("query-migrate").get("status") != "completed":
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+        dest_pid = dest.pid()
+        stats = bare_driver.migrate(spec.vm_id, src, dst)
+        assert (stats.total_ms, stats.transferred_bytes) == (0.0, 0)
+        assert dest.pid() == dest_pid  # the same destination process: not restarted
+        st = bare_driver.status(dst, spec.vm_id)
+        assert st is not None and st.power is PowerState.RUNNING
+        assert bare_driver.status(src, spec.vm_id) is None and not source.dir.exists()
+    finally:
+        for host in (src, dst):
+            bare_driver.delete(host, spec.vm_id)

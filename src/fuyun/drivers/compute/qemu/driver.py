@@ -167,8 +167,14 @@ class QemuComputeDriver:
                     return MigrationStats(0.0, 0.0, 0)  # already moved: a replay
                 raise DriverError(f"qemu: no instance {vm_id} on {source_host}")
             spec = source.read_spec()
-            if dest.dir.exists():  # debris of an interrupted attempt
-                self._end(dest, spec)
+            if dest.dir.exists():
+                if self._switched_over(source, dest):
+                    # Interrupted after the switchover: the guest runs on dest. Finish.
+                    (dest.dir / "incoming").unlink(missing_ok=True)
+                    self._end(source, spec)
+                    source.remove()
+                    return MigrationStats(0.0, 0.0, 0)
+                self._end(dest, spec)  # debris of an attempt that did not complete
                 dest.remove()
             if not self._procs.alive(source):  # a stopped VM moves as its definition
                 dest.write_spec(spec)
@@ -184,6 +190,22 @@ class QemuComputeDriver:
                 migration_timeout_s=self.config.migration_timeout_s,
             )
             return live_migrate(sides, spec, source, dest, max_downtime_ms)
+
+    def _qmp_status(self, inst: Instance) -> str | None:
+        if not self._procs.alive(inst):
+            return None
+        try:
+            with session(inst.qmp_socket, timeout_s=2.0) as mon:
+                return str(mon.cmd("query-status")["status"])
+        except DriverError:
+            return None
+
+    def _switched_over(self, source: Instance, dest: Instance) -> bool:
+        """Did an interrupted migration complete: the guest runs on dest, source is done?"""
+        return self._qmp_status(dest) == "running" and self._qmp_status(source) in (
+            None,
+            "postmigrate",
+        )
 
     def status(self, host: str, vm_id: uuid.UUID) -> InstanceStatus | None:
         inst = self._inst(host, vm_id)
