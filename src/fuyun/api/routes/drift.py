@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
@@ -30,15 +30,17 @@ def scan(
     )
 
 
-@router.post("/drift/{action}", response_model=DriftPublic)
-def act(
-    ctx: Ctx, who: Caller, action: Literal["repair", "adopt"], body: DriftAction
-) -> DriftPublic:
-    """``repair`` makes the hypervisor obey the store; ``adopt`` makes the store agree."""
-    if action == "repair":
-        if body.tenant or body.flavor:
-            raise InvalidInput("repair takes no tenant or flavor", field="tenant")
-        return DriftPublic.of(drift.repair(ctx.runtime, who, body.host, body.vm_id))
+@router.post("/drift/repair", response_model=DriftPublic)
+def repair(ctx: Ctx, who: Caller, body: DriftAction) -> DriftPublic:
+    """Make the hypervisor obey the store: restart, stop, re-create, or delete a stray."""
+    if body.tenant or body.flavor:
+        raise InvalidInput("repair takes no tenant or flavor", field="tenant")
+    return DriftPublic.of(drift.repair(ctx.runtime, who, body.host, body.vm_id))
+
+
+@router.post("/drift/adopt", response_model=DriftPublic)
+def adopt(ctx: Ctx, who: Caller, body: DriftAction) -> DriftPublic:
+    """Make the store agree with the hypervisor (an unknown instance: with tenant and flavor)."""
     return DriftPublic.of(
         drift.adopt(ctx.runtime, who, body.host, body.vm_id, tenant=body.tenant, flavor=body.flavor)
     )
