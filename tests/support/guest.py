@@ -148,7 +148,7 @@ def build_guest(cache: Path = DEFAULT_CACHE) -> Guest:
         return Guest(kernel, initrd)
 
 
-def wait_ready(serial: Path, timeout_s: float = 90.0) -> None:
+def wait_ready(serial: Path, timeout_s: float = 180.0) -> None:
     """Poll the guest's serial log until its init says it is up."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

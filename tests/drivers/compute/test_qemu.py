@@ -180,7 +180,7 @@ def test_live_migration_keeps_the_guest_answering_pings(
     guest_driver.create(spec)
     try:
         wait_ready(Instance(guest_driver.config, src, spec.vm_id).serial_log)
-        assert qemu_lab.ping(ip, count=3, timeout_s=2), "the guest does not answer before"
+        assert qemu_lab.ping(ip, count=5, timeout_s=3), "the guest does not answer before"
         prober = Prober(qemu_lab, ip, interval_ms=10)
         assert qemu_lab.ping(ip, count=5)  # some probes before the move
         stats = guest_driver.migrate(spec.vm_id, src, dst, max_downtime_ms=300)
