@@ -9,6 +9,7 @@ restarted, and a live migration keeps it answering pings.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -243,3 +244,25 @@ def test_a_migration_interrupted_after_the_switchover_is_finished_on_replay(
     finally:
         for host in (src, dst):
             bare_driver.delete(host, spec.vm_id)
+
+
+@pytest.mark.slow
+def test_the_driver_works_from_a_thread_that_runs_its_own_event_loop(
+    bare_driver: QemuComputeDriver, qemu_lab: Lab
+) -> None:
+    """QMP is asyncio inside; a caller's running loop (an ASGI server's, a browser
+    driver's) must neither be borrowed nor break the driver."""
+    host = next(iter(qemu_lab.hosts))
+    spec = _spec(host, ram_mb=64)
+
+    async def inside_a_loop() -> PowerState | None:
+        bare_driver.create(spec)
+        bare_driver.stop(host, spec.vm_id)
+        bare_driver.start(host, spec.vm_id)
+        st = bare_driver.status(host, spec.vm_id)
+        return st.power if st else None
+
+    try:
+        assert asyncio.run(inside_a_loop()) is PowerState.RUNNING
+    finally:
+        bare_driver.delete(host, spec.vm_id)
