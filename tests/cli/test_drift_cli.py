@@ -12,6 +12,7 @@ import os
 import signal
 import uuid
 from collections.abc import Iterator
+from contextlib import suppress
 from pathlib import Path
 
 import pytest
@@ -63,7 +64,12 @@ def qemu_server(
         )
         for host in state.iterdir() if state.exists() else ():
             for vm in host.iterdir():
-                cleaner.delete(host.name, uuid.UUID(vm.name))
+                try:
+                    cleaner.delete(host.name, uuid.UUID(vm.name))
+                except Exception:  # never leave a QEMU process behind
+                    with suppress(FileNotFoundError, ProcessLookupError, ValueError):
+                        os.kill(int((vm / "pid").read_text()), signal.SIGKILL)
+                    raise
 
 
 def fuyun(env: dict[str, str], *args: str) -> tuple[int, str]:
