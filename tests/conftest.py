@@ -1,8 +1,10 @@
-"""Shared fixtures: migrated databases (SQLite, and PostgreSQL in a private cluster)."""
+"""Shared fixtures: migrated databases (SQLite, and PostgreSQL in a private cluster), and
+for real hypervisors the tiny guest (built once per session) and a QEMU lab."""
 
 from __future__ import annotations
 
 import os
+import subprocess
 
 # Cheap password hashing for tests (set before fuyun.services.passwords is imported).
 os.environ.setdefault("FUYUN_ARGON2_PROFILE", "fast")
@@ -15,7 +17,9 @@ import pytest
 from fuyun.store.engine import Database
 from fuyun.store.migrate import upgrade
 from tests.support.capabilities import missing
+from tests.support.guest import Guest, build_guest
 from tests.support.postgres import PgCluster, running_cluster
+from tests.support.qemu_lab import Lab, can_run_qemu, lab
 
 
 @pytest.fixture
@@ -56,3 +60,23 @@ def pg_db(pg_cluster: PgCluster) -> Iterator[Database]:
 def any_db(request: pytest.FixtureRequest) -> Database:
     """The same test on both supported databases."""
     return request.getfixturevalue("db" if request.param == "sqlite" else "pg_db")
+
+
+@pytest.fixture(scope="session")
+def guest() -> Guest:
+    why = can_run_qemu()
+    if why:
+        missing("QEMU", why)
+    try:
+        return build_guest()
+    except (subprocess.CalledProcessError, RuntimeError, OSError) as exc:
+        missing("guest image", f"cannot build it from Debian packages: {exc}")
+
+
+@pytest.fixture(scope="module")
+def qemu_lab() -> Iterator[Lab]:
+    why = can_run_qemu()
+    if why:
+        missing("QEMU", why)
+    with lab() as made:
+        yield made

@@ -51,6 +51,9 @@ def test_operator_sees_the_fabric_and_puts_a_host_into_maintenance(
     expect(page.get_by_role("heading", level=1)).to_contain_text(f"Host {host_name}")
     expect(page.locator("#host-vms")).to_contain_text("ops-made")
     expect(page.locator("#host-agent")).to_contain_text("fuyun host agent-credential")
+    # The hypervisor runs what the store says: the drift card says so.
+    expect(page.locator("#drift")).to_contain_text("fake")
+    expect(page.locator("#no-drift")).to_be_visible()
     page.get_by_role("button", name="Put into maintenance").click()
     expect(page.locator(".flash")).to_contain_text(
         f"{host_name} is now in maintenance. 1 VM still runs on it."

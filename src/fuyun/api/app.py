@@ -13,6 +13,7 @@ from fuyun.api.idempotency import IdempotencyMiddleware
 from fuyun.api.routes import (
     agents,
     audit,
+    drift,
     groups,
     identity,
     inventory,
@@ -119,6 +120,7 @@ def create_app(
         policy,
         qos,
         vms,
+        drift,
         groups,
         workflows,
         audit,

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from fuyun import __version__
-from fuyun.cli import networking, policy, qos, resources, scaleout, telemetry
+from fuyun.cli import drift, networking, policy, qos, resources, scaleout, telemetry
 from fuyun.cli.client import err, out, save_credentials
 from fuyun.cli.fabric import fabric_app
 
@@ -33,6 +33,7 @@ app.add_typer(policy.device_app, name="device")
 app.add_typer(qos.qos_app, name="qos")
 app.add_typer(networking.port_app, name="port")
 app.add_typer(telemetry.traffic_app, name="traffic")
+app.add_typer(drift.drift_app, name="drift")
 app.add_typer(
     resources.make_list_command("/sites", ["name", "city", "id"], "Sites (data centers)."),
     name="site",
@@ -126,7 +127,10 @@ def serve(
         db = Database(settings.database_url)
         runtime = Runtime(db, settings, create_driver(settings.compute_driver))
         result = bootstrap(db, settings, runtime.driver, fabric=fabric, demo=False)
-        resync_driver(db, runtime.driver)
+        if runtime.driver.name == "fake":
+            # Only an in-memory hypervisor forgets; a real one is compared, not refilled
+            # (``fuyun drift``).
+            resync_driver(db, runtime.driver)
         # Finish or undo what a previous run left mid-way (single node: all of it).
         recovered = runtime.engine.recover(force=db.is_sqlite)
         if demo:

@@ -19,7 +19,7 @@ from fuyun.portal import heat, readmodels
 from fuyun.portal.forms import blank
 from fuyun.portal.rendering import PortalRoute, redirect, render
 from fuyun.portal.session import Reader, Visitor, Writer, context
-from fuyun.services import agents, inventory, vms
+from fuyun.services import agents, drift, inventory, vms
 from fuyun.store.models import Flavor, Module, Site, Switch, Tenant
 
 router = APIRouter(route_class=PortalRoute)
@@ -76,9 +76,15 @@ def _host_page(
     ctx, who = context(request), visitor.principal
     host = inventory.get_object(ctx.db, who, "host", host_id)
     on_host = vms.list_vms(ctx.db, who, host=str(host.id), limit=HOST_VMS)
-    form = blank(("state",))
+    form = blank(("state", "drift"))
     if error is not None:
         form.fail(error)
+    drifts, drift_error = [], None
+    if who.is_operator:  # the hypervisor's view costs a driver call: operators only
+        try:
+            drifts = drift.scan(ctx.runtime, who, host=host.name)
+        except FuyunError as exc:
+            drift_error = exc.message
     return render(
         request,
         "ops/host.html",
@@ -94,6 +100,9 @@ def _host_page(
         agent=agents.host_agent_view(ctx.db, who, host.id),
         cpu_cap=host.vcpus * ctx.settings.cpu_allocation_ratio,
         ram_cap=int(host.ram_mb * ctx.settings.ram_allocation_ratio),
+        drifts=drifts,
+        drift_error=drift_error,
+        driver=ctx.runtime.driver.name,
     )
 
 
@@ -125,6 +134,34 @@ def host_state(
     note = f" {n} VM{'s' if n > 1 else ''} still run{'' if n > 1 else 's'} on it." if n else ""
     where = "in maintenance" if host.state == HostState.MAINTENANCE.value else host.state
     return redirect(f"/ops/hosts/{host.id}", f"{host.name} is now {where}.{note}")
+
+
+@router.post("/ops/hosts/{host_id}/drift")
+def host_drift(
+    request: Request,
+    visitor: Writer,
+    host_id: uuid.UUID,
+    action: Annotated[str, Form()] = "",
+    vm_id: Annotated[str, Form()] = "",
+) -> Response:
+    """Repair (the hypervisor obeys the store) or adopt (the store agrees) one drift."""
+    ctx, who = context(request), visitor.principal
+    host = inventory.get_object(ctx.db, who, "host", host_id)
+    try:
+        try:
+            vm = uuid.UUID(vm_id)
+        except ValueError:
+            raise InvalidInput("not a VM id", field="drift") from None
+        if action == "repair":
+            done = drift.repair(ctx.runtime, who, host.name, vm)
+        elif action == "adopt":
+            done = drift.adopt(ctx.runtime, who, host.name, vm)
+        else:
+            raise InvalidInput("action must be repair or adopt", field="drift")
+    except FuyunError as exc:
+        return _host_page(request, visitor, host_id, exc)
+    verb = "repaired" if action == "repair" else "adopted"
+    return redirect(f"/ops/hosts/{host.id}", f"{done.kind.value} VM {vm} {verb}.")
 
 
 @router.get("/ops/hosts/{host_id}/evacuate")

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from fuyun.domain.errors import CapacityExhausted, Conflict, NotFound
 from fuyun.domain.vm_states import VmState, check_transition
-from fuyun.drivers.compute import InstanceSpec
+from fuyun.drivers.compute import InstanceSpec, NicSpec
 from fuyun.scheduler.framework import Request
 from fuyun.scheduler.model import Demand
 from fuyun.services import capacity, quotas
@@ -26,7 +26,7 @@ from fuyun.services.enforcement import recompile
 from fuyun.services.policy import resolve_group
 from fuyun.services.ports import close_port, open_port, port_hosts
 from fuyun.services.qos_admission import holds_qos, settle
-from fuyun.store.models import Flavor, Host, Network, Port, QosPolicy, ServerGroup, Vm
+from fuyun.store.models import Flavor, Host, Network, Port, QosPolicy, Segment, ServerGroup, Vm
 from fuyun.workflows.engine import Engine, StepContext, StepDef, WorkflowDef
 
 
@@ -38,7 +38,20 @@ def _demand(vm: Vm) -> Demand:
     return Demand(vm.vcpus, vm.ram_mb, vm.disk_gb, vm.bandwidth_mbps)
 
 
-def _instance(vm: Vm, host: Host) -> InstanceSpec:
+def _nics(s: Session, vm: Vm) -> tuple[NicSpec, ...]:
+    """The VM's ports as the hypervisor plugs them: MAC, the segment's VLAN, the network."""
+    rows = s.execute(
+        select(Port.id, Port.mac, Segment.vlan, Network.name)
+        .join(Segment, Segment.id == Port.segment_id)
+        .join(Network, Network.id == Port.network_id)
+        .where(Port.vm_id == vm.id)
+        .order_by(Port.name, Port.id)
+    )
+    return tuple(NicSpec(port_id, mac, vlan, network) for port_id, mac, vlan, network in rows)
+
+
+def instance_spec(s: Session, vm: Vm, host: Host) -> InstanceSpec:
+    """What the compute driver is asked to run for this VM on this host."""
     return InstanceSpec(
         vm_id=vm.id,
         name=vm.name,
@@ -47,6 +60,7 @@ def _instance(vm: Vm, host: Host) -> InstanceSpec:
         ram_mb=vm.ram_mb,
         disk_gb=vm.disk_gb,
         image=vm.image,
+        nics=_nics(s, vm),
     )
 
 
@@ -205,7 +219,7 @@ def boot(ctx: StepContext) -> None:
     for vm in _vms(s, ctx):
         host = s.get(Host, vm.host_id)
         assert host is not None
-        rt.driver.create(_instance(vm, host))
+        rt.driver.create(instance_spec(s, vm, host))
 
 
 def unboot(ctx: StepContext) -> None:

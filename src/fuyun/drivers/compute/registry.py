@@ -8,7 +8,25 @@ from fuyun.domain.errors import InvalidInput
 from fuyun.drivers.compute.base import ComputeDriver
 from fuyun.drivers.compute.fake import FakeComputeDriver
 
-_FACTORIES: dict[str, Callable[[], ComputeDriver]] = {"fake": FakeComputeDriver}
+
+def _qemu() -> ComputeDriver:
+    # Imported on demand: qemu.qmp is an optional dependency (extra ``hypervisors``).
+    from fuyun.drivers.compute.qemu import QemuComputeDriver
+
+    return QemuComputeDriver()
+
+
+def _libvirt() -> ComputeDriver:
+    from fuyun.drivers.compute.libvirt import LibvirtComputeDriver
+
+    return LibvirtComputeDriver()
+
+
+_FACTORIES: dict[str, Callable[[], ComputeDriver]] = {
+    "fake": FakeComputeDriver,
+    "qemu": _qemu,
+    "libvirt": _libvirt,
+}
 
 
 def register(name: str, factory: Callable[[], ComputeDriver]) -> None:
