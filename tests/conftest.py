@@ -56,3 +56,12 @@ def pg_db(pg_cluster: PgCluster) -> Iterator[Database]:
 def any_db(request: pytest.FixtureRequest) -> Database:
     """The same test on both supported databases."""
     return request.getfixturevalue("db" if request.param == "sqlite" else "pg_db")
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """One lab (private Open vSwitch, 2 ToRs x 2 hosts) shared by the whole session."""
+    from tests.support.labworld import lab_world
+
+    with lab_world(tmp_path_factory.mktemp("lab")) as world:
+        yield world

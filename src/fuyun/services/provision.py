@@ -22,6 +22,7 @@ from fuyun.scheduler.framework import Request
 from fuyun.scheduler.model import Demand
 from fuyun.services import capacity, quotas
 from fuyun.services.enforcement import recompile
+from fuyun.services.hostports import publish_host_ports
 from fuyun.services.policy import resolve_group
 from fuyun.services.ports import close_port, open_port, port_hosts
 from fuyun.store.models import Flavor, Host, Network, Port, ServerGroup, Vm
@@ -108,6 +109,7 @@ def place(ctx: StepContext) -> None:
     )
     placed = rt.placement.place(s, request, count, pinned_name=p.get("host_name"))
     affected: set[uuid.UUID] = set()
+    bound: set[str] = set()
     try:
         vm_ids, hosts = [], {}
         for i, choice in enumerate(placed):
@@ -149,10 +151,12 @@ def place(ctx: StepContext) -> None:
                 affected |= port_hosts(s, port.id)
             vm_ids.append(str(vm.id))
             hosts[str(vm.id)] = host.name
+            bound.add(str(host.id))
     except BaseException:
         rt.placement.forget(placed, demand)
         raise
     recompile(s, affected)
+    publish_host_ports(s, {uuid.UUID(h) for h in bound})
     ctx.data["vms"] = vm_ids
     ctx.data["hosts"] = hosts
 
@@ -170,9 +174,11 @@ def _release(rt: Any, s: Session, vm: Vm) -> None:
     """Give back everything a VM holds: ports, host capacity, quota; recompile policy."""
     affected: set[uuid.UUID] = set()
     ports = list(s.scalars(select(Port).where(Port.vm_id == vm.id).order_by(Port.network_id)))
+    bound = {port.host_id for port in ports}
     for port in ports:
         affected |= close_port(s, rt.settings, port)
     recompile(s, affected)
+    publish_host_ports(s, bound)
     if vm.host_id is not None:
         capacity.release_host(
             s, vm.host_id, capacity.Demand(vm.vcpus, vm.ram_mb, vm.disk_gb, vm.bandwidth_mbps)
@@ -373,6 +379,7 @@ def attach(ctx: StepContext) -> None:
         s, rt.settings, network, name=f"eth{nics}", host=host, vm_id=vm.id, ip=p.get("ip")
     )
     recompile(s, port_hosts(s, view.id))
+    publish_host_ports(s, [view.host_id])
     ctx.data["port_id"] = str(view.id)
 
 
@@ -381,14 +388,18 @@ def detach_new(ctx: StepContext) -> None:
     port_id = ctx.data.get("port_id")
     port = s.get(Port, uuid.UUID(port_id)) if port_id else None
     if port is not None:
+        host_id = port.host_id
         recompile(s, close_port(s, rt.settings, port))
+        publish_host_ports(s, [host_id])
 
 
 def detach(ctx: StepContext) -> None:
     rt, s = _rt(ctx), ctx.session
     port = s.get(Port, uuid.UUID(ctx.payload["port_id"]))
     if port is not None:
+        host_id = port.host_id
         recompile(s, close_port(s, rt.settings, port))
+        publish_host_ports(s, [host_id])
 
 
 ATTACH = WorkflowDef("vm.attach", (StepDef("port", attach, detach_new),))
