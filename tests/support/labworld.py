@@ -158,7 +158,7 @@ class LabWorld:
         return next(p for p in HostPorts.from_json(text).ports if p.vm_id == vm_id)
 
     def converge(self) -> None:
-        for result in self.agent.reconcile_all(self.hosts):
+        for result in self.agent.reconcile_all(self.hosts, audit=True):
             assert not result.errors, result.errors
 
     def ns(self, vm: Vm) -> str:
@@ -168,15 +168,13 @@ class LabWorld:
         return self.lab.hosts()[vm.host]
 
     def ping(self, src: Vm, dst: Vm) -> bool:
-        cmd = ["ip", "netns", "exec", self.ns(src), "ping", "-c1", "-W1", "-q", dst.ip]
+        cmd = ["ip", "netns", "exec", self.ns(src), "ping", "-c1", "-W0.5", "-q", dst.ip]
         return subprocess.run(cmd, capture_output=True, check=False).returncode == 0
 
-    def connects(self, src: Vm, dst: Vm, port: int, timeout_s: float = 1.0) -> bool:
+    def connects(self, src: Vm, dst: Vm, port: int, timeout_s: float = 0.5) -> bool:
         script = CONNECT.replace("s.settimeout(1.0)", f"s.settimeout({timeout_s})")
         cmd = ["ip", "netns", "exec", self.ns(src), sys.executable, "-c", script]
-        result = subprocess.run(
-            [*cmd, src.ip, dst.ip, str(port)], capture_output=True, check=False
-        )
+        result = subprocess.run([*cmd, src.ip, dst.ip, str(port)], capture_output=True, check=False)
         return result.returncode == 0
 
     def serve(self, vm: Vm, ports: list[int]) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -36,43 +37,55 @@ class HostPass:
 
 
 class HostAgent:
-    def __init__(self, source: DesiredStateSource, driver: NetworkDriver) -> None:
-        self.source, self.driver = source, driver
-        self._reported: dict[tuple[str, str], tuple[int, str, tuple[str, ...]]] = {}
+    """Converges hosts; a full drift audit of a converged document runs at most every
+    ``audit_interval_s`` (comparing generations is cheap, reading a switch back is not)."""
 
-    def reconcile(self, host: str) -> HostPass:
+    def __init__(
+        self, source: DesiredStateSource, driver: NetworkDriver, audit_interval_s: float = 2.0
+    ) -> None:
+        self.source, self.driver = source, driver
+        self.audit_interval_s = audit_interval_s
+        self._reported: dict[tuple[str, str], tuple[int, str, tuple[str, ...]]] = {}
+        self._audited: dict[tuple[str, str], float] = {}
+
+    def reconcile(self, host: str, *, audit: bool | None = None) -> HostPass:
+        """One level pass over ``host``; ``audit`` forces (or skips) the drift audit."""
         result = HostPass(host)
         docs = {d.enforcement_point: d for d in self.source.desired(host)}
         docs.setdefault("vswitch", PASS_THROUGH)
         for doc in sorted(docs.values(), key=lambda d: ORDER.get(d.enforcement_point, 9)):
             try:
-                self._one(host, doc, result)
+                self._one(host, doc, result, audit)
             except FuyunError as exc:
                 log.warning("%s/%s not converged: %s", host, doc.enforcement_point, exc.message)
                 result.errors[doc.enforcement_point] = exc.message
         return result
 
-    def _one(self, host: str, doc: HostDocument, result: HostPass) -> None:
+    def _one(self, host: str, doc: HostDocument, result: HostPass, audit: bool | None) -> None:
         state = AppliedState("host", host, doc.enforcement_point, doc.generation, doc.digest)
         seen = self.driver.observe("host", host, doc.enforcement_point)
+        key = (host, doc.enforcement_point)
+        now = time.monotonic()
+        if audit is None:
+            audit = now - self._audited.get(key, -1e9) >= self.audit_interval_s
         drift: tuple[str, ...] = ()
         drift_of = getattr(self.driver, "drift", None)  # drivers that can name drift
-        if callable(drift_of):
+        if audit and seen == state and callable(drift_of):
             drift = tuple(drift_of(state, doc.rendered))
+            self._audited[key] = now
         if seen != state or drift:
             self.driver.apply(state, doc.rendered)
             result.applied.append(doc.enforcement_point)
         if drift:
             result.drift[doc.enforcement_point] = drift
             log.info("%s/%s drifted, repaired: %s", host, doc.enforcement_point, drift[:3])
-        key = (host, doc.enforcement_point)
         report = (doc.generation, doc.digest, drift)
         if doc is not PASS_THROUGH and self._reported.get(key) != report:
             self.source.report(host, doc.enforcement_point, doc.generation, doc.digest, drift)
             self._reported[key] = report
 
-    def reconcile_all(self, hosts: Iterable[str]) -> list[HostPass]:
-        return [self.reconcile(h) for h in hosts]
+    def reconcile_all(self, hosts: Iterable[str], *, audit: bool | None = None) -> list[HostPass]:
+        return [self.reconcile(h, audit=audit) for h in hosts]
 
 
 class AgentLoop:
@@ -92,9 +105,15 @@ class AgentLoop:
         self._thread.join(timeout=10)
 
     def run(self) -> None:
+        turn = 0
         while not self._stop.is_set():
             try:
-                self.agent.reconcile_all(self.hosts)
+                # Changed documents first, on every host; then the drift audit of one
+                # host (when due), so an audit never delays a change by more than one.
+                self.agent.reconcile_all(self.hosts, audit=False)
+                if self.hosts:
+                    self.agent.reconcile(self.hosts[turn % len(self.hosts)])
+                    turn += 1
             except Exception:  # keep the loop alive; the next pass retries
                 log.exception("agent pass failed")
             self.passes += 1

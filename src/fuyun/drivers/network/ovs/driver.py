@@ -60,6 +60,7 @@ class OvsNetworkDriver:
         self.sflow = sflow
         self.ofport_timeout_s = ofport_timeout_s
         self._lock = threading.Lock()
+        self._bridges: dict[str, str] = {}  # host -> bridge; checked on every use
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> OvsNetworkDriver:
@@ -103,7 +104,7 @@ class OvsNetworkDriver:
     ) -> AppliedState | None:
         if device_type != "host":
             return None
-        bridge = self.ovsdb.bridge_for_host(device_name)
+        bridge = self._find_bridge(device_name)
         if bridge is None:
             return None
         ids = self.ovsdb.bridge_ids(bridge)
@@ -131,10 +132,19 @@ class OvsNetworkDriver:
             raise DriverError(
                 f"ovs: {state.device_type}/{state.enforcement_point} is not a host document"
             )
-        bridge = self.ovsdb.bridge_for_host(state.device_name)
+        bridge = self._find_bridge(state.device_name)
         if bridge is None:
             raise DriverError(f"ovs: no bridge has external_ids:fuyun-host={state.device_name}")
         return bridge
+
+    def _find_bridge(self, host: str) -> str | None:
+        cached = self._bridges.get(host)
+        if cached is not None and self.ovsdb.bridge_host(cached) == host:
+            return cached
+        found = self.ovsdb.bridge_for_host(host)
+        if found is not None:
+            self._bridges[host] = found
+        return found
 
     @staticmethod
     def _ids(binding: PortBinding) -> dict[str, str]:

@@ -86,6 +86,14 @@ class Ovsdb:
                 return name
         return None
 
+    def bridge_host(self, bridge: str) -> str | None:
+        """The host a bridge serves, or None when the bridge is gone or serves none."""
+        try:
+            row = self.api.lookup("Bridge", bridge)
+        except Exception:  # ovsdbapp raises RowNotFound
+            return None
+        return dict(row.external_ids).get(HOST_KEY)
+
     def add_bridge(self, name: str, external_ids: dict[str, str]) -> None:
         with self.txn() as txn:
             txn.add(self.api.add_br(name, may_exist=True, datapath_type="netdev"))
