@@ -78,7 +78,9 @@ def _ofctl(lab: LabWorld, command: str, bridge: str, *args: str) -> str:
 
 def _state(lab: LabWorld, bridge: str) -> tuple[list[str], dict[str, object]]:
     flows = sorted(
-        line.strip() for line in _ofctl(lab, "dump-flows", bridge, "--no-stats").splitlines() if "actions" in line
+        line.strip()
+        for line in _ofctl(lab, "dump-flows", bridge, "--no-stats").splitlines()
+        if "actions" in line
     )
     ports = {n: (p.tag, p.ofport, p.qos) for n, p in lab.driver.ovsdb.ports(bridge).items()}
     return flows, ports

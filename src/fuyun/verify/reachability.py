@@ -217,7 +217,9 @@ def endpoint_reach(result: Reachability) -> set[tuple[uuid.UUID, uuid.UUID, Serv
     return out
 
 
-def reaches(result: Reachability, src_port: uuid.UUID, dst_port: uuid.UUID, service: Service) -> bool:
+def reaches(
+    result: Reachability, src_port: uuid.UUID, dst_port: uuid.UUID, service: Service
+) -> bool:
     """Whether compiled state lets ``src_port`` open ``service`` on ``dst_port`` — the
     question a live probe asks, answered for any service, not just the probe set."""
     classes = {m.port_id: c for c in result.classes for m in c.members}
