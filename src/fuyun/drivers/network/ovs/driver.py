@@ -77,6 +77,7 @@ class OvsNetworkDriver:
         return cls(db, rundir, plugger=plugger, sflow=sflow_from_env(env))
 
     def close(self) -> None:
+        self.plugger.close()
         self.ovsdb.close()
 
     # -- the NetworkDriver protocol --------------------------------------------------
@@ -162,12 +163,16 @@ class OvsNetworkDriver:
             if "iface-id" in port.iface_ids and name not in want:
                 self.ovsdb.delete_port(bridge, name)
                 self.plugger.unplug(name)
+        self.plugger.plug([(binding, name) for name, binding in want.items()])
+        self.ovsdb.add_access_ports(
+            bridge,
+            {n: (b.vlan, self._ids(b)) for n, b in want.items() if n not in have},
+        )
         for name, binding in want.items():
-            self.plugger.plug(binding, name)
             current = have.get(name)
             if current is None:
-                self.ovsdb.add_port(bridge, name, tag=binding.vlan, iface_ids=self._ids(binding))
-            elif (
+                continue
+            if (
                 current.tag != binding.vlan
                 or current.trunks
                 or not _ids_match(current, self._ids(binding))

@@ -42,6 +42,13 @@ class SflowConfig:
     agent: str
 
 
+class _NoWait(impl_idl.OvsVsctlTransaction):  # type: ignore[misc]
+    """``ovs-vsctl --no-wait``: commit, without waiting for the switch to reconfigure."""
+
+    def do_post_commit(self, txn: Any) -> None:
+        return None
+
+
 def _one(value: Any) -> Any:
     """An OVSDB optional column reads as a list of zero or one item."""
     if isinstance(value, list):
@@ -53,10 +60,14 @@ class Ovsdb:
     """A connection to one switch database (``unix:/path/db.sock``)."""
 
     def __init__(self, db: str, timeout_s: int = 10) -> None:
-        self.db = db
+        self.db, self.timeout_s = db, timeout_s
         try:
             idl = connection.OvsdbIdl.from_server(db, "Open_vSwitch")
-            self.api = impl_idl.OvsdbIdl(connection.Connection(idl=idl, timeout=timeout_s))
+            # ovsdbapp keeps its connection on the *class*: a second instance would silently
+            # reuse the first one's socket (another lab, a stopped connection). A class of
+            # our own per instance gives each its own connection.
+            api_class = type("FuyunOvsdbIdl", (impl_idl.OvsdbIdl,), {"_ovsdb_connection": None})
+            self.api = api_class(connection.Connection(idl=idl, timeout=timeout_s))
         except Exception as exc:  # ovsdbapp raises bare exceptions on connect
             raise DriverError(f"cannot reach the switch database {db}: {exc}") from exc
 
@@ -65,8 +76,12 @@ class Ovsdb:
 
     @contextmanager
     def txn(self) -> Iterator[Any]:
+        """One OVSDB transaction. Unlike ``ovs-vsctl`` it does not wait for
+        ``ovs-vswitchd`` to reconfigure (a busy userspace switch can take seconds):
+        callers that need the switch's answer (an OpenFlow port number) poll for it."""
+        txn = _NoWait(self.api, self.api.ovsdb_connection, check_error=True)
         try:
-            with self.api.transaction(check_error=True) as txn:
+            with txn:
                 yield txn
         except DriverError:
             raise
@@ -152,6 +167,16 @@ class Ovsdb:
                 txn.add(self.api.db_set("Interface", name, ("options", options)))
             if iface_ids:
                 txn.add(self.api.db_set("Interface", name, ("external_ids", iface_ids)))
+
+    def add_access_ports(self, bridge: str, ports: dict[str, tuple[int, dict[str, str]]]) -> None:
+        """Add ``name -> (tag, interface external_ids)`` ports in one transaction."""
+        if not ports:
+            return
+        with self.txn() as txn:
+            for name, (tag, ids) in ports.items():
+                txn.add(self.api.add_port(bridge, name, may_exist=True))
+                txn.add(self.api.db_set("Port", name, ("tag", tag)))
+                txn.add(self.api.db_set("Interface", name, ("external_ids", ids)))
 
     def set_port(self, name: str, *, tag: int, iface_ids: dict[str, str]) -> None:
         with self.txn() as txn:
