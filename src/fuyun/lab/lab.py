@@ -20,7 +20,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from pyroute2 import netns
+from pyroute2 import IPRoute, netns
 
 from fuyun.domain.errors import Conflict, DriverError
 from fuyun.drivers.network.ovs import NamespacePlugger, OvsDaemons, OvsNetworkDriver
@@ -92,6 +92,9 @@ class Lab:
         self._save(m)  # before anything exists, so down can always clean up
         if m.switch_netns not in netns.listnetns():
             netns.create(m.switch_netns)
+            # Loopback up: the sFlow agent exports to collectors on 127.0.0.1 in here.
+            with IPRoute(netns=m.switch_netns, flags=0) as ipr:
+                ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
         daemons = self.daemons(m)
         daemons.start()
         db = Ovsdb(daemons.db)

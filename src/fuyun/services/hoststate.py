@@ -81,3 +81,4 @@ def report_host_document(
                 updated_at=DeviceState.updated_at,
             )
         )
+

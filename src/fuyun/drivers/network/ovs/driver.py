@@ -186,9 +186,7 @@ class OvsNetworkDriver:
             self.ovsdb.set_sflow(bridge, self._sflow_for(bridge))
 
     def _sflow_for(self, bridge: str) -> SflowConfig | None:
-        if self.sflow is None:
-            return None
-        return SflowConfig(self.sflow.targets, self.sflow.sampling, self.sflow.polling, bridge)
+        return self.sflow  # the same agent settings on every bridge of the host
 
     def _wait_ofports(self, bridge: str, names: set[str]) -> dict[str, int]:
         deadline = time.monotonic() + self.ofport_timeout_s
@@ -290,5 +288,6 @@ def sflow_from_env(env: dict[str, str]) -> SflowConfig | None:
         targets=tuple(sorted(t.strip() for t in target.split(",") if t.strip())),
         sampling=int(env.get("FUYUN_SFLOW_SAMPLING", "64")),
         polling=int(env.get("FUYUN_SFLOW_POLLING", "10")),
-        agent="",
+        # The agent address: an interface name or IP; unset, OVS takes the route to the target.
+        agent=env.get("FUYUN_SFLOW_AGENT", ""),
     )
