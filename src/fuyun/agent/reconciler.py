@@ -41,7 +41,7 @@ class HostAgent:
     ``audit_interval_s`` (comparing generations is cheap, reading a switch back is not)."""
 
     def __init__(
-        self, source: DesiredStateSource, driver: NetworkDriver, audit_interval_s: float = 2.0
+        self, source: DesiredStateSource, driver: NetworkDriver, audit_interval_s: float = 10.0
     ) -> None:
         self.source, self.driver = source, driver
         self.audit_interval_s = audit_interval_s

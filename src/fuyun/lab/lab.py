@@ -123,6 +123,7 @@ class Lab:
                     options={"peer": f"{there}-{here}"},
                 )
         for b in layout.bridges:
+            ofctl.wait_ready(b.name)
             if b.role != "host":  # switches switch; hosts wait for their documents
                 ofctl.replace(
                     b.name, SWITCH_COOKIE, [f"cookie={SWITCH_COOKIE},priority=0,actions=NORMAL"]

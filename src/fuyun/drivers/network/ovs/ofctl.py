@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 from fuyun.domain.errors import DriverError
@@ -31,6 +32,15 @@ class Ofctl:
         if result.returncode not in ok:
             raise DriverError(f"ovs-ofctl {args[0]}: {result.stderr.strip()[:400]}")
         return result
+
+    def wait_ready(self, bridge: str, timeout_s: float = 10.0) -> None:
+        """Wait for a new bridge's OpenFlow socket (the switch makes it asynchronously)."""
+        path = self.rundir / f"{bridge}.mgmt"
+        deadline = time.monotonic() + timeout_s
+        while not path.exists():
+            if time.monotonic() > deadline:
+                raise DriverError(f"ovs: bridge {bridge} has no OpenFlow socket")
+            time.sleep(0.02)
 
     def dump(self, bridge: str, cookie: str | None = None) -> list[str]:
         args = ["--no-stats", "dump-flows", self.target(bridge)]
