@@ -47,6 +47,7 @@ class HostAgent:
         self.audit_interval_s = audit_interval_s
         self._reported: dict[tuple[str, str], tuple[int, str, tuple[str, ...]]] = {}
         self._audited: dict[tuple[str, str], float] = {}
+        self._failing: dict[tuple[str, str], str] = {}
 
     def reconcile(self, host: str, *, audit: bool | None = None) -> HostPass:
         """One level pass over ``host``; ``audit`` forces (or skips) the drift audit."""
@@ -57,8 +58,13 @@ class HostAgent:
             try:
                 self._one(host, doc, result, audit)
             except FuyunError as exc:
-                log.warning("%s/%s not converged: %s", host, doc.enforcement_point, exc.message)
+                key = (host, doc.enforcement_point)
+                if self._failing.get(key) != exc.message:  # say it once, not every pass
+                    log.warning("%s/%s not converged: %s", *key, exc.message)
+                    self._failing[key] = exc.message
                 result.errors[doc.enforcement_point] = exc.message
+            else:
+                self._failing.pop((host, doc.enforcement_point), None)
         return result
 
     def _one(self, host: str, doc: HostDocument, result: HostPass, audit: bool | None) -> None:

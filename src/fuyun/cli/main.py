@@ -228,7 +228,7 @@ def _run_processes(settings: object, host: str, port: int, workers: int, log_lev
     )
 
 
-def _start_lab(db: Any, lab_dir: Path) -> None:
+def _start_lab(db: Any, lab_dir: Path) -> tuple[Any, Any]:
     """The lab as the network's target: one bridge per host, the agent converging all."""
     from fuyun.agent import AgentLoop, HostAgent, StoreSource
     from fuyun.fabric.loader import export_from_store
@@ -244,6 +244,7 @@ def _start_lab(db: Any, lab_dir: Path) -> None:
         f"lab {manifest.tag} up in {manifest.up_seconds:.1f} s ({len(lab.hosts())} hosts) "
         f"in {lab_dir}; `fuyun lab down --dir {lab_dir}` removes it"
     )
+    return lab, loop
 
 
 if __name__ == "__main__":  # pragma: no cover
