@@ -226,4 +226,4 @@ def reaches(
     src, dst = classes.get(src_port), classes.get(dst_port)
     if src is None or dst is None or _path(src.sample, dst.sample) is None:
         return False
-    return bool(_flow(src, dst, [service])[0])
+    return bool(_flow(src, dst, ServiceIndex([service]))[0])
