@@ -10,11 +10,14 @@ import signal
 import threading
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from fuyun.cli.client import err, out
+
+if TYPE_CHECKING:
+    from fuyun.lab import Lab
 
 lab_app = typer.Typer(help="A lab data center on this machine: Open vSwitch and namespaces.")
 
@@ -24,8 +27,8 @@ DirOption = Annotated[
 ]
 
 
-def _lab(directory: Path):  # type: ignore[no-untyped-def]
-    from fuyun.lab import Lab
+def _lab(directory: Path) -> Lab:
+    from fuyun.lab import Lab  # imported on use: the CLI starts without OVS libraries
 
     return Lab(directory)
 

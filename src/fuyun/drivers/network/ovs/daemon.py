@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -154,10 +155,10 @@ def _check(cmd: list[str], env: dict[str, str]) -> str:
     return result.stdout
 
 
-def _wait(ready: object, timeout_s: float, what: str) -> None:
+def _wait(ready: Callable[[], bool], timeout_s: float, what: str) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if ready():  # type: ignore[operator]
+        if ready():
             return
         time.sleep(0.05)
     raise DriverError(f"timed out waiting for {what}")
