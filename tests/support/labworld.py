@@ -71,7 +71,11 @@ def lab_fabric(tors: int = 2, hosts_per_tor: int = 2) -> FabricSpec:
     hosts = []
     for tor in tor_names:
         under = sorted((h for h in spec.hosts if h.tor == tor), key=lambda h: h.name)
-        hosts += [h.model_copy(update={"vswitch": VSwitchKind.OVS}) for h in under[:hosts_per_tor]]
+        # Room for every test's VMs on the session's four hosts.
+        hosts += [
+            h.model_copy(update={"vswitch": VSwitchKind.OVS, "max_vms": 32})
+            for h in under[:hosts_per_tor]
+        ]
     switches = [
         s
         for s in spec.switches
@@ -191,6 +195,65 @@ class LabWorld:
             proc.kill()
             proc.wait()
         self.servers.clear()
+
+
+PROBER = """
+import socket, sys, time
+src, dst, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+def attempt():
+    s = socket.socket(); s.settimeout(0.05); s.bind((src, 0))
+    try:
+        s.connect((dst, port)); return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+print("ready", flush=True)
+for line in sys.stdin:
+    want, limit = line.split()[0] == "open", float(line.split()[1])
+    start = time.monotonic()
+    while time.monotonic() - start < limit:
+        t = time.monotonic()
+        if attempt() == want:
+            print(time.monotonic() if want else t, flush=True)
+            break
+    else:
+        print("timeout", flush=True)
+"""
+
+
+class Prober:
+    """A process inside a VM that keeps trying a TCP port until it is open (or closed) and
+    says when, on the machine's monotonic clock; no process start per attempt."""
+
+    def __init__(self, world: LabWorld, src: Vm, dst: Vm, port: int) -> None:
+        self.proc = subprocess.Popen(
+            [
+                "ip",
+                "netns",
+                "exec",
+                world.ns(src),
+                sys.executable,
+                "-c",
+                PROBER,
+                src.ip,
+                dst.ip,
+                str(port),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        world.servers.append(self.proc)  # stopped with the world's other processes
+        assert self.proc.stdout is not None and self.proc.stdout.readline().strip() == "ready"
+
+    def until(self, state: str, limit_s: float) -> float | None:
+        """The monotonic time the port was first seen ``open``/``closed``, or None."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(f"{state} {limit_s}\n")
+        self.proc.stdin.flush()
+        answer = self.proc.stdout.readline().strip()
+        return None if answer in ("timeout", "") else float(answer)
 
 
 def wait_for(check: Callable[[], bool], timeout_s: float, interval_s: float = 0.02) -> float | None:

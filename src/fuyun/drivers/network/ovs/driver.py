@@ -84,19 +84,23 @@ class OvsNetworkDriver:
 
     def apply(self, state: AppliedState, rendered: str) -> None:
         bridge = self._bridge(state)
+        ep = state.enforcement_point
         with self._lock:
-            if state.enforcement_point == "ports":
+            have = self.ovsdb.bridge_ids(bridge)
+            if ep == "ports":
                 self._apply_ports(bridge, HostPorts.from_json(rendered))
-            elif state.enforcement_point == "vswitch":
-                self.ofctl.replace(bridge, POLICY_COOKIE, policy_flows(rendered))
-            elif state.enforcement_point == "qos":
+            elif ep == "vswitch":
+                # A policy of a new digest is new content: write it without reading the
+                # switch first (the change reaches the wire sooner). The same digest again
+                # is compared first, so re-applying it changes nothing.
+                same = have.get(f"fuyun-{ep}-digest") == state.digest
+                self.ofctl.replace(bridge, POLICY_COOKIE, policy_flows(rendered), compare=same)
+            elif ep == "qos":
                 self._apply_qos(bridge, HostQos.from_json(rendered))
-            ep = state.enforcement_point
             want = {
                 f"fuyun-{ep}-generation": str(state.generation),
                 f"fuyun-{ep}-digest": state.digest,
             }
-            have = self.ovsdb.bridge_ids(bridge)
             if any(have.get(k) != v for k, v in want.items()):
                 self.ovsdb.set_bridge_ids(bridge, want)
 

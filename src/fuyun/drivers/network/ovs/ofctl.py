@@ -57,9 +57,12 @@ class Ofctl:
             result = self._run("diff-flows", str(have), str(want), ok=(0, 2))
         return [line for line in result.stdout.splitlines() if line[:1] in "+-"]
 
-    def replace(self, bridge: str, cookie: str, flows: list[str]) -> bool:
-        """Make ``cookie``'s flows exactly ``flows`` in one bundle; False if they already were."""
-        if not self.diff(bridge, cookie, flows):
+    def replace(self, bridge: str, cookie: str, flows: list[str], *, compare: bool = True) -> bool:
+        """Make ``cookie``'s flows exactly ``flows`` in one bundle; False if they already were.
+
+        ``compare=False`` skips reading the switch first, for content known to be new.
+        """
+        if compare and not self.diff(bridge, cookie, flows):
             return False
         with tempfile.NamedTemporaryFile("w", prefix="fuyun-of-", suffix=".flows") as f:
             f.write(bundle(cookie, flows))
