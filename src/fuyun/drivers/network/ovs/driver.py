@@ -27,6 +27,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from typing import TypeVar
 
 from fuyun.domain.errors import DriverError
 from fuyun.domain.hostports import HostPorts, PortBinding
@@ -39,6 +40,7 @@ from fuyun.drivers.network.ovs.plug import ExistingInterface, NamespacePlugger, 
 from fuyun.policy.ir import device_name
 
 DOCUMENTS = ("ports", "vswitch", "qos")
+T = TypeVar("T")
 DEFAULT_LINK_BPS = 10_000_000_000
 
 
@@ -61,6 +63,8 @@ class OvsNetworkDriver:
         self.ofport_timeout_s = ofport_timeout_s
         self._lock = threading.Lock()
         self._bridges: dict[str, str] = {}  # host -> bridge; checked on every use
+        # What this driver last applied per (bridge, document), to read drift against.
+        self._applied: dict[tuple[str, str], tuple[AppliedState, str]] = {}
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> OvsNetworkDriver:
@@ -88,7 +92,7 @@ class OvsNetworkDriver:
         with self._lock:
             have = self.ovsdb.bridge_ids(bridge)
             if ep == "ports":
-                self._apply_ports(bridge, HostPorts.from_json(rendered))
+                self._apply_ports(bridge, _parse(HostPorts, rendered))
             elif ep == "vswitch":
                 # A policy of a new digest is new content: write it without reading the
                 # switch first (the change reaches the wire sooner). The same digest again
@@ -96,17 +100,34 @@ class OvsNetworkDriver:
                 same = have.get(f"fuyun-{ep}-digest") == state.digest
                 self.ofctl.replace(bridge, POLICY_COOKIE, policy_flows(rendered), compare=same)
             elif ep == "qos":
-                self._apply_qos(bridge, HostQos.from_json(rendered))
+                self._apply_qos(bridge, _parse(HostQos, rendered))
             want = {
                 f"fuyun-{ep}-generation": str(state.generation),
                 f"fuyun-{ep}-digest": state.digest,
             }
             if any(have.get(k) != v for k, v in want.items()):
                 self.ovsdb.set_bridge_ids(bridge, want)
+            self._applied[(bridge, ep)] = (state, rendered)
 
     def observe(
         self, device_type: str, device_name: str, enforcement_point: str
     ) -> AppliedState | None:
+        """The state the device enforces: the one recorded on the bridge, if what this
+        driver applied is still in force there (read back and compared); None if not."""
+        seen = self.recorded(device_type, device_name, enforcement_point)
+        if seen is None:
+            return None
+        bridge = self._find_bridge(device_name)
+        applied = self._applied.get((bridge or "", enforcement_point))
+        if applied is not None and applied[0] == seen and self.drift(*applied):
+            return None
+        return seen
+
+    def recorded(
+        self, device_type: str, device_name: str, enforcement_point: str
+    ) -> AppliedState | None:
+        """The generation and digest recorded on the bridge, without reading the switch
+        back: cheap enough for every pass of an agent."""
         if device_type != "host":
             return None
         bridge = self._find_bridge(device_name)
@@ -124,11 +145,11 @@ class OvsNetworkDriver:
         bridge = self._bridge(state)
         with self._lock:
             if state.enforcement_point == "ports":
-                return tuple(self._ports_drift(bridge, HostPorts.from_json(rendered)))
+                return tuple(self._ports_drift(bridge, _parse(HostPorts, rendered)))
             if state.enforcement_point == "vswitch":
                 diff = self.ofctl.diff(bridge, POLICY_COOKIE, policy_flows(rendered))
                 return tuple(f"flow {line}" for line in diff)
-            return tuple(self._qos_drift(bridge, HostQos.from_json(rendered)))
+            return tuple(self._qos_drift(bridge, _parse(HostQos, rendered)))
 
     # -- ports -----------------------------------------------------------------------
 
@@ -247,12 +268,13 @@ class OvsNetworkDriver:
     def _apply_qos(self, bridge: str, doc: HostQos) -> None:
         want = self._qos_want(doc)
         have = self.ovsdb.ports(bridge)
+        missing = sorted(n for n in want if n not in have)
+        if missing:  # refused before anything changes
+            raise DriverError(f"ovs: QoS for {', '.join(missing)}, not on {bridge} yet")
         for name, port in have.items():
             if port.qos is not None and name not in want:
                 self.ovsdb.clear_port_qos(name)
         for name, q in want.items():
-            if name not in have:
-                raise DriverError(f"ovs: QoS for {name}, which is not on {bridge} yet")
             if have[name].qos != q:
                 self.ovsdb.set_port_qos(
                     name, min_bps=int(q["min"]), max_bps=int(q["max"]), link_bps=int(q["link"])
@@ -278,6 +300,13 @@ def device_name_of(binding: PortBinding) -> str:
 
 def _uuid(text: str) -> uuid.UUID:
     return uuid.UUID(text)
+
+
+def _parse(kind: type[T], rendered: str) -> T:
+    try:
+        return kind.from_json(rendered)  # type: ignore[attr-defined, no-any-return]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DriverError(f"ovs: not a {kind.__name__} document: {exc}") from exc
 
 
 def _ids_match(port: OvsPort, ids: dict[str, str]) -> bool:
