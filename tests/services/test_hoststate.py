@@ -32,12 +32,12 @@ def test_reports_only_move_forward_and_only_for_the_current_digest(db: Database)
     assert (doc.enforcement_point, doc.generation, doc.digest) == ("ports", 3, "d3")
     assert host_documents(db, "h2") == []
 
-    report_host_document(db, "h1", "ports", 2, "d2", "")  # an older document: not applied
+    report_host_document(db, "h1", "ports", 2, "d2", ())  # an older document: not applied
     assert _row(db).applied_generation == 1
-    report_host_document(db, "h1", "ports", 3, "d3", "flow -table=0 ...")
+    report_host_document(db, "h1", "ports", 3, "d3", ("flow -table=0 ...",))
     row = _row(db)
-    assert row.applied_generation == 3 and row.drift == "flow -table=0 ..."
-    assert row.observed_at is not None
-    report_host_document(db, "h1", "ports", 2, "d3", "")  # never backwards
+    assert row.applied_generation == 3 and row.drift == {"differences": ["flow -table=0 ..."]}
+    assert row.reported_at is not None
+    report_host_document(db, "h1", "ports", 2, "d3", ())  # never backwards
     row = _row(db)
-    assert row.applied_generation == 3 and row.drift == ""
+    assert row.applied_generation == 3 and row.drift is None
