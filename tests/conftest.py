@@ -1,5 +1,5 @@
 """Shared fixtures: migrated databases (SQLite, and PostgreSQL in a private cluster), and
-for real hypervisors the tiny guest (built once per session) and a QEMU lab."""
+for real hypervisors the tiny guest (built once per session) and a QEMU lab; the OVS lab."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ from fuyun.store.migrate import upgrade
 from tests.support.capabilities import missing
 from tests.support.guest import Guest, build_guest
 from tests.support.postgres import PgCluster, running_cluster
-from tests.support.qemu_lab import Lab, can_run_qemu, lab
+from tests.support.qemu_lab import Lab, can_run_qemu
+from tests.support.qemu_lab import lab as qemu_namespaces
 
 
 @pytest.fixture
@@ -78,5 +79,13 @@ def qemu_lab() -> Iterator[Lab]:
     why = can_run_qemu()
     if why:
         missing("QEMU", why)
-    with lab() as made:
+    with qemu_namespaces() as made:
         yield made
+
+
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """One lab (private Open vSwitch, 2 ToRs x 2 hosts) shared by the whole session."""
+    from tests.support.labworld import lab_world
+
+    with lab_world(tmp_path_factory.mktemp("lab")) as world:
+        yield world

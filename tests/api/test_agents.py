@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -177,10 +178,16 @@ def test_watch_report_and_drift(api: Api, make_tenant: Callable[..., TenantAccou
     assert dev["desired_generation"] == before["desired_generation"] + 1
     assert dev["digest"] != before["digest"]
 
+    # The host's other documents (its port map) are in force: only the changed one lags.
+    others = [
+        {"id": d["id"], "generation": d["desired_generation"], "digest": d["digest"]}
+        for d in full["devices"]
+        if d["id"] != dev["id"]
+    ]
     # A report with the old digest does not count as applying the new generation.
     stale = {"id": dev["id"], "generation": dev["desired_generation"], "digest": before["digest"]}
     r = api.client.post(
-        f"/api/v1/agent/hosts/{host}/applied", headers=agent, json={"devices": [stale]}
+        f"/api/v1/agent/hosts/{host}/applied", headers=agent, json={"devices": [*others, stale]}
     )
     assert r.status_code == 200 and [d["id"] for d in r.json()["lagging"]] == [dev["id"]]
     good = {
@@ -194,14 +201,14 @@ def test_watch_report_and_drift(api: Api, make_tenant: Callable[..., TenantAccou
     )
     assert r.status_code == 200 and r.json()["lagging"] == []
     with api.db.read_session() as s:
-        row = s.scalar(select(DeviceState).where(DeviceState.device_name == host))
+        row = s.get(DeviceState, uuid.UUID(dev["id"]))
         assert row.applied_generation == row.desired_generation
         assert row.drift == {"extra_flows": 2} and row.reported_at is not None
     # Applied generations only move forward.
     older = {**good, "generation": 1, "drift": None}
     api.client.post(f"/api/v1/agent/hosts/{host}/applied", headers=agent, json={"devices": [older]})
     with api.db.read_session() as s:
-        row = s.scalar(select(DeviceState).where(DeviceState.device_name == host))
+        row = s.get(DeviceState, uuid.UUID(dev["id"]))
         assert row.applied_generation == dev["desired_generation"]
 
 

@@ -239,5 +239,9 @@ def _desired(db: Database) -> dict[str, str]:
     with db.read_session() as s:
         return {
             r.device_name: r.digest
-            for r in s.scalars(select(DeviceState).where(DeviceState.device_type == "host"))
+            for r in s.scalars(
+                select(DeviceState).where(
+                    DeviceState.device_type == "host", DeviceState.enforcement_point == "vswitch"
+                )
+            )
         }

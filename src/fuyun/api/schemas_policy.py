@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
@@ -83,6 +83,8 @@ class DevicePublic(Out):
     desired_generation: int
     applied_generation: int
     updated_at: datetime
+    drift: dict[str, Any] | None = None
+    reported_at: datetime | None = None
 
 
 class DeviceConfig(DevicePublic):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -12,6 +13,7 @@ from fuyun import __version__
 from fuyun.cli import drift, networking, policy, qos, resources, scaleout, telemetry
 from fuyun.cli.client import err, out, save_credentials
 from fuyun.cli.fabric import fabric_app
+from fuyun.cli.lab import agent, lab_app
 
 app = typer.Typer(
     help="fuyun: compute and network of a multi-tenant data center, together.",
@@ -19,6 +21,8 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.add_typer(fabric_app, name="fabric")
+app.add_typer(lab_app, name="lab")
+app.command()(agent)
 app.add_typer(resources.tenant_app, name="tenant")
 app.add_typer(resources.user_app, name="user")
 app.add_typer(resources.token_app, name="token")
@@ -93,6 +97,10 @@ def serve(
     workers: Annotated[
         int, typer.Option(min=1, max=64, help="API processes sharing HOST:PORT (PostgreSQL)")
     ] = 1,
+    lab: Annotated[
+        bool, typer.Option(help="bring up the lab for the fabric and drive it with the agent")
+    ] = False,
+    lab_dir: Annotated[Path, typer.Option(envvar="FUYUN_LAB_DIR")] = Path("/var/tmp/fuyun-lab"),
 ) -> None:
     """Run the control plane: API on HOST:PORT, store migrated and seeded on first start.
 
@@ -138,7 +146,9 @@ def serve(
     except FuyunError as exc:
         err.print(f"[red]error:[/red] {exc.message}")
         raise typer.Exit(2) from exc
-    if settings.reconcile_in_process:
+    if lab:
+        _start_lab(db, lab_dir)
+    elif settings.reconcile_in_process:
         ReconcileLoop(db, create_network_driver(settings.network_driver)).start()
     if not db.is_sqlite and settings.workflow_runner == "inline":
         # Inline on PostgreSQL, beside other API processes: take over what a dead one
@@ -221,6 +231,25 @@ def _run_processes(settings: object, host: str, port: int, workers: int, log_lev
         workers=workers,
         log_level=log_level,
     )
+
+
+def _start_lab(db: Any, lab_dir: Path) -> tuple[Any, Any]:
+    """The lab as the network's target: one bridge per host, the agent converging all."""
+    from fuyun.agent import AgentLoop, HostAgent, StoreSource
+    from fuyun.fabric.loader import export_from_store
+    from fuyun.lab import Lab
+
+    with db.read_session() as s:
+        spec = export_from_store(s)
+    lab = Lab(lab_dir)
+    manifest = lab.up(spec)
+    loop = AgentLoop(HostAgent(StoreSource(db), lab.driver()), sorted(lab.hosts()), 0.2)
+    loop.start()
+    out.print(
+        f"lab {manifest.tag} up in {manifest.up_seconds:.1f} s ({len(lab.hosts())} hosts) "
+        f"in {lab_dir}; `fuyun lab down --dir {lab_dir}` removes it"
+    )
+    return lab, loop
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -26,6 +26,7 @@ from fuyun.services import address_plan as plan
 from fuyun.services import addressing, l2fabric, qos_admission, quotas
 from fuyun.services.audit import mutation
 from fuyun.services.enforcement import affected_hosts, forget_guest, recompile
+from fuyun.services.hostports import publish_host_ports
 from fuyun.services.inventory import resolve_ref
 from fuyun.services.l2fabric import TableChange
 from fuyun.services.metrics import conflict_retried
@@ -126,6 +127,7 @@ def create_port(
         if host is not None and qos_admission.holds_qos(s, network.tenant_id, host.id):
             qos_admission.settle(s, {(network.tenant_id, host.id)}, field="host")
         recompile(s, port_hosts(s, view.id))
+        publish_host_ports(s, [view.host_id])
         m.object_id = str(view.id)
         m.detail = {
             "network": network.name,
@@ -385,7 +387,9 @@ def delete_port(ctx: Networking, principal: Principal, port_id: uuid.UUID) -> No
                 code="port_in_use",
             )
         m.detail = {"mac": port.mac}
+        host_id = port.host_id
         recompile(m.session, close_port(m.session, ctx.settings, port))
+        publish_host_ports(m.session, [host_id])
 
 
 def _visible_port(s: Session, principal: Principal, port_id: uuid.UUID) -> Port:

@@ -23,6 +23,7 @@ from fuyun.scheduler.framework import Request
 from fuyun.scheduler.model import Demand
 from fuyun.services import capacity, quotas
 from fuyun.services.enforcement import recompile
+from fuyun.services.hostports import publish_host_ports
 from fuyun.services.policy import resolve_group
 from fuyun.services.ports import close_port, open_port, port_hosts
 from fuyun.services.qos_admission import holds_qos, settle
@@ -126,6 +127,7 @@ def place(ctx: StepContext) -> None:
     )
     placed = rt.placement.place(s, request, count, pinned_name=p.get("host_name"))
     affected: set[uuid.UUID] = set()
+    bound: set[str] = set()
     try:
         vm_ids, hosts = [], {}
         for i, choice in enumerate(placed):
@@ -169,6 +171,7 @@ def place(ctx: StepContext) -> None:
                 affected |= port_hosts(s, port.id)
             vm_ids.append(str(vm.id))
             hosts[str(vm.id)] = host.name
+            bound.add(str(host.id))
         pairs = {(tenant_id, c.host.id) for c in placed} if networks else set()
         shaped = {pair for pair in pairs if policy is not None or holds_qos(s, *pair)}
         if shaped:
@@ -177,6 +180,7 @@ def place(ctx: StepContext) -> None:
         rt.placement.forget(placed, demand)
         raise
     recompile(s, affected)
+    publish_host_ports(s, {uuid.UUID(h) for h in bound})
     ctx.data["vms"] = vm_ids
     ctx.data["hosts"] = hosts
 
@@ -201,9 +205,11 @@ def _release(rt: Any, s: Session, vm: Vm) -> None:
             .where(Port.vm_id == vm.id)
         )
     )
+    bound = {port.host_id for port in ports}
     for port in ports:
         affected |= close_port(s, rt.settings, port)
     recompile(s, affected)
+    publish_host_ports(s, bound)
     if vm.host_id is not None:
         capacity.release_host(
             s, vm.host_id, capacity.Demand(vm.vcpus, vm.ram_mb, vm.disk_gb, vm.bandwidth_mbps)
@@ -406,6 +412,7 @@ def attach(ctx: StepContext) -> None:
     if host is not None and holds_qos(s, vm.tenant_id, host.id):
         settle(s, {(vm.tenant_id, host.id)}, field="network")
     recompile(s, port_hosts(s, view.id))
+    publish_host_ports(s, [view.host_id])
     ctx.data["port_id"] = str(view.id)
 
 
@@ -414,14 +421,18 @@ def detach_new(ctx: StepContext) -> None:
     port_id = ctx.data.get("port_id")
     port = s.get(Port, uuid.UUID(port_id)) if port_id else None
     if port is not None:
+        host_id = port.host_id
         recompile(s, close_port(s, rt.settings, port))
+        publish_host_ports(s, [host_id])
 
 
 def detach(ctx: StepContext) -> None:
     rt, s = _rt(ctx), ctx.session
     port = s.get(Port, uuid.UUID(ctx.payload["port_id"]))
     if port is not None:
+        host_id = port.host_id
         recompile(s, close_port(s, rt.settings, port))
+        publish_host_ports(s, [host_id])
 
 
 ATTACH = WorkflowDef("vm.attach", (StepDef("port", attach, detach_new),))

@@ -215,3 +215,15 @@ def endpoint_reach(result: Reachability) -> set[tuple[uuid.UUID, uuid.UUID, Serv
                 for svc in reach.services:
                     out.add((s.port_id, d.port_id, svc))
     return out
+
+
+def reaches(
+    result: Reachability, src_port: uuid.UUID, dst_port: uuid.UUID, service: Service
+) -> bool:
+    """Whether compiled state lets ``src_port`` open ``service`` on ``dst_port`` — the
+    question a live probe asks, answered for any service, not just the probe set."""
+    classes = {m.port_id: c for c in result.classes for m in c.members}
+    src, dst = classes.get(src_port), classes.get(dst_port)
+    if src is None or dst is None or _path(src.sample, dst.sample) is None:
+        return False
+    return bool(_flow(src, dst, ServiceIndex([service]))[0])

@@ -160,6 +160,12 @@ def get_device(
         )
         if enforcement_point:
             stmt = stmt.where(DeviceState.enforcement_point == enforcement_point)
+        # A host has several documents; without a choice, its policy comes first.
+        stmt = stmt.order_by(
+            DeviceState.enforcement_point == "ports",
+            DeviceState.enforcement_point == "qos",
+            DeviceState.enforcement_point,
+        )
         row = s.scalars(stmt).first()
         if row is None:
             raise NotFound("no such device state", field="device_name")

@@ -16,7 +16,18 @@ def _linux() -> NetworkDriver:
     return LinuxNetworkDriver.from_env()
 
 
-_FACTORIES: dict[str, Callable[[], NetworkDriver]] = {"sim": SimNetworkDriver, "linux": _linux}
+def _ovs() -> NetworkDriver:
+    """Imported on demand: the OVS libraries are needed only where OVS runs."""
+    from fuyun.drivers.network.ovs import OvsNetworkDriver
+
+    return OvsNetworkDriver.from_env()
+
+
+_FACTORIES: dict[str, Callable[[], NetworkDriver]] = {
+    "sim": SimNetworkDriver,
+    "linux": _linux,
+    "ovs": _ovs,
+}
 
 
 def register(name: str, factory: Callable[[], NetworkDriver]) -> None:

@@ -1,0 +1,134 @@
+"""``fuyun lab up|down|status`` and ``fuyun agent``: the real data plane on this machine."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import threading
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from fuyun.cli.client import err, out
+
+if TYPE_CHECKING:
+    from fuyun.lab import Lab
+
+lab_app = typer.Typer(help="A lab data center on this machine: Open vSwitch and namespaces.")
+
+DEFAULT_DIR = "/var/tmp/fuyun-lab"
+DirOption = Annotated[
+    Path, typer.Option("--dir", envvar="FUYUN_LAB_DIR", help="the lab's private run directory")
+]
+
+
+def _lab(directory: Path) -> Lab:
+    from fuyun.lab import Lab  # imported on use: the CLI starts without OVS libraries
+
+    return Lab(directory)
+
+
+@lab_app.command("up")
+def lab_up(
+    fabric: Annotated[str, typer.Option(help="a preset (small, ...) or a fabric YAML file")] = (
+        "small"
+    ),
+    directory: DirOption = Path(DEFAULT_DIR),
+) -> None:
+    """Start fuyun's own OVS daemons and build a bridge per host, ToR and aggregation."""
+    from fuyun.domain.errors import FuyunError
+    from fuyun.services.bootstrap import resolve_fabric
+
+    try:
+        spec = resolve_fabric(fabric)
+    except FuyunError as exc:
+        err.print(f"[red]error:[/red] fabric: {exc.message}")
+        raise typer.Exit(2) from exc
+    if os.geteuid() != 0:
+        err.print("[red]error:[/red] the lab needs root (namespaces, Open vSwitch)")
+        raise typer.Exit(2)
+    try:
+        m = _lab(directory).up(spec)
+    except FuyunError as exc:
+        err.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(1) from exc
+    hosts = sum(1 for b in m.bridges if b["role"] == "host")
+    out.print(
+        f"lab {m.tag} up in {m.up_seconds:.1f} s: {len(m.bridges)} bridges ({hosts} hosts), "
+        f"{len(m.trunks)} trunks; switch namespace {m.switch_netns}; run directory {directory}"
+    )
+
+
+@lab_app.command("down")
+def lab_down(directory: DirOption = Path(DEFAULT_DIR)) -> None:
+    """Stop the lab's daemons and remove every namespace, link and file it made."""
+    removed = _lab(directory).down()
+    if not removed:
+        out.print(f"no lab in {directory}")
+        return
+    for line in removed:
+        out.print(f"removed {line}", highlight=False)
+
+
+@lab_app.command("status")
+def lab_status(
+    directory: DirOption = Path(DEFAULT_DIR),
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Daemons, bridges, VM namespaces and VM ports per host."""
+    status = _lab(directory).status()
+    if as_json:
+        print(json.dumps(asdict(status), indent=1))
+        return
+    if not status.tag:
+        out.print(f"no lab in {directory}")
+        raise typer.Exit(1)
+    out.print(
+        f"lab {status.tag}: {'up' if status.up else 'DOWN'}; daemons "
+        + ", ".join(f"{k} {v or '-'}" for k, v in status.daemons.items())
+    )
+    out.print(f"{status.bridges} bridges, {status.hosts} hosts, {len(status.vm_namespaces)} VMs")
+    for host, ports in sorted(status.ports.items()):
+        if ports:
+            out.print(f"  {host}: {ports} VM ports")
+
+
+def agent(
+    host: Annotated[list[str], typer.Option("--host", help="host to converge (repeatable)")],
+    interval: Annotated[float, typer.Option(help="seconds between passes")] = 0.5,
+    lab_dir: Annotated[
+        Path | None, typer.Option("--lab", help="drive this lab's switch instead")
+    ] = None,
+    database_url: Annotated[str | None, typer.Option(envvar="FUYUN_DATABASE_URL")] = None,
+) -> None:
+    """Converge hosts' switches to their desired state (ports, policy, QoS), on level."""
+    from fuyun.agent import AgentLoop, HostAgent, StoreSource
+    from fuyun.config import Settings
+    from fuyun.domain.errors import FuyunError
+    from fuyun.drivers.network import create_network_driver
+    from fuyun.store.engine import Database
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    settings = Settings.from_env(database_url=database_url)
+    try:
+        driver = (
+            _lab(lab_dir).driver() if lab_dir else create_network_driver(settings.network_driver)
+        )
+    except FuyunError as exc:
+        err.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(2) from exc
+    loop = AgentLoop(
+        HostAgent(StoreSource(Database(settings.database_url)), driver), host, interval
+    )
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    out.print(f"agent for {', '.join(host)} with the {driver.name} driver")
+    loop.start()
+    with contextlib.suppress(KeyboardInterrupt):
+        done.wait()
+    loop.stop()

@@ -1,0 +1,105 @@
+"""Publishing each host's port map (:class:`~fuyun.domain.hostports.HostPorts`).
+
+Whatever binds, unbinds or moves a port calls :func:`publish_host_ports` with the
+hosts it touched, inside its own transaction, so the port map a host's switch
+must enforce moves together with the intent. The document is rebuilt from the
+store (never patched), and its generation moves only when its content changes:
+publishing an unchanged host is free downstream.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Iterable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from fuyun.domain.hostports import ENFORCEMENT_POINT, HostPorts, PortBinding
+from fuyun.ipam.addresses import to_address, unpack
+from fuyun.store.models import DeviceState, Host, IpAllocation, Network, Port, Segment, Tenant, Vm
+from fuyun.store.types import utcnow
+
+
+def host_ports(s: Session, host: Host) -> HostPorts:
+    """The port map of ``host`` as the store says it now."""
+    rows = s.execute(
+        select(Port, Segment.vlan, Network.name, Tenant.name, Vm.name)
+        .join(Segment, Segment.id == Port.segment_id)
+        .join(Network, Network.id == Port.network_id)
+        .join(Tenant, Tenant.id == Port.tenant_id)
+        .outerjoin(Vm, Vm.id == Port.vm_id)
+        .where(Port.host_id == host.id)
+    ).all()
+    ips: dict[uuid.UUID, list[str]] = {}
+    if rows:
+        for port_id, address, family in s.execute(
+            select(IpAllocation.port_id, IpAllocation.address, IpAllocation.family)
+            .where(
+                IpAllocation.port_id.in_([p.id for p, *_ in rows]),
+                IpAllocation.state == "allocated",
+            )
+            .order_by(IpAllocation.family, IpAllocation.address)
+        ):
+            ips.setdefault(port_id, []).append(str(to_address(unpack(address), family)))
+    bindings = sorted(
+        (
+            PortBinding(
+                port_id=str(p.id),
+                vm_id=str(p.vm_id) if p.vm_id else "",
+                vm=vm_name or "",
+                tenant=tenant,
+                network=network,
+                vlan=vlan,
+                mac=p.mac,
+                ips=tuple(ips.get(p.id, ())),
+            )
+            for p, vlan, network, tenant, vm_name in rows
+        ),
+        key=lambda b: b.port_id,
+    )
+    return HostPorts(host=host.name, ports=tuple(bindings))
+
+
+def publish_host_ports(s: Session, host_ids: Iterable[uuid.UUID | None]) -> int:
+    """Store each host's current port map as its ``ports`` desired state; answers how
+    many documents changed (a new generation each)."""
+    wanted = {h for h in host_ids if h is not None}
+    if not wanted:
+        return 0
+    s.flush()
+    hosts = list(s.scalars(select(Host).where(Host.id.in_(list(wanted)))))
+    existing = {
+        d.device_name: d
+        for d in s.scalars(
+            select(DeviceState).where(
+                DeviceState.device_type == "host",
+                DeviceState.enforcement_point == ENFORCEMENT_POINT,
+                DeviceState.device_name.in_([h.name for h in hosts]),
+            )
+        )
+    }
+    changed = 0
+    for host in hosts:
+        text = host_ports(s, host).to_json()
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        row = existing.get(host.name)
+        if row is not None and row.digest == digest:
+            continue
+        if row is None:
+            row = DeviceState(
+                device_type="host",
+                device_name=host.name,
+                enforcement_point=ENFORCEMENT_POINT,
+                flavor=host.vswitch,
+                desired_generation=0,
+                applied_generation=0,
+            )
+            s.add(row)
+        row.ir, row.rendered, row.digest = {}, text, digest
+        row.desired_generation = (row.desired_generation or 0) + 1
+        row.updated_at = utcnow()
+        changed += 1
+    s.flush()
+    return changed
