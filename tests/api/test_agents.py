@@ -223,3 +223,34 @@ def test_a_token_the_api_did_not_issue_is_422(api: Api) -> None:
         )
         assert r.status_code == 422, bad
         assert r.json()["error"]["field"] == "since"
+
+
+def test_the_agent_reads_the_same_documents_over_the_api_as_from_the_store(
+    api: Api, make_tenant: Callable[..., TenantAccount]
+) -> None:
+    from fuyun.agent import StoreSource
+    from fuyun.agent.api_source import ApiSource
+
+    mine, other = _vswitch_hosts(api)[:2]
+    _stage(api, make_tenant("studio"), [mine, other])
+    cred = _credential(api, mine)
+    api.client.headers["Authorization"] = f"Bearer {cred['token']}"
+    try:
+        source = ApiSource([""], cred["token"], wait_s=0, client=api.client)
+        over_api = source.desired(mine)
+        assert {d.enforcement_point for d in over_api} >= {"vswitch", "ports"}
+        assert over_api == sorted(
+            StoreSource(api.db).desired(mine), key=lambda d: d.enforcement_point
+        )
+        doc = next(d for d in over_api if d.enforcement_point == "vswitch")
+        source.report(mine, "vswitch", doc.generation, doc.digest, ("flow missing",))
+    finally:
+        del api.client.headers["Authorization"]
+    with api.db.read_session() as s:
+        row = s.scalars(
+            select(DeviceState).where(
+                DeviceState.device_name == mine, DeviceState.enforcement_point == "vswitch"
+            )
+        ).one()
+        assert row.applied_generation == doc.generation
+        assert row.drift == {"differences": ["flow missing"]}

@@ -105,9 +105,21 @@ def agent(
         Path | None, typer.Option("--lab", help="drive this lab's switch instead")
     ] = None,
     database_url: Annotated[str | None, typer.Option(envvar="FUYUN_DATABASE_URL")] = None,
+    api: Annotated[
+        list[str] | None,
+        typer.Option(envvar="FUYUN_URL", help="read desired state from this API (repeatable)"),
+    ] = None,
+    token: Annotated[
+        str | None, typer.Option(envvar="FUYUN_AGENT_TOKEN", help="the host's fyh_ credential")
+    ] = None,
 ) -> None:
-    """Converge hosts' switches to their desired state (ports, policy, QoS), on level."""
+    """Converge hosts' switches to their desired state (ports, policy, QoS), on level.
+
+    With ``--api`` (``FUYUN_URL``) and the host credential (``FUYUN_AGENT_TOKEN``) the
+    desired state comes from the controllers' watch API; otherwise from the database.
+    """
     from fuyun.agent import AgentLoop, HostAgent, StoreSource
+    from fuyun.agent.api_source import ApiSource
     from fuyun.config import Settings
     from fuyun.domain.errors import FuyunError
     from fuyun.drivers.network import create_network_driver
@@ -122,9 +134,15 @@ def agent(
     except FuyunError as exc:
         err.print(f"[red]error:[/red] {exc.message}")
         raise typer.Exit(2) from exc
-    loop = AgentLoop(
-        HostAgent(StoreSource(Database(settings.database_url)), driver), host, interval
+    if api and not token:
+        err.print("[red]error:[/red] --api needs the host credential (--token) [field: token]")
+        raise typer.Exit(2)
+    source = (
+        ApiSource([u.rstrip("/") for u in api], token or "")
+        if api
+        else StoreSource(Database(settings.database_url))
     )
+    loop = AgentLoop(HostAgent(source, driver), host, interval)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     out.print(f"agent for {', '.join(host)} with the {driver.name} driver")
