@@ -72,6 +72,22 @@ class Decision:
         return "; ".join(parts) or "no candidate host"
 
 
+def _confined(req: Request) -> frozenset[object] | None:
+    """The ToRs a routed-clos VLAN confines the request to; None when not confined.
+
+    The reachability filter would reject every host below any other ToR, so the
+    candidate walk skips them (an explanation still visits every host).
+    """
+    confined: frozenset[object] | None = None
+    for need in req.networks:
+        if need.switched:
+            continue
+        tors = frozenset(t for t, k in need.span_ports.items() if k > 0)
+        if tors:
+            confined = tors if confined is None else confined & tors
+    return confined
+
+
 class Scheduler:
     def __init__(
         self,
@@ -108,11 +124,12 @@ class Scheduler:
         else:
             modules = sorted(allowed, key=lambda m: c.modules[m].name if m in c.modules else "")
         preferred = {t for n in req.networks for t, k in n.span_ports.items() if k > 0}
+        confined = _confined(req)
         for module in modules:
             tors = [
                 t
                 for t in c.tors_by_module.get(module, ())
-                if c.tor_best.get(t, 0) >= req.demand.vcpus
+                if c.tor_best.get(t, 0) >= req.demand.vcpus and (confined is None or t in confined)
             ]
             reverse = req.strategy == "spread"
             tors.sort(
@@ -151,15 +168,29 @@ class Scheduler:
 
     def select(self, req: Request, *, explain: bool = False) -> Decision:
         """Pick a host for one VM; with ``explain``, look at every reachable host."""
+        if explain:
+            return self._walk(req, self.all_hosts(req), None)[1]
+        return self.ranked(req)[1]
+
+    def ranked(self, req: Request) -> tuple[list[HostSlot], Decision]:
+        """The feasible hosts :meth:`select` scores, best first, and its decision.
+
+        For batch placement: the next VMs of one request try these hosts in order,
+        each re-checked by every filter, before another decision is made.
+        """
+        return self._walk(req, self.candidates(req), self.feasible_to_score)
+
+    def _walk(
+        self, req: Request, source: Iterable[HostSlot], limit: int | None
+    ) -> tuple[list[HostSlot], Decision]:
         decision = Decision(host=None)
         feasible: list[HostSlot] = []
-        source = self.all_hosts(req) if explain else self.candidates(req)
         for host in source:
             decision.considered += 1
             rejected = self.first_rejection(req, host)
             if rejected is None:
                 feasible.append(host)
-                if not explain and len(feasible) >= self.feasible_to_score:
+                if limit is not None and len(feasible) >= limit:
                     break
                 continue
             name, reason = rejected
@@ -168,12 +199,12 @@ class Scheduler:
             if len(samples) < SAMPLES_PER_FILTER:
                 samples.append((host.name, reason))
         if not feasible:
-            return decision
+            return [], decision
         scored = self._score(req, feasible)
         pick = self.rng.randrange(min(self.subset_size, len(scored))) if self.subset_size > 1 else 0
         decision.host = scored[pick][0]
         decision.top = [(h.name, round(s, 4)) for h, s in scored[:5]]
-        return decision
+        return [h for h, _ in scored], decision
 
     def _score(self, req: Request, hosts: list[HostSlot]) -> list[tuple[HostSlot, float]]:
         totals = [0.0] * len(hosts)
