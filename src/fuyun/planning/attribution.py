@@ -1,8 +1,8 @@
 """Which resource refused a request: read from the scheduler's own decision.
 
 The decision counts, per filter, the hosts it removed, with a sample reason. The
-filter that removed the most hosts names the resource (switch-capacity reasons
-also name the switch and its table). When no host was even looked at, every ToR
+filter that removed the most hosts names the resource, ties going to the filter
+that runs first (switch-capacity reasons also name the switch and its table). When no host was even looked at, every ToR
 was pruned because no host below it had the vCPU left; the module's hosts then
 say whether the 1pXv limit or the cores ran out.
 """
@@ -32,7 +32,9 @@ def attribute(world: World, req: Request, decision: Decision) -> tuple[str, str]
     """(resource key, the scheduler's reason in words) for a refused request."""
     if decision.removed:
         order = {name: i for i, name in enumerate(_order())}
-        name = min(decision.removed, key=lambda n: (-decision.removed[n], order.get(n, 99)))
+        # Hosts out of service are no resource running out, unless nothing else refused.
+        counted = [n for n in decision.removed if n != "host-state"] or list(decision.removed)
+        name = min(counted, key=lambda n: (-decision.removed[n], order.get(n, 99)))
         samples = decision.samples.get(name) or [("", "")]
         reason = samples[0][1]
         detail = decision.reasons()

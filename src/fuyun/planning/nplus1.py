@@ -192,8 +192,11 @@ def _leave(sim: Simulation, undo: _Undo, h: HostSlot, key: tuple[int, int, int, 
     net_index, seg_index, g, flavor = key
     c = sim.w.cluster
     if net_index >= 0:
-        _net, view = _view(sim, net_index, seg_index)
-        if view.tor_ports.get(h.tor, 0) > 0:
+        net, view = _view(sim, net_index, seg_index)
+        ports = view.tor_ports.get(h.tor, 0)
+        # A routed-clos VLAN stays anchored to its ToR (its gateway lives there), so the
+        # last port below it is not taken away: the VM may only come back there.
+        if ports > 1 or (ports == 1 and net.switched):
             undo.mapping(view.tor_ports)
             _apply(sim, undo, port_leaves(view, h.tor, 1).deltas)
             view.tor_ports[h.tor] -= 1

@@ -250,4 +250,11 @@ def with_overrides(base: Scenario, overrides: dict[str, Any]) -> Scenario:
                 f"malformed scenario field '{key}'", field=f"scenario.{key}"
             ) from None
         clean[key] = value
+    steps = clean.get("steps")
+    if isinstance(steps, int):
+        # A shorter horizon drops the preset's own events that fall beyond it.
+        if "viral" not in clean:
+            clean["viral"] = tuple(v for v in base.viral if v.step < steps)
+        if "density" not in clean and base.density is not None and base.density.step >= steps:
+            clean["density"] = None
     return replace(base, **clean)
