@@ -145,7 +145,9 @@ def resolve(
     """The fabric spec (with its changes) and, for the live store, its current load."""
     baseline: Baseline | None = None
     if src.yaml is not None:
-        spec = load_fabric(src.yaml)
+        # Always text, never a path: a one-line string would otherwise be read as a file
+        # name on the server.
+        spec = load_fabric(src.yaml if "\n" in src.yaml else src.yaml + "\n")
     elif src.name == LIVE:
         with db.read_session() as s:
             spec = export_from_store(s, name="live")
