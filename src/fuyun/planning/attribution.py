@@ -2,17 +2,23 @@
 
 The decision counts, per filter, the hosts it removed, with a sample reason. The
 filter that removed the most hosts names the resource, ties going to the filter
-that runs first (switch-capacity reasons also name the switch and its table). When no host was even looked at, every ToR
-was pruned because no host below it had the vCPU left; the module's hosts then
-say whether the 1pXv limit or the cores ran out.
+that runs first (switch-capacity reasons also name the switch and its table). A
+routed-clos VLAN that holds the VM to a full ToR while other ToRs of its module
+have room is named first: the limit is the VLAN's reach, not the module. When no
+host was even looked at, every ToR was pruned because no host below it had the
+vCPU left; the module's hosts then say whether the 1pXv limit or the cores ran out.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import replace
+from itertools import islice
 
 from fuyun.planning.world import World
-from fuyun.scheduler.framework import Decision, Request
+from fuyun.scheduler.framework import Decision, Request, Scheduler
+
+ROOM_PROBE = 256
 
 _FILTERS = {
     "host-state": "hosts",
@@ -28,8 +34,17 @@ _FILTERS = {
 _SWITCH = re.compile(r"^switch (?P<name>\S+): (?P<table>mac|arp|VLAN) table")
 
 
-def attribute(world: World, req: Request, decision: Decision) -> tuple[str, str]:
-    """(resource key, the scheduler's reason in words) for a refused request."""
+def attribute(
+    world: World, req: Request, decision: Decision, sched: Scheduler | None = None
+) -> tuple[str, str]:
+    """(resource key, the scheduler's reason in words) for a refused request.
+
+    With ``sched``, "room elsewhere" for a confined VLAN means a host that passes
+    every other filter (up to :data:`ROOM_PROBE` hosts are tried), not just free vCPU.
+    """
+    confined = _confined_elsewhere(world, req, sched)
+    if confined is not None:
+        return confined
     if decision.removed:
         order = {name: i for i, name in enumerate(_order())}
         # Hosts out of service are no resource running out, unless nothing else refused.
@@ -65,7 +80,10 @@ def _order() -> list[str]:
     ]
 
 
-def _pruned(world: World, req: Request) -> tuple[str, str]:
+def _confined_elsewhere(
+    world: World, req: Request, sched: Scheduler | None
+) -> tuple[str, str] | None:
+    """L2 reach, when a routed-clos VLAN holds the VM to a full ToR and others have room."""
     c = world.cluster
     for need in req.networks:
         span = {t for t, k in need.span_ports.items() if k > 0}
@@ -76,6 +94,11 @@ def _pruned(world: World, req: Request) -> tuple[str, str]:
             for t in c.tors_by_module.get(need.module, ())
             if t not in span and c.tor_best.get(t, 0) >= req.demand.vcpus
         ]
+        if elsewhere and sched is not None:
+            free = replace(req, networks=tuple(n for n in req.networks if n is not need))
+            probe = (h for t in elsewhere for h in c.hosts_by_tor[t])
+            fits = [h for h in islice(probe, ROOM_PROBE) if not sched.first_rejection(free, h)]
+            elsewhere = sorted({h.tor for h in fits})
         if elsewhere:
             names = ", ".join(sorted(c.switches[t].name for t in span if t in c.switches))
             return (
@@ -83,6 +106,11 @@ def _pruned(world: World, req: Request) -> tuple[str, str]:
                 f"routed-clos confines the VLAN to ToR {names}, which has no room; "
                 f"{len(elsewhere)} other ToRs of the module have",
             )
+    return None
+
+
+def _pruned(world: World, req: Request) -> tuple[str, str]:
+    c = world.cluster
     modules = req.modules or frozenset(c.modules)
     dense = cores = down = 0
     for m in modules:

@@ -255,7 +255,7 @@ def _replace(
         host = decision.host
         if host is None:
             if not first_reason:
-                resource, detail = attribute(sim.w, req, decision)
+                resource, detail = attribute(sim.w, req, decision, sim.sched)
                 first_reason = f"{RESOURCES.get(resource, resource)}: {detail}"
             continue
         undo.host(host)

@@ -73,9 +73,12 @@ class Group:
 class Simulation:
     """One run of one scenario on one world; the world is changed in place."""
 
-    def __init__(self, world: World, scenario: Scenario):
+    def __init__(self, world: World, scenario: Scenario, *, batch: bool = True):
         self.w = world
         self.s = scenario
+        # Batch placement (the last decision's ranked hosts, re-filtered) under pack;
+        # False makes a full decision per VM, the baseline the benchmark compares with.
+        self.batch = batch and scenario.strategy == "pack"
         c = world.cluster
         self.sched = Scheduler(c, default_filters(), default_weighers())
         self.demand = {
@@ -280,7 +283,7 @@ class Simulation:
                 return
             slot = (slot + 1) % len(nets) if len(nets) > 1 else 0
             group = self._group(b.tenant, 1) if b.grouped else None
-            queue = queues.setdefault(nets[slot], []) if self.s.strategy == "pack" else None
+            queue = queues.setdefault(nets[slot], []) if self.batch else None
             host = self._vm(b, nets, slot, group, queue)
             if host is None and self._fleet_full(b.flavor):
                 self._lost(b.count - i - 1, "fleet", None, "", "")
@@ -387,7 +390,7 @@ class Simulation:
             ranked, decision = self.sched.ranked(req)
             if not ranked:
                 sub.used -= 1
-                return attribute(self.w, req, decision)
+                return attribute(self.w, req, decision, self.sched)
             host = ranked[0]
             if queue is not None:
                 queue[:] = ranked

@@ -107,8 +107,13 @@ def scenario_of(req: PlanRequest) -> Scenario:
     return scenario
 
 
-def run(db: Database, settings: Settings, principal: Principal, req: PlanRequest) -> dict[str, Any]:
-    """A plan (or, with ``compare_with``, a side-by-side what-if) as JSON-ready data."""
+def run(
+    db: Database | None, settings: Settings, principal: Principal, req: PlanRequest
+) -> dict[str, Any]:
+    """A plan (or, with ``compare_with``, a side-by-side what-if) as JSON-ready data.
+
+    ``db`` may be None when neither fabric is ``live`` (the CLI on a file or preset).
+    """
     principal.require_operator()
     scenario = scenario_of(req)
     opts = options(settings, req)
@@ -140,7 +145,7 @@ def describe(src: FabricSource) -> str:
 
 
 def resolve(
-    db: Database, src: FabricSource, *, field: str = "fabric"
+    db: Database | None, src: FabricSource, *, field: str = "fabric"
 ) -> tuple[FabricSpec, Baseline | None]:
     """The fabric spec (with its changes) and, for the live store, its current load."""
     baseline: Baseline | None = None
@@ -149,6 +154,8 @@ def resolve(
         # name on the server.
         spec = load_fabric(src.yaml if "\n" in src.yaml else src.yaml + "\n")
     elif src.name == LIVE:
+        if db is None:
+            raise InvalidInput("the live store is planned through the API", field=field)
         with db.read_session() as s:
             spec = export_from_store(s, name="live")
             baseline = read_baseline(s)
