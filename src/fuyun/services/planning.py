@@ -66,9 +66,9 @@ class FabricSource:
     seed: int = 0
     switched: list[str] | None = None  # routed modules rebuilt as switched-clos (TRILL)
     all_switched: bool = False
-    add_site_like: str | None = None  # a second site built like this one…
+    add_site_like: str | None = None  # a second site built like this one ("*": the first)…
     add_site_link: str = "otv"  # …joined by this interconnect
-    add_module_to: str | None = None
+    add_module_to: str | None = None  # "*": the first site
 
 
 @dataclass(frozen=True)
@@ -168,10 +168,12 @@ def resolve(
         raise InvalidInput(f"unknown fabric '{src.name}' (known: {known})", field=field)
     if src.all_switched or src.switched:
         spec = fabrics.to_switched(spec, None if src.all_switched else src.switched)
+    first = min((site.name for site in spec.sites), default="")
     if src.add_module_to:
-        spec = fabrics.add_module(spec, src.add_module_to)
+        spec = fabrics.add_module(spec, first if src.add_module_to == "*" else src.add_module_to)
     if src.add_site_like:
-        spec = fabrics.add_site(spec, src.add_site_like, src.add_site_link)
+        like = first if src.add_site_like == "*" else src.add_site_like
+        spec = fabrics.add_site(spec, like, src.add_site_link)
     return spec, baseline
 
 
