@@ -7,6 +7,7 @@ so RAM allows 4 and disk 5 per host: the host's ``max_vms`` (default 3) binds.
 
 from __future__ import annotations
 
+import itertools
 from ipaddress import IPv4Network
 
 from fuyun.domain.enums import FabricKind, L2Extension, L2Technology, SwitchRole
@@ -82,10 +83,8 @@ def fabric(
                         HostSpec(name=f"{tor}-h{h}", tor=tor, model="tiny", max_vms=max_vms)
                     )
     links = [
-        InterconnectSpec(
-            name=f"ic-{a}-{b}", site_a=a, site_b=b, l2_extension=L2Extension(link)
-        )
-        for a, b in zip(sites, sites[1:], strict=False)
+        InterconnectSpec(name=f"ic-{a}-{b}", site_a=a, site_b=b, l2_extension=L2Extension(link))
+        for a, b in itertools.pairwise(sites)
     ]
     return FabricSpec(
         name="tiny",

@@ -74,9 +74,7 @@ def test_a_check_leaves_the_end_state_as_it_found_it() -> None:
     c = sim.w.cluster
 
     def state() -> tuple[Any, ...]:
-        hosts = [
-            (h.state, h.used_vcpus, h.used_ram_mb, h.vm_count) for h in c.hosts.values()
-        ]
+        hosts = [(h.state, h.used_vcpus, h.used_ram_mb, h.vm_count) for h in c.hosts.values()]
         switches = [(s.used_mac, s.used_arp, s.used_vlans) for s in c.switches.values()]
         spans = [dict(seg.span) for n in sim.networks for seg in n.segments]
         return (hosts, switches, spans, dict(c.tor_best), dict(c.module_vms))
