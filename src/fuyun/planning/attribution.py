@@ -18,7 +18,7 @@ from itertools import islice
 from fuyun.planning.world import World
 from fuyun.scheduler.framework import Decision, Request, Scheduler
 
-ROOM_PROBE = 256
+ROOM_PROBE = 64
 
 _FILTERS = {
     "host-state": "hosts",
@@ -96,6 +96,8 @@ def _confined_elsewhere(
         ]
         if elsewhere and sched is not None:
             free = replace(req, networks=tuple(n for n in req.networks if n is not need))
+            # Emptiest ToRs first: if any has room, one of the first hosts shows it.
+            elsewhere.sort(key=lambda t: -c.tor_best.get(t, 0))
             probe = (h for t in elsewhere for h in c.hosts_by_tor[t])
             fits = [h for h in islice(probe, ROOM_PROBE) if not sched.first_rejection(free, h)]
             elsewhere = sorted({h.tor for h in fits})

@@ -45,7 +45,7 @@ from fuyun.planning.scenario import Batch, Scenario
 from fuyun.planning.stats import address_waste, module_rows, span_stats, step_stats, switch_loads
 from fuyun.planning.world import World
 from fuyun.scheduler.framework import Request, Scheduler
-from fuyun.scheduler.model import Demand, GroupNeed, HostSlot
+from fuyun.scheduler.model import Demand, GroupNeed, HostSlot, NetworkNeed
 from fuyun.scheduler.plugins import default_filters, default_weighers
 from fuyun.scheduler.plugins.affinity import unit_of
 
@@ -285,7 +285,9 @@ class Simulation:
             group = self._group(b.tenant, 1) if b.grouped else None
             queue = queues.setdefault(nets[slot], []) if self.batch else None
             host = self._vm(b, nets, slot, group, queue)
-            if host is None and self._fleet_full(b.flavor):
+            if host is None:
+                # Nothing is freed during a plan: the rest of a refused request is refused
+                # too (the API refuses a request whole; here the placed part stays).
                 self._lost(b.count - i - 1, "fleet", None, "", "")
                 return
 
@@ -318,10 +320,10 @@ class Simulation:
                     fresh = True
                     continue
             self._record("module", module, resource, detail)
-            if resource in MODULE_WIDE:
+            if resource in MODULE_WIDE and group is None:
                 self._full[(module, b.flavor)] = (resource, detail)
             tried.add(module)
-            idx = self._spill(b.tenant, b.flavor, tried, (resource, detail))
+            idx = self._spill(b.tenant, b.flavor, group, tried, (resource, detail))
             if idx is None:
                 self._lost(1, "fleet", None, resource, detail)
                 return None
@@ -330,37 +332,48 @@ class Simulation:
             fresh = True
 
     def _spill(
-        self, t: int, flavor: str, tried: set[uuid.UUID], why: tuple[str, str]
+        self,
+        t: int,
+        flavor: str,
+        group: Group | None,
+        tried: set[uuid.UUID],
+        why: tuple[str, str],
     ) -> int | None:
-        """A new network in the emptiest module that is not known full, home site first.
+        """A new network in the emptiest module that can take the VM, home site first.
 
-        When the home site has no module left to try, the site is exhausted, for the
-        reason the last module gave (``why``).
+        Each candidate module is asked first (a decision for a port of a new, empty
+        VLAN there), so no network is opened where the VM would be refused. When the
+        home site has no module left, the site is exhausted, for the last reason.
         """
         c = self.w.cluster
         home = self.tenant_site[t]
-        order = sorted(
-            self.w.sites,
-            key=lambda s: (s != home, self.w.sites[s].name),
-        )
-        for site in order:
+        demand = self.demand[flavor]
+        for site in sorted(self.w.sites, key=lambda s: (s != home, self.w.sites[s].name)):
             mods = [
                 m
                 for m in self.w.modules_of(site)
                 if m not in tried and (m, flavor) not in self._full
             ]
             mods.sort(key=lambda m: (c.module_vms[m] / (c.module_hosts[m] or 1), c.modules[m].name))
-            if not mods:
-                if site == home:
-                    self._record("site", None, *why, site=site)
-                continue
-            idx = self._open_network(t, mods)
-            if idx is not None:
-                return idx
+            for m in mods:
+                tried.add(m)
+                info = c.modules[m]
+                fresh = NetworkNeed(uuid.UUID(int=0), m, info.switched, {}, 1)
+                groups = (group.need,) if group else ()
+                probe = Request(demand, (fresh,), groups, strategy=self.s.strategy)
+                ranked, decision = self.sched.ranked(probe)
+                if not ranked:
+                    why = attribute(self.w, probe, decision, self.sched)
+                    self._record("module", m, *why)
+                    if why[0] in MODULE_WIDE and group is None:  # a group's refusal is its own
+                        self._full[(m, flavor)] = why
+                    continue
+                idx = self._open_network(t, [m])
+                if idx is not None:
+                    return idx
+            if site == home:
+                self._record("site", None, *why, site=site)
         return None
-
-    def _fleet_full(self, flavor: str) -> bool:
-        return all((m, flavor) in self._full for m in self.w.cluster.modules)
 
     def _try(
         self,
