@@ -111,7 +111,7 @@ class Scheduler:
 
     # -- candidates ---------------------------------------------------------------
 
-    def _tors(self, req: Request) -> Iterator[uuid.UUID]:
+    def _tors(self, req: Request, decision: Decision | None = None) -> Iterator[uuid.UUID]:
         c = self.cluster
         modules: Iterable[uuid.UUID]
         allowed = req.modules
@@ -129,21 +129,41 @@ class Scheduler:
             tors = [
                 t
                 for t in c.tors_by_module.get(module, ())
-                if c.tor_best.get(t, 0) >= req.demand.vcpus and (confined is None or t in confined)
+                if c.tor_best.get(t, 0) >= req.demand.vcpus
             ]
+            if confined is not None:
+                # The reachability filter would reject every host below these: count them
+                # as its removals (with its reason) without walking them.
+                beyond = [t for t in tors if t not in confined]
+                if beyond and decision is not None:
+                    self._unreachable(req, beyond, decision)
+                tors = [t for t in tors if t in confined]
             reverse = req.strategy == "spread"
             tors.sort(
                 key=lambda t: (t not in preferred, -c.tor_best[t] if reverse else c.tor_best[t])
             )
             yield from tors
 
-    def candidates(self, req: Request) -> Iterator[HostSlot]:
+    def _unreachable(self, req: Request, tors: list[uuid.UUID], decision: Decision) -> None:
+        reach = next((f for f in self.filters if f.name == "network-reachability"), None)
+        hosts = [self.cluster.hosts_by_tor[t][0] for t in tors if self.cluster.hosts_by_tor[t]]
+        if reach is None or not hosts:
+            return
+        reason = reach.reject(self.cluster, req, hosts[0])
+        if reason is None:
+            return
+        decision.removed[reach.name] += sum(len(self.cluster.hosts_by_tor[t]) for t in tors)
+        samples = decision.samples.setdefault(reach.name, [])
+        if len(samples) < SAMPLES_PER_FILTER:
+            samples.append((hosts[0].name, reason))
+
+    def candidates(self, req: Request, decision: Decision | None = None) -> Iterator[HostSlot]:
         if req.pinned is not None:
             host = self.cluster.hosts.get(req.pinned)
             if host is not None:
                 yield host
             return
-        for tor in self._tors(req):
+        for tor in self._tors(req, decision):
             yield from self.cluster.hosts_by_tor[tor]
 
     def all_hosts(self, req: Request) -> Iterator[HostSlot]:
@@ -178,12 +198,17 @@ class Scheduler:
         For batch placement: the next VMs of one request try these hosts in order,
         each re-checked by every filter, before another decision is made.
         """
-        return self._walk(req, self.candidates(req), self.feasible_to_score)
+        decision = Decision(host=None)
+        return self._walk(req, self.candidates(req, decision), self.feasible_to_score, decision)
 
     def _walk(
-        self, req: Request, source: Iterable[HostSlot], limit: int | None
+        self,
+        req: Request,
+        source: Iterable[HostSlot],
+        limit: int | None,
+        decision: Decision | None = None,
     ) -> tuple[list[HostSlot], Decision]:
-        decision = Decision(host=None)
+        decision = decision or Decision(host=None)
         feasible: list[HostSlot] = []
         for host in source:
             decision.considered += 1

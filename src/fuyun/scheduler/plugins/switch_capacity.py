@@ -1,7 +1,7 @@
 """Switch tables: attaching the VM's ports keeps every MAC, ARP and VLAN table within limits.
 
 The same model as :mod:`fuyun.ipam.l2`: a ToR that joins a span learns the VLAN
-and every MAC in it; every switch in the span learns the new MAC; the gateway
+and every MAC in it; every switch in the span (the other ToRs too) learns the new MAC; the gateway
 switch (aggregation pair in a switched CLOS, the ToR in a routed one) adds an
 ARP entry per address.
 """
@@ -59,6 +59,10 @@ def _deltas(
     out: list[tuple[object, tuple[int, int, int]]] = [(host.tor, tor)]
     for agg in aggs:
         out.append((agg, (1, need.ips, 1 if existing == 0 else 0)))
+    # Every other ToR carrying the VLAN learns the new port's MAC too.
+    for other, ports in need.span_ports.items():
+        if ports > 0 and other != host.tor:
+            out.append((other, (1, 0, 0)))
     return out
 
 
