@@ -95,3 +95,22 @@ def test_density_change_adds_room_at_its_step() -> None:
     assert [t.density.capacity for t in r.timeline] == [8, 8, 12]
     assert [t.vms for t in r.timeline] == [5, 8, 12]
     assert (r.placed, r.unplaced, r.first_unplaced_step) == (12, 3, 1)
+
+
+def test_a_two_vlan_pool_runs_out_when_a_routed_tenant_needs_a_third_tor() -> None:
+    from fuyun.planning.world import VlanPoolParams
+
+    # Three routed ToRs of one 1p2v host each, a module pool of VLANs 100-101. Six VMs:
+    # two on t1 (VLAN 100), two on t2 (VLAN 101, a second network), the fifth needs a
+    # third VLAN for t3: the pool is empty, so it and the rest of its request are refused.
+    spec = fabric(kind="routed-clos", tors=3, hosts=1, max_vms=2)
+    opts = Options(
+        strategies=False, remedies=False, nplus1=False, vlan_pool=VlanPoolParams(100, 101, ())
+    )
+    r = run(spec, scenario(initial_vms=(6, 6), steps=1), opts)[1]
+    assert (r.placed, r.unplaced, r.spills) == (4, 2, 1)
+    assert (r.first("module")["s1-m1"].resource, r.first("site")["s1"].resource) == (
+        "vlan-pool",
+        "vlan-pool",
+    )
+    assert r.timeline[0].vlans.used == r.timeline[0].vlans.capacity == 2

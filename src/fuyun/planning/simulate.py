@@ -109,6 +109,7 @@ class Simulation:
         self._full: dict[tuple[uuid.UUID, str], tuple[str, str]] = {}
         self.placed = self.unplaced = self.spills = 0
         self.first_unplaced: int | None = None
+        self.open_failure: tuple[str, str] | None = None
         self.step = 0
         self._existing()
 
@@ -238,8 +239,13 @@ class Simulation:
         )
 
     def _open_network(self, t: int, modules: list[uuid.UUID]) -> int | None:
-        """A new network for tenant ``t`` in the first of ``modules`` that has room."""
+        """A new network for tenant ``t`` in the first of ``modules`` that has room.
+
+        When none can be opened, ``self.open_failure`` says why (a VLAN pool, IP space).
+        """
+        self.open_failure: tuple[str, str] | None = None
         if len(self.tenant_nets.get(t, ())) >= MAX_NETWORKS_PER_TENANT:
+            self.open_failure = ("subnet", f"tenant {t} has {MAX_NETWORKS_PER_TENANT} networks")
             return None
         for module in modules:
             info = self.w.cluster.modules[module]
@@ -254,6 +260,7 @@ class Simulation:
             except Exhausted as exc:
                 scope = "site" if exc.resource == "ip-space" else "module"
                 self._record(scope, module, exc.resource, exc.detail)
+                self.open_failure = (exc.resource, exc.detail)
                 continue
             self.networks.append(net)
             self.module_networks[module] += 1
@@ -319,6 +326,8 @@ class Simulation:
                     self.spills += 1
                     fresh = True
                     continue
+                # No second network here either: that is what ran out in the module.
+                resource, detail = self.open_failure or (resource, detail)
             self._record("module", module, resource, detail)
             if resource in MODULE_WIDE and group is None:
                 self._full[(module, b.flavor)] = (resource, detail)
@@ -371,6 +380,7 @@ class Simulation:
                 idx = self._open_network(t, [m])
                 if idx is not None:
                     return idx
+                why = self.open_failure or why
             if site == home:
                 self._record("site", None, *why, site=site)
         return None
