@@ -90,3 +90,15 @@ def test_a_fabric_document_is_planned_as_given(api: Api) -> None:
     )
     assert r.status_code == 200, r.text
     assert r.json()["source"] == "fabric YAML" and r.json()["fabric"] == "small"
+
+
+def test_a_store_a_fabric_file_cannot_describe_is_a_409_not_a_500(api: Api) -> None:
+    r = api.client.post(
+        "/api/v1/server-models",
+        headers=api.op,
+        json={"name": "tiny-ram", "cores": 1, "ram_mb": 512, "disk_gb": 10},
+    )
+    assert r.status_code == 201, r.text  # the inventory takes it; a fabric file cannot say it
+    r = api.client.post("/api/v1/plans", headers=api.op, json={"scenario": SMALL})
+    assert r.status_code == 409, r.text
+    assert r.json()["error"]["code"] == "fabric_unexportable"

@@ -18,11 +18,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fuyun.config import Settings
-from fuyun.domain.errors import InvalidInput
+from fuyun.domain.errors import Conflict, InvalidInput
 from fuyun.fabric.generator import PRESETS as FABRIC_PRESETS
 from fuyun.fabric.generator import generate
 from fuyun.fabric.loader import export_from_store
@@ -157,7 +158,17 @@ def resolve(
         if db is None:
             raise InvalidInput("the live store is planned through the API", field=field)
         with db.read_session() as s:
-            spec = export_from_store(s, name="live")
+            try:
+                spec = export_from_store(s, name="live")
+            except ValidationError as exc:
+                # The store may hold what a fabric file cannot say (a model under 1 GiB).
+                problem = exc.errors()[0]
+                where = ".".join(str(p) for p in problem.get("loc", ()))
+                raise Conflict(
+                    f"the live inventory cannot be planned: {where}: {problem.get('msg')}",
+                    field=field,
+                    code="fabric_unexportable",
+                ) from None
             baseline = read_baseline(s)
         if not spec.hosts:
             raise InvalidInput("the live store holds no hosts; load a fabric first", field=field)
