@@ -184,3 +184,14 @@ def test_security_policy_by_cli(server: dict[str, str]) -> None:
     assert code == 0 and "OK" in text, text
     code, text = fuyun(server, "device", "list", "--json")
     assert code == 0
+
+
+def test_plan_on_the_live_store_by_cli(server: dict[str, str]) -> None:
+    code, text = fuyun(
+        server, "plan", "run", "--set", "steps=2", "--set", "tenants=3", "--limit", "3", "--json"
+    )
+    assert code == 0, text
+    data = json.loads(text)
+    assert data["source"] == "live" and len(data["timeline"]) == 2
+    code, text = fuyun(server, "plan", "run", "--set", "growth=sideways")
+    assert code == 2 and "scenario.growth" in text

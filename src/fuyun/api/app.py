@@ -18,6 +18,7 @@ from fuyun.api.routes import (
     identity,
     inventory,
     networks,
+    plans,
     policy,
     qos,
     system,
@@ -126,6 +127,7 @@ def create_app(
         audit,
         traffic,
         agents,
+        plans,
     ):
         app.include_router(module.router, prefix=API_PREFIX)
     portal.install(app)  # the portal and console at /, its assets at /static

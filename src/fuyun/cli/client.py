@@ -63,6 +63,7 @@ def call(
     json_body: Any = None,
     params: dict[str, Any] | None = None,
     auth: bool = True,
+    timeout: float = 60,
 ) -> Any:
     headers = {}
     if auth:
@@ -78,7 +79,7 @@ def call(
             json=json_body,
             params=clean,
             headers=headers,
-            timeout=60,
+            timeout=timeout,
         )
     except httpx.HTTPError as exc:
         raise fail(f"cannot reach {base_url()}: {exc}", code=1) from exc

@@ -14,6 +14,7 @@ from fuyun.cli import drift, networking, policy, qos, resources, scaleout, telem
 from fuyun.cli.client import err, out, save_credentials
 from fuyun.cli.fabric import fabric_app
 from fuyun.cli.lab import agent, lab_app
+from fuyun.cli.plan import plan_app
 
 app = typer.Typer(
     help="fuyun: compute and network of a multi-tenant data center, together.",
@@ -23,6 +24,7 @@ app = typer.Typer(
 app.add_typer(fabric_app, name="fabric")
 app.add_typer(lab_app, name="lab")
 app.command()(agent)
+app.add_typer(plan_app, name="plan")
 app.add_typer(resources.tenant_app, name="tenant")
 app.add_typer(resources.user_app, name="user")
 app.add_typer(resources.token_app, name="token")

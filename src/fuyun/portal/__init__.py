@@ -20,6 +20,7 @@ from fuyun.portal import (
     routes_home,
     routes_networks,
     routes_ops,
+    routes_plan,
     routes_policy,
     routes_qos,
     routes_tenants,
@@ -41,6 +42,7 @@ for _module in (
     routes_activity,
     routes_account,
     routes_ops,
+    routes_plan,
     routes_tenants,
     routes_traffic,
 ):

@@ -48,6 +48,7 @@ OPERATOR = [
     Item("/", "Overview"),
     Item("/ops/fabric", "Fabric map"),
     Item("/ops/tenants", "Tenants & quotas"),
+    Item("/ops/plan", "Capacity plan"),
     Item("/vms", "VMs"),
     Item("/networks", "Networks"),
     Item("/security-groups", "Security groups"),
@@ -60,7 +61,6 @@ OPERATOR = [
 PLANNED_PARTNER: list[Planned] = []
 PLANNED_OPERATOR = [
     Planned("Migrations", 6),
-    Planned("Capacity what-if", 11),
 ]
 
 

@@ -72,6 +72,22 @@ class Decision:
         return "; ".join(parts) or "no candidate host"
 
 
+def _confined(req: Request) -> frozenset[object] | None:
+    """The ToRs a routed-clos VLAN confines the request to; None when not confined.
+
+    The reachability filter would reject every host below any other ToR, so the
+    candidate walk skips them (an explanation still visits every host).
+    """
+    confined: frozenset[object] | None = None
+    for need in req.networks:
+        if need.switched:
+            continue
+        tors = frozenset(t for t, k in need.span_ports.items() if k > 0)
+        if tors:
+            confined = tors if confined is None else confined & tors
+    return confined
+
+
 class Scheduler:
     def __init__(
         self,
@@ -95,7 +111,7 @@ class Scheduler:
 
     # -- candidates ---------------------------------------------------------------
 
-    def _tors(self, req: Request) -> Iterator[uuid.UUID]:
+    def _tors(self, req: Request, decision: Decision | None = None) -> Iterator[uuid.UUID]:
         c = self.cluster
         modules: Iterable[uuid.UUID]
         allowed = req.modules
@@ -108,25 +124,46 @@ class Scheduler:
         else:
             modules = sorted(allowed, key=lambda m: c.modules[m].name if m in c.modules else "")
         preferred = {t for n in req.networks for t, k in n.span_ports.items() if k > 0}
+        confined = _confined(req)
         for module in modules:
             tors = [
                 t
                 for t in c.tors_by_module.get(module, ())
                 if c.tor_best.get(t, 0) >= req.demand.vcpus
             ]
+            if confined is not None:
+                # The reachability filter would reject every host below these: count them
+                # as its removals (with its reason) without walking them.
+                beyond = [t for t in tors if t not in confined]
+                if beyond and decision is not None:
+                    self._unreachable(req, beyond, decision)
+                tors = [t for t in tors if t in confined]
             reverse = req.strategy == "spread"
             tors.sort(
                 key=lambda t: (t not in preferred, -c.tor_best[t] if reverse else c.tor_best[t])
             )
             yield from tors
 
-    def candidates(self, req: Request) -> Iterator[HostSlot]:
+    def _unreachable(self, req: Request, tors: list[uuid.UUID], decision: Decision) -> None:
+        reach = next((f for f in self.filters if f.name == "network-reachability"), None)
+        hosts = [self.cluster.hosts_by_tor[t][0] for t in tors if self.cluster.hosts_by_tor[t]]
+        if reach is None or not hosts:
+            return
+        reason = reach.reject(self.cluster, req, hosts[0])
+        if reason is None:
+            return
+        decision.removed[reach.name] += sum(len(self.cluster.hosts_by_tor[t]) for t in tors)
+        samples = decision.samples.setdefault(reach.name, [])
+        if len(samples) < SAMPLES_PER_FILTER:
+            samples.append((hosts[0].name, reason))
+
+    def candidates(self, req: Request, decision: Decision | None = None) -> Iterator[HostSlot]:
         if req.pinned is not None:
             host = self.cluster.hosts.get(req.pinned)
             if host is not None:
                 yield host
             return
-        for tor in self._tors(req):
+        for tor in self._tors(req, decision):
             yield from self.cluster.hosts_by_tor[tor]
 
     def all_hosts(self, req: Request) -> Iterator[HostSlot]:
@@ -151,15 +188,34 @@ class Scheduler:
 
     def select(self, req: Request, *, explain: bool = False) -> Decision:
         """Pick a host for one VM; with ``explain``, look at every reachable host."""
+        if explain:
+            return self._walk(req, self.all_hosts(req), None)[1]
+        return self.ranked(req)[1]
+
+    def ranked(self, req: Request) -> tuple[list[HostSlot], Decision]:
+        """The feasible hosts :meth:`select` scores, best first, and its decision.
+
+        For batch placement: the next VMs of one request try these hosts in order,
+        each re-checked by every filter, before another decision is made.
+        """
         decision = Decision(host=None)
+        return self._walk(req, self.candidates(req, decision), self.feasible_to_score, decision)
+
+    def _walk(
+        self,
+        req: Request,
+        source: Iterable[HostSlot],
+        limit: int | None,
+        decision: Decision | None = None,
+    ) -> tuple[list[HostSlot], Decision]:
+        decision = decision or Decision(host=None)
         feasible: list[HostSlot] = []
-        source = self.all_hosts(req) if explain else self.candidates(req)
         for host in source:
             decision.considered += 1
             rejected = self.first_rejection(req, host)
             if rejected is None:
                 feasible.append(host)
-                if not explain and len(feasible) >= self.feasible_to_score:
+                if limit is not None and len(feasible) >= limit:
                     break
                 continue
             name, reason = rejected
@@ -168,12 +224,12 @@ class Scheduler:
             if len(samples) < SAMPLES_PER_FILTER:
                 samples.append((host.name, reason))
         if not feasible:
-            return decision
+            return [], decision
         scored = self._score(req, feasible)
         pick = self.rng.randrange(min(self.subset_size, len(scored))) if self.subset_size > 1 else 0
         decision.host = scored[pick][0]
         decision.top = [(h.name, round(s, 4)) for h, s in scored[:5]]
-        return decision
+        return [h for h, _ in scored], decision
 
     def _score(self, req: Request, hosts: list[HostSlot]) -> list[tuple[HostSlot, float]]:
         totals = [0.0] * len(hosts)

@@ -1,7 +1,7 @@
 """Switch tables: attaching the VM's ports keeps every MAC, ARP and VLAN table within limits.
 
 The same model as :mod:`fuyun.ipam.l2`: a ToR that joins a span learns the VLAN
-and every MAC in it; every switch in the span learns the new MAC; the gateway
+and every MAC in it; every switch in the span (the other ToRs too) learns the new MAC; the gateway
 switch (aggregation pair in a switched CLOS, the ToR in a routed one) adds an
 ARP entry per address.
 """
@@ -9,7 +9,7 @@ ARP entry per address.
 from collections import defaultdict
 
 from fuyun.scheduler.framework import Request
-from fuyun.scheduler.model import Cluster, HostSlot
+from fuyun.scheduler.model import Cluster, HostSlot, NetworkNeed
 
 _TABLES = (
     ("mac", "used_mac", "mac_capacity"),
@@ -24,33 +24,56 @@ class SwitchCapacityFilter:
     def reject(self, cluster: Cluster, req: Request, host: HostSlot) -> str | None:
         if not req.networks:
             return None
+        if len(req.networks) == 1:
+            return self._one(cluster, req.networks[0], host)
         add: dict[object, list[int]] = defaultdict(lambda: [0, 0, 0])
         for need in req.networks:
-            in_span = need.span_ports.get(host.tor, 0) > 0
-            existing = need.ports
-            tor = add[host.tor]
-            if not in_span:
-                tor[2] += 1
-                tor[0] += existing
-            tor[0] += 1
-            module = cluster.modules.get(need.module)
-            aggs = module.aggregation if module and need.switched else ()
-            for agg in aggs:
-                a = add[agg]
-                if existing == 0:
-                    a[2] += 1
-                a[0] += 1
-                a[1] += need.ips
-            if not aggs:
-                tor[1] += need.ips
+            for sw_id, delta in _deltas(cluster, need, host):
+                row = add[sw_id]
+                for i in range(3):
+                    row[i] += delta[i]
         for sw_id, (mac, arp, vlans) in add.items():
-            sw = cluster.switches.get(sw_id)  # type: ignore[arg-type]
-            if sw is None:
-                continue
-            for (label, used, cap), delta in zip(_TABLES, (mac, arp, vlans), strict=True):
-                if delta and getattr(sw, used) + delta > getattr(sw, cap):
-                    return (
-                        f"switch {sw.name}: {label} table would hold "
-                        f"{getattr(sw, used) + delta} of {getattr(sw, cap)}"
-                    )
+            refusal = _over(cluster, sw_id, mac, arp, vlans)
+            if refusal is not None:
+                return refusal
         return None
+
+    def _one(self, cluster: Cluster, need: NetworkNeed, host: HostSlot) -> str | None:
+        # The common case (one NIC): no merging of deltas, no allocation per host.
+        for sw_id, (mac, arp, vlans) in _deltas(cluster, need, host):
+            refusal = _over(cluster, sw_id, mac, arp, vlans)
+            if refusal is not None:
+                return refusal
+        return None
+
+
+def _deltas(
+    cluster: Cluster, need: NetworkNeed, host: HostSlot
+) -> list[tuple[object, tuple[int, int, int]]]:
+    """(switch, (mac, arp, vlans)) one more port of ``need`` below ``host`` adds."""
+    in_span = need.span_ports.get(host.tor, 0) > 0
+    existing = need.ports
+    module = cluster.modules.get(need.module)
+    aggs = module.aggregation if module and need.switched else ()
+    tor = (1 if in_span else existing + 1, 0 if aggs else need.ips, 0 if in_span else 1)
+    out: list[tuple[object, tuple[int, int, int]]] = [(host.tor, tor)]
+    for agg in aggs:
+        out.append((agg, (1, need.ips, 1 if existing == 0 else 0)))
+    # Every other ToR carrying the VLAN learns the new port's MAC too.
+    for other, ports in need.span_ports.items():
+        if ports > 0 and other != host.tor:
+            out.append((other, (1, 0, 0)))
+    return out
+
+
+def _over(cluster: Cluster, sw_id: object, mac: int, arp: int, vlans: int) -> str | None:
+    sw = cluster.switches.get(sw_id)  # type: ignore[call-overload]
+    if sw is None:
+        return None
+    for (label, used, cap), delta in zip(_TABLES, (mac, arp, vlans), strict=True):
+        if delta and getattr(sw, used) + delta > getattr(sw, cap):
+            return (
+                f"switch {sw.name}: {label} table would hold "
+                f"{getattr(sw, used) + delta} of {getattr(sw, cap)}"
+            )
+    return None

@@ -1,0 +1,50 @@
+"""``POST /plans``: capacity planning and what-if on an in-memory copy (operators).
+
+The route is a plain ``def``: FastAPI runs it in a worker thread, so a plan that
+takes seconds never blocks the event loop; the service lets one plan run at a time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from fuyun.api.deps import Caller, Ctx
+from fuyun.api.routes.common import ERRORS
+from fuyun.api.schemas_plan import FabricIn, PlanIn
+from fuyun.services import planning
+
+router = APIRouter(responses=ERRORS, tags=["plans"])
+
+
+def _source(f: FabricIn) -> planning.FabricSource:
+    return planning.FabricSource(**f.model_dump())
+
+
+def request_of(body: PlanIn) -> planning.PlanRequest:
+    scenario = body.scenario.model_dump(exclude_none=True)
+    name = scenario.pop("name")
+    return planning.PlanRequest(
+        fabric=_source(body.fabric),
+        scenario=name,
+        overrides=scenario,
+        remedies=body.remedies,
+        strategies=body.strategies,
+        nplus1=body.nplus1,
+        nplus1_limit=body.nplus1_limit,
+        compare_with=None if body.compare_with is None else _source(body.compare_with),
+    )
+
+
+@router.post("/plans")
+def create_plan(ctx: Ctx, who: Caller, body: PlanIn) -> dict[str, Any]:
+    """Run a growth scenario (or compare two fabrics under one); nothing in the store changes."""
+    return planning.run(ctx.db, ctx.settings, who, request_of(body))
+
+
+@router.get("/plans/presets")
+def plan_presets(who: Caller) -> dict[str, Any]:
+    """The scenario presets and fabric sources a plan can start from (operators)."""
+    who.require_operator()
+    return planning.presets()
