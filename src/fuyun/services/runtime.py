@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from fuyun.config import Settings
 from fuyun.drivers.compute import ComputeDriver
+from fuyun.drivers.network import NetworkDriver
 from fuyun.services.placement import Placement
 from fuyun.store.engine import Database
 from fuyun.workflows.engine import Engine
@@ -16,10 +17,14 @@ class Runtime:
     db: Database
     settings: Settings
     driver: ComputeDriver
+    # The network driver a move drives its destination devices through (the reconcile
+    # path); without one, a move waits for another reconciler to apply them.
+    network: NetworkDriver | None = None
     placement: Placement = field(init=False)
     engine: Engine = field(init=False)
 
     def __post_init__(self) -> None:
+        from fuyun.services.migration.workflow import register as register_migration
         from fuyun.services.provision import register_all
 
         self.placement = Placement(self.db, self.settings)
@@ -31,3 +36,4 @@ class Runtime:
             wait_s=self.settings.workflow_wait_s,
         )
         register_all(self.engine)
+        register_migration(self.engine)
