@@ -41,6 +41,11 @@ def main() -> None:
                 networks=tuple(args["networks"]),
             ),
         )
+    elif op == "migrate":
+        from fuyun.services.migration import service
+        from fuyun.services.migration.plan import Target
+
+        service.migrate(rt, SYSTEM, uuid.UUID(args["vm_id"]), Target(host=args["to"]))
     elif op == "delete":
         vms.delete_vm(rt, SYSTEM, uuid.UUID(args["vm_id"]))
     print("finished without crashing")

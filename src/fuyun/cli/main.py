@@ -135,7 +135,8 @@ def serve(
         err.print(f"[red]error:[/red] {exc.message}")
         raise typer.Exit(2) from exc
     if settings.reconcile_in_process:
-        ReconcileLoop(db, create_network_driver(settings.network_driver)).start()
+        # One network driver for the loop and for moves, so both see the same devices.
+        ReconcileLoop(db, runtime.network or create_network_driver(settings.network_driver)).start()
     if not db.is_sqlite and settings.workflow_runner == "inline":
         # Inline on PostgreSQL, beside other API processes: take over what a dead one
         # left behind, after its lease. (In queue mode `fuyun worker` does this.)

@@ -17,8 +17,8 @@ class Runtime:
     db: Database
     settings: Settings
     driver: ComputeDriver
-    # The network driver a move drives its destination devices through (the reconcile
-    # path); without one, a move waits for another reconciler to apply them.
+    # The network driver the reconcile loop and a move (its destination devices)
+    # apply desired state through; the configured one when not given.
     network: NetworkDriver | None = None
     placement: Placement = field(init=False)
     engine: Engine = field(init=False)
@@ -27,6 +27,10 @@ class Runtime:
         from fuyun.services.migration.workflow import register as register_migration
         from fuyun.services.provision import register_all
 
+        if self.network is None:
+            from fuyun.drivers.network import create_network_driver
+
+            self.network = create_network_driver(self.settings.network_driver)
         self.placement = Placement(self.db, self.settings)
         self.engine = Engine(
             self.db,
