@@ -66,12 +66,17 @@ def test_killed_before_each_step_resumes(world: World, step: str) -> None:
     assert rt.driver.status(SOURCE, vm.id) is None
     with world.db.read_session() as s:
         assert s.get(Vm, vm.id).state == "active"  # type: ignore[union-attr]
-        assert s.scalar(select(func.count()).select_from(Port).where(Port.peer_host_id.is_not(None))) == 0
-        used = {h.name: (h.vm_count, h.used_vcpus) for h in s.scalars(select(Host).where(Host.vm_count > 0))}
+        assert (
+            s.scalar(select(func.count()).select_from(Port).where(Port.peer_host_id.is_not(None)))
+            == 0
+        )
+        used = {
+            h.name: (h.vm_count, h.used_vcpus)
+            for h in s.scalars(select(Host).where(Host.vm_count > 0))
+        }
         assert used == {TARGET: (1, 1)}
         span = {
-            (name, m.ports)
-            for m, name in s.execute(select(SpanMember, Switch.name).join(Switch))
+            (name, m.ports) for m, name in s.execute(select(SpanMember, Switch.name).join(Switch))
         }
         assert span == {("sz1-m01-t03", 1)}
         t01 = s.scalar(select(Switch).where(Switch.name == "sz1-m01-t01"))

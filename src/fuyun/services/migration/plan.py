@@ -65,6 +65,7 @@ class Target:
     tor: str | None = None
     module: str | None = None
     site: str | None = None
+    strategy: str | None = None  # pack | spread; the scheduler's default when None
 
 
 @dataclass(frozen=True)
@@ -253,7 +254,13 @@ def demand_of(vm: Vm) -> Demand:
 
 
 def request_for(
-    rt: Any, s: Session, vm: Vm, source: Host, *, demand: Demand | None = None
+    rt: Any,
+    s: Session,
+    vm: Vm,
+    source: Host,
+    *,
+    demand: Demand | None = None,
+    strategy: str | None = None,
 ) -> Request:
     """The scheduler's request for this VM elsewhere: its networks (with the modules
     their VLANs can be extended to) and its group, counting it out of its source."""
@@ -279,7 +286,7 @@ def request_for(
         networks=tuple(needs),
         groups=groups,
         avoid=frozenset({source.id}),
-        strategy=rt.placement.strategy,
+        strategy=strategy or rt.placement.strategy,
     )
 
 
@@ -444,7 +451,9 @@ def plan_move(
     if source is None:
         raise Conflict("the VM runs on no host", field="vm_id", code="invalid_state")
     tors = scope_tors(s, target)
-    req = replace(request_for(rt, s, vm, source, demand=demand), tors=tors)
+    req = replace(
+        request_for(rt, s, vm, source, demand=demand, strategy=target.strategy), tors=tors
+    )
     avoid = set(req.avoid)
     last: MigrationPlan | None = None
     for _ in range(PICK_TRIES):
@@ -473,7 +482,13 @@ def _nowhere(
     demand: Demand | None,
 ) -> MigrationPlan:
     """No host qualified: explain with a host of the scope (the network's reasons show)."""
-    stmt = select(Host).where(Host.id != source.id).order_by(Host.name).limit(1)
+    # A working host off the source's ToR shows the network's reasons best.
+    stmt = (
+        select(Host)
+        .where(Host.id != source.id)
+        .order_by(Host.tor_id == source.tor_id, Host.state != "active", Host.name)
+        .limit(1)
+    )
     if tors is not None:
         stmt = stmt.where(Host.tor_id.in_(list(tors)))
     sample = s.scalar(stmt)

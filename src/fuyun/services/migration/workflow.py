@@ -267,9 +267,13 @@ def uncutover(ctx: StepContext) -> None:
 
 
 def verify(ctx: StepContext) -> None:
-    s = ctx.session
+    rt, s = ctx.services, ctx.session
     vm = _vm(ctx)
     target = _host(s, "target_host_id", ctx)
+    # Cut-over (or a concurrent move to the same host) may have moved the target's
+    # devices on: apply what is desired now, then judge what they run.
+    if rt.network is not None:
+        converge(s, rt.network, [d.id for d in target_devices(s, target, vm.id)])
     problems = verify_ports(s, target, vm.id)
     if problems:
         raise Conflict(
