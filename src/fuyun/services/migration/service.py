@@ -69,8 +69,32 @@ def migrate(
 ) -> MoveResult:
     """Plan and move one VM; refused (409 ``infeasible``) with the plan's reasons."""
     principal.require_operator()
+    return move(
+        rt,
+        principal,
+        vm_id,
+        target,
+        max_downtime_ms=max_downtime_ms,
+        demand=demand,
+        raise_error=raise_error,
+    )
+
+
+def move(
+    rt: Any,
+    principal: Principal,
+    vm_id: uuid.UUID,
+    target: Target,
+    *,
+    max_downtime_ms: int = 300,
+    demand: Demand | None = None,
+    raise_error: bool = True,
+) -> MoveResult:
+    """:func:`migrate` on behalf of another use case (a resize that no longer fits),
+    which has already decided the caller may have the VM moved."""
     try:
-        chosen = plan(rt, principal, vm_id, target, demand=demand)
+        with rt.db.read_session() as s:
+            chosen = plan_move(rt, s, _vm(s, principal, vm_id), target, demand=demand)
         if not chosen.feasible:
             raise Conflict(
                 f"VM {chosen.vm} cannot move keeping its addresses: " + "; ".join(chosen.reasons),
