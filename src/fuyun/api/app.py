@@ -16,6 +16,7 @@ from fuyun.api.routes import (
     groups,
     identity,
     inventory,
+    migrations,
     networks,
     policy,
     qos,
@@ -118,6 +119,7 @@ def create_app(
         networks,
         policy,
         qos,
+        migrations,  # before vms: /vms/{id}/migrate is not a power verb
         vms,
         groups,
         workflows,

@@ -129,6 +129,10 @@ def serve(
         resync_driver(db, runtime.driver)
         # Finish or undo what a previous run left mid-way (single node: all of it).
         recovered = runtime.engine.recover(force=db.is_sqlite)
+        if db.is_sqlite:  # one node: a batch still "running" lost its runner
+            from fuyun.services.migration.batch import interrupt_stale
+
+            interrupt_stale(db)
         if demo:
             result = replace(result, demo_vms=seed_demo(runtime))
     except FuyunError as exc:
