@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from fuyun import __version__
-from fuyun.cli import networking, policy, qos, resources, scaleout, telemetry
+from fuyun.cli import migration, networking, policy, qos, resources, scaleout, telemetry
 from fuyun.cli.client import err, out, save_credentials
 from fuyun.cli.fabric import fabric_app
 
@@ -37,14 +37,13 @@ app.add_typer(
     resources.make_list_command("/sites", ["name", "city", "id"], "Sites (data centers)."),
     name="site",
 )
-app.add_typer(
-    resources.make_list_command(
-        "/modules",
-        ["name", "fabric_kind", "l2_technology", "enforcement_point", "id"],
-        "Network modules (pods).",
-    ),
-    name="module",
+module_app = resources.make_list_command(
+    "/modules",
+    ["name", "fabric_kind", "l2_technology", "enforcement_point", "id"],
+    "Network modules (pods).",
 )
+app.add_typer(module_app, name="module")
+migration.install(app, resources.host_app, module_app)
 app.add_typer(
     resources.make_list_command(
         "/switches",
