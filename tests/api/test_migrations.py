@@ -73,9 +73,7 @@ def test_refusals_name_the_field(api: Api, make_tenant: Any) -> None:
         json={"to": "sz1-m01-t01-h02", "to_site": "sh1"},
     )
     assert r.status_code == 422
-    r = api.client.post(
-        f"/api/v1/vms/{vm['id']}/migration-plan", headers=acme.headers, json={}
-    )
+    r = api.client.post(f"/api/v1/vms/{vm['id']}/migration-plan", headers=acme.headers, json={})
     assert r.status_code == 403
 
 

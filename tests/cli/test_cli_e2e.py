@@ -146,12 +146,35 @@ def test_adjust_and_explain_by_cli(server: dict[str, str]) -> None:
 
 def test_security_policy_by_cli(server: dict[str, str]) -> None:
     fuyun(server, "tenant", "create", "guarded", "--vms", "5", "--vcpus", "40")
-    assert fuyun(server, "network", "create", "g", "--cidr", "10.9.0.0/24", "--tenant",
-                 "guarded", "--module", "sz1-m01")[0] == 0
+    assert (
+        fuyun(
+            server,
+            "network",
+            "create",
+            "g",
+            "--cidr",
+            "10.9.0.0/24",
+            "--tenant",
+            "guarded",
+            "--module",
+            "sz1-m01",
+        )[0]
+        == 0
+    )
     code, text = fuyun(server, "sg", "create", "web", "--tenant", "guarded")
     assert code == 0, text
-    code, text = fuyun(server, "sg", "rule-add", "web", "--direction", "ingress", "--protocol",
-                       "tcp", "--port", "80-443")
+    code, text = fuyun(
+        server,
+        "sg",
+        "rule-add",
+        "web",
+        "--direction",
+        "ingress",
+        "--protocol",
+        "tcp",
+        "--port",
+        "80-443",
+    )
     assert code == 0, text
     code, text = fuyun(server, "sg", "rule-add", "web", "--protocol", "tcp", "--port", "99999")
     assert code == 2 and "port" in text

@@ -18,6 +18,7 @@ from fuyun.portal import (
     routes_activity,
     routes_auth,
     routes_home,
+    routes_migrations,
     routes_networks,
     routes_ops,
     routes_policy,
@@ -41,6 +42,7 @@ for _module in (
     routes_activity,
     routes_account,
     routes_ops,
+    routes_migrations,
     routes_tenants,
     routes_traffic,
 ):

@@ -47,6 +47,7 @@ TENANT_ADMIN = [Item("/account/users", "Users"), Item("/account/tokens", "API to
 OPERATOR = [
     Item("/", "Overview"),
     Item("/ops/fabric", "Fabric map"),
+    Item("/ops/migrations", "Migrations"),
     Item("/ops/tenants", "Tenants & quotas"),
     Item("/vms", "VMs"),
     Item("/networks", "Networks"),
@@ -59,7 +60,6 @@ OPERATOR = [
 ]
 PLANNED_PARTNER: list[Planned] = []
 PLANNED_OPERATOR = [
-    Planned("Migrations", 6),
     Planned("Capacity what-if", 11),
 ]
 
