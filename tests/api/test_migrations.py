@@ -32,7 +32,7 @@ def _setup(api: Api, make_tenant: Any) -> tuple[TenantAccount, dict[str, Any]]:
 
 
 def test_plan_then_migrate_keeps_addresses(api: Api, make_tenant: Any) -> None:
-    acme, vm = _setup(api, make_tenant)
+    _, vm = _setup(api, make_tenant)
     ports = api.client.get(f"/api/v1/ports?vm_id={vm['id']}", headers=api.op).json()["items"]
     r = api.client.post(
         f"/api/v1/vms/{vm['id']}/migration-plan", headers=api.op, json={"to": "sz1-m01-t02-h01"}
@@ -78,7 +78,7 @@ def test_refusals_name_the_field(api: Api, make_tenant: Any) -> None:
 
 
 def test_evacuate_host_in_the_background_with_status(api: Api, make_tenant: Any) -> None:
-    acme, vm = _setup(api, make_tenant)
+    _setup(api, make_tenant)
     r = api.client.post("/api/v1/hosts/sz1-m01-t01-h01/evacuate", headers=api.op, json={})
     assert r.status_code == 202, r.text
     batch_id = r.json()["id"]
