@@ -116,8 +116,7 @@ class Scheduler:
             tors = [
                 t
                 for t in c.tors_by_module.get(module, ())
-                if c.tor_best.get(t, 0) >= req.demand.vcpus
-                and (req.tors is None or t in req.tors)
+                if c.tor_best.get(t, 0) >= req.demand.vcpus and (req.tors is None or t in req.tors)
             ]
             reverse = req.strategy == "spread"
             tors.sort(
