@@ -341,17 +341,16 @@ def port_hosts(s: Session, port_id: uuid.UUID) -> set[uuid.UUID]:
 
 def bind_port_host(
     s: Session, port: Port, host_id: uuid.UUID | None, peer_host_id: uuid.UUID | None = None
-) -> set[uuid.UUID]:
+) -> None:
     """Set where a port runs (and, during a move, the other host that also holds it).
 
     The one place a port's host binding changes after it is made, so that whatever
     derives per-host state from bindings (policy, port maps, telemetry) hooks here.
-    Answers the hosts whose state depends on the port before or after the change.
+    The caller recompiles the hosts concerned: a move keeps the port's addresses and
+    groups, so only the hosts it leaves and joins change.
     """
-    before = port_hosts(s, port.id)
     port.host_id, port.peer_host_id = host_id, peer_host_id
     s.flush()
-    return before | port_hosts(s, port.id)
 
 
 def close_port(s: Session, settings: Settings, port: Port) -> set[uuid.UUID]:

@@ -18,7 +18,7 @@ import threading
 import uuid
 from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -211,14 +211,27 @@ def run(rt: Any, principal: Principal, batch_id: uuid.UUID) -> None:
                         break
                     if item.group is not None and item.group in groups:
                         continue
-                    plan = _plan(rt, principal, item, _target_for(kind, module))
+                    # Hosts at their limit are not chosen as targets: the scheduler
+                    # would pick the same packed host for every VM of a drain.
+                    full = frozenset(
+                        uuid.UUID(k[1])
+                        for k, n in busy.items()
+                        if k[0] == "host" and n >= limits.per_host
+                    )
+                    target = replace(_target_for(kind, module), avoid=full)
+                    plan = _plan(rt, principal, item, target)
+                    if (plan is None or not plan.feasible) and full:
+                        unlimited = _plan(rt, principal, item, _target_for(kind, module))
+                        if unlimited is not None and unlimited.feasible:
+                            item.state, item.error = "waiting", None
+                            break  # its only targets are busy: wait for a move to end
                     if plan is None or not plan.feasible:
                         waiting.remove(item)
                         _save(rt, batch_id, items, lock)
                         continue
                     keys = _keys(rt, plan)
                     if any(busy[k] >= _limit(limits, k[0]) for k in keys):
-                        continue
+                        break  # a ToR or site at its limit: wait for a move to end
                     for k in keys:
                         busy[k] += 1
                     if item.group is not None:
@@ -259,6 +272,7 @@ def run(rt: Any, principal: Principal, batch_id: uuid.UUID) -> None:
 
 
 def _plan(rt: Any, principal: Principal, item: Item, target: Target) -> MigrationPlan | None:
+    """The VM's plan now; a refusal is written on the item (cleared if it waits instead)."""
     try:
         plan = service.plan(rt, principal, uuid.UUID(item.vm_id), target)
     except FuyunError as exc:

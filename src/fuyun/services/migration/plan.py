@@ -66,6 +66,7 @@ class Target:
     module: str | None = None
     site: str | None = None
     strategy: str | None = None  # pack | spread; the scheduler's default when None
+    avoid: frozenset[uuid.UUID] = frozenset()  # hosts the scheduler must not pick
 
 
 @dataclass(frozen=True)
@@ -211,14 +212,17 @@ def reachable_modules(s: Session, home: Module) -> frozenset[uuid.UUID]:
     if home.fabric_kind != FabricKind.SWITCHED_CLOS.value:
         return frozenset()
     out = set()
-    for mod in s.scalars(
-        select(Module).where(
+    extends: dict[uuid.UUID, bool] = {}
+    for mod_id, site_id in s.execute(
+        select(Module.id, Module.site_id).where(
             Module.site_id != home.site_id, Module.fabric_kind == FabricKind.SWITCHED_CLOS.value
         )
     ):
-        ic = interconnect_between(s, home.site_id, mod.site_id)
-        if ic is not None and ic.l2_extension != L2Extension.NONE.value:
-            out.add(mod.id)
+        if site_id not in extends:
+            ic = interconnect_between(s, home.site_id, site_id)
+            extends[site_id] = ic is not None and ic.l2_extension != L2Extension.NONE.value
+        if extends[site_id]:
+            out.add(mod_id)
     return frozenset(out)
 
 
@@ -264,12 +268,22 @@ def request_for(
 ) -> Request:
     """The scheduler's request for this VM elsewhere: its networks (with the modules
     their VLANs can be extended to) and its group, counting it out of its source."""
-    nets = [n for _, _, n, _, _ in _ports(s, vm)]
+    nets = list(
+        s.scalars(
+            select(Network)
+            .join(Port, Port.network_id == Network.id)
+            .where(Port.vm_id == vm.id)
+            .order_by(Port.name)
+        )
+    )
     needs: list[NetworkNeed] = []
+    reach: dict[uuid.UUID, frozenset[uuid.UUID]] = {}
     for need, net in zip(rt.placement.network_needs(s, nets), nets, strict=True):
-        home = s.get(Module, net.module_id)
-        assert home is not None
-        needs.append(replace(need, extended=reachable_modules(s, home)))
+        if net.module_id not in reach:
+            home = s.get(Module, net.module_id)
+            assert home is not None
+            reach[net.module_id] = reachable_modules(s, home)
+        needs.append(replace(need, extended=reach[net.module_id]))
     groups: tuple[GroupNeed, ...] = ()
     if vm.group_id is not None:
         group = s.get(ServerGroup, vm.group_id)
@@ -328,16 +342,17 @@ def assess(
         reasons.append(f"the VM is {vm.state}; only an active or stopped VM moves")
     if target.id == source.id:
         reasons.append(f"the VM already runs on {target.name}")
-    req = replace(request_for(rt, s, vm, source, demand=demand), avoid=frozenset())
     sched = rt.placement.scheduler()
     slot = sched.cluster.hosts.get(target.id)
     if slot is not None and target.id != source.id and not in_flight:
+        req = replace(request_for(rt, s, vm, source, demand=demand), avoid=frozenset())
         for name, why in sched.verdicts(req, slot):
             if why is not None and name not in _OWN_CHECKS:
                 reasons.append(f"{name}: {why}")
-    for port, segment, network, home, ips in _ports(s, vm):
+    ports = _ports(s, vm)
+    for port, segment, network, home, ips in ports:
         reasons += _port_move(s, plan, port, segment, network, home, ips, source, target)
-    plan.devices = _devices(s, target, dst_tor, [p for p, *_ in _ports(s, vm)])
+    plan.devices = _devices(s, target, dst_tor, [p for p, *_ in ports])
     plan.notes.append(
         "security groups and QoS are per-port data: they move with the port, unchanged"
     )
@@ -454,7 +469,7 @@ def plan_move(
     req = replace(
         request_for(rt, s, vm, source, demand=demand, strategy=target.strategy), tors=tors
     )
-    avoid = set(req.avoid)
+    avoid = set(req.avoid) | set(target.avoid)
     last: MigrationPlan | None = None
     for _ in range(PICK_TRIES):
         with rt.placement._lock:

@@ -151,14 +151,15 @@ def extend(ctx: StepContext) -> None:
             field="to",
             code="infeasible",
         )
-    affected: set[uuid.UUID] = set()
+    # Only the two hosts' devices change: the port keeps its addresses and groups and
+    # stays bound throughout, so no other host's address sets or rules move.
+    affected: set[uuid.UUID] = {source.id, target.id}
     extended = []
     for port in _ports(s, vm.id):
         segment, module, ips = _l2(s, port)
         l2fabric.bind(s, segment, module, target, ips, extended=target.module_id != module.id)
-        affected |= bind_port_host(s, port, source.id, target.id)
+        bind_port_host(s, port, source.id, target.id)
         extended.append(str(port.id))
-    affected |= {target.id}
     recompile(s, affected)
     ctx.data["extended"] = extended
     ctx.data["await"] = {
@@ -177,7 +178,7 @@ def unextend(ctx: StepContext) -> None:
         if port is None:
             continue
         segment, module, ips = _l2(s, port)
-        affected |= bind_port_host(s, port, source.id, None)
+        bind_port_host(s, port, source.id, None)
         l2fabric.unbind(s, segment, module, target, ips)
     recompile(s, affected)
 
@@ -244,7 +245,7 @@ def cutover(ctx: StepContext) -> None:
     source, target = _host(s, "source_host_id", ctx), _host(s, "target_host_id", ctx)
     affected: set[uuid.UUID] = {source.id, target.id}
     for port in _ports(s, vm.id):
-        affected |= bind_port_host(s, port, target.id, source.id)
+        bind_port_host(s, port, target.id, source.id)
     vm.host_id = target.id
     recompile(s, affected)
     # QEMU announces the guest's MACs from the destination (self-announce, RARP) as
@@ -261,7 +262,7 @@ def uncutover(ctx: StepContext) -> None:
     source, target = _host(s, "source_host_id", ctx), _host(s, "target_host_id", ctx)
     affected: set[uuid.UUID] = {source.id, target.id}
     for port in _ports(s, vm.id):
-        affected |= bind_port_host(s, port, source.id, target.id)
+        bind_port_host(s, port, source.id, target.id)
     vm.host_id = source.id
     recompile(s, affected)
 
@@ -286,10 +287,10 @@ def cleanup(ctx: StepContext) -> None:
     s = ctx.session
     vm = _vm(ctx)
     source, target = _host(s, "source_host_id", ctx), _host(s, "target_host_id", ctx)
-    affected: set[uuid.UUID] = {source.id}
+    affected: set[uuid.UUID] = {source.id, target.id}
     for port in _ports(s, vm.id):
         segment, module, ips = _l2(s, port)
-        affected |= bind_port_host(s, port, target.id, None)
+        bind_port_host(s, port, target.id, None)
         l2fabric.unbind(s, segment, module, source, ips)
     recompile(s, affected)
     ctx.data["cleaned"] = True
@@ -305,7 +306,7 @@ def uncleanup(ctx: StepContext) -> None:
     for port in _ports(s, vm.id):
         segment, module, ips = _l2(s, port)
         l2fabric.bind(s, segment, module, source, ips, extended=source.module_id != module.id)
-        affected |= bind_port_host(s, port, target.id, source.id)
+        bind_port_host(s, port, target.id, source.id)
     recompile(s, affected)
 
 
