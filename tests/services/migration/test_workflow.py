@@ -229,3 +229,13 @@ def test_steps_are_recorded_before_they_run(world: World) -> None:
     world.rt.engine.before_step = look
     service.migrate(world.rt, SYSTEM, vm.id, Target(host=TARGET))
     assert seen == [(n, "running") for n in STEPS]
+
+
+def test_without_a_reconciler_the_wait_for_the_destination_runs_out(world: World) -> None:
+    vm = world.vm("a", SOURCE)
+    before, dig = books(world.db), digests(world.db)
+    world.rt.network = None  # nobody applies desired state: the generation never arrives
+    with pytest.raises(DriverError) as err:
+        service.migrate(world.rt, SYSTEM, vm.id, Target(host=TARGET))
+    assert "did not converge" in err.value.message and TARGET in err.value.message
+    assert_rolled_back(world, vm, before, dig)

@@ -189,8 +189,9 @@ def converge_target(ctx: StepContext) -> None:
     wanted = {uuid.UUID(k): v for k, v in ctx.data.get("await", {}).items()}
     deadline = time.monotonic() + rt.settings.migration_converge_timeout_s
     while True:
+        refused = 0
         if rt.network is not None:
-            converge(s, rt.network, list(wanted))
+            refused = converge(s, rt.network, list(wanted)).failed
         rows = {
             r.id: r for r in s.scalars(select(DeviceState).where(DeviceState.id.in_(list(wanted))))
         }
@@ -203,7 +204,9 @@ def converge_target(ctx: StepContext) -> None:
         if not behind:
             ctx.data["converged"] = len(wanted)
             return
-        if time.monotonic() >= deadline:
+        # A device that refused its configuration will not take it by waiting (and this
+        # step holds a write transaction): fail now, before the VM is touched.
+        if refused or time.monotonic() >= deadline:
             raise DriverError(
                 "destination devices did not converge: " + ", ".join(behind), field="to"
             )
