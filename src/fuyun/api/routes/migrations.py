@@ -131,27 +131,29 @@ def _start(ctx: Ctx, who: Caller, kind: str, target: str, body: BatchIn) -> Batc
 
 
 @router.post(
-    "/hosts/{ref}/evacuate", response_model=BatchPublic, status_code=status.HTTP_202_ACCEPTED
+    "/hosts/{object_id}/evacuate", response_model=BatchPublic, status_code=status.HTTP_202_ACCEPTED
 )
-def evacuate_host(ctx: Ctx, who: Caller, ref: str, body: BatchIn) -> BatchPublic:
+def evacuate_host(ctx: Ctx, who: Caller, object_id: str, body: BatchIn) -> BatchPublic:
     """Maintenance for the host, then move every VM off it (anti-affinity respected)."""
-    return _start(ctx, who, "evacuate-host", ref, body)
+    return _start(ctx, who, "evacuate-host", object_id, body)
 
 
 @router.post(
-    "/switches/{ref}/drain", response_model=BatchPublic, status_code=status.HTTP_202_ACCEPTED
+    "/switches/{object_id}/drain", response_model=BatchPublic, status_code=status.HTTP_202_ACCEPTED
 )
-def drain_tor(ctx: Ctx, who: Caller, ref: str, body: BatchIn) -> BatchPublic:
+def drain_tor(ctx: Ctx, who: Caller, object_id: str, body: BatchIn) -> BatchPublic:
     """Maintenance for every host below the ToR, then move their VMs elsewhere."""
-    return _start(ctx, who, "drain-tor", ref, body)
+    return _start(ctx, who, "drain-tor", object_id, body)
 
 
 @router.post(
-    "/modules/{ref}/rebalance", response_model=BatchPublic, status_code=status.HTTP_202_ACCEPTED
+    "/modules/{object_id}/rebalance",
+    response_model=BatchPublic,
+    status_code=status.HTTP_202_ACCEPTED,
 )
-def rebalance_module(ctx: Ctx, who: Caller, ref: str, body: BatchIn) -> BatchPublic:
+def rebalance_module(ctx: Ctx, who: Caller, object_id: str, body: BatchIn) -> BatchPublic:
     """Spread VMs from the module's fullest hosts over its emptiest."""
-    return _start(ctx, who, "rebalance-module", ref, body)
+    return _start(ctx, who, "rebalance-module", object_id, body)
 
 
 @router.get("/migration-batches", response_model=ListOf[BatchPublic])
@@ -165,16 +167,16 @@ def get_batch(ctx: Ctx, who: Caller, batch_id: uuid.UUID) -> BatchPublic:
     return BatchPublic.model_validate(batch.get(ctx.runtime, who, batch_id))
 
 
-@router.get("/sites/{ref}/evacuation-plan", response_model=SiteEvacuationPlanPublic)
+@router.get("/sites/{object_id}/evacuation-plan", response_model=SiteEvacuationPlanPublic)
 def site_evacuation_plan(
     ctx: Ctx,
     who: Caller,
-    ref: str,
+    object_id: str,
     to_site: Annotated[str | None, Query(max_length=64)] = None,
 ) -> SiteEvacuationPlanPublic:
     """If the site were lost: which VMs come back elsewhere keeping their IPs (L2 extended)
     and which need new addresses, and whether each HA group keeps members elsewhere."""
-    p = dr.site_plan(ctx.runtime, who, ref, to_site=to_site)
+    p = dr.site_plan(ctx.runtime, who, object_id, to_site=to_site)
     return SiteEvacuationPlanPublic(
         site=p.site,
         to_site=p.to_site,
