@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 
 from fuyun.domain.errors import Conflict, InvalidInput
 from fuyun.services.migration import service
 from fuyun.services.migration.plan import Target
 from fuyun.services.principal import SYSTEM
 from fuyun.store.engine import Database
+from fuyun.store.models import SpanMember, Switch
 from tests.services.migration.conftest import World, make_world, small_spec
+from tests.services.migration.test_workflow import identity
 
 
 def test_same_tor_changes_no_span(world: World) -> None:
@@ -56,9 +59,16 @@ def test_cross_site_over_otv_when_both_ends_switch(db: Database) -> None:
     assert plan.target_host is not None and plan.target_host.startswith("sh1-")
     assert plan.ports[0].interconnect == "ic-sz1-sh1"
     assert "over ic-sz1-sh1 (otv)" in plan.ports[0].span
+    before = identity(w.db, vm.id)
     result = service.migrate(w.rt, SYSTEM, vm.id, Target(site="sh1"))
     assert result.state == "succeeded"
     assert w.host_of(vm.id) == plan.target_host
+    assert identity(w.db, vm.id) == before, "IP, MAC and groups survive the move"
+    with w.db.read_session() as s:
+        tors = set(
+            s.scalars(select(Switch.name).join(SpanMember, SpanMember.switch_id == Switch.id))
+        )
+    assert tors == {plan.target_tor}, "the VLAN is carried over OTV to the new ToR only"
 
 
 def test_cross_module_needs_an_l2_extension(db: Database) -> None:
