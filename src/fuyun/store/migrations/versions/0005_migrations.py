@@ -1,7 +1,7 @@
 """migrations: a port's second binding during a move, and batch moves
 
 Revision ID: 0005
-Revises: 0007
+Revises: 0006
 Create Date: 2026-11-26 17:00:00.000000
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0005"
-down_revision: str | None = "0007"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
