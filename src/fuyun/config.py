@@ -72,6 +72,8 @@ class Settings:
     idempotency_ttl_s: int = 24 * 3600
     # Longest a host agent's watch request is held open before answering "no change".
     agent_watch_max_s: float = 30.0
+    # A move waits this long for its destination devices to run their new generation.
+    migration_converge_timeout_s: float = 10.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -9,6 +9,7 @@ contain nothing of A's. A new route is covered the day it appears.
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -27,7 +28,16 @@ FABRIC = {
     "prefixes",
 }
 # Operator-only resources that hold no tenant's objects.
-OPERATOR = {"global-rules", "devices", "agent-credentials", "agent"}
+OPERATOR = {
+    "global-rules",
+    "devices",
+    "agent-credentials",
+    "agent",
+    "migrations",
+    "migration-batches",
+}
+# Operator-only actions on a tenant's VM: refused before the VM is looked up.
+OPERATOR_ACTIONS = ("/explain", "/migration-plan", "/migrate")
 # Readable by all, changed by operators only.
 CATALOG = {"flavors"}
 
@@ -89,6 +99,7 @@ def _populate(api: Api, a: TenantAccount) -> dict[str, str]:
         "credential_id": api.client.post(
             "/api/v1/hosts/sz1-m01-t01-h01/agent-credentials", headers=api.op
         ).json()["id"],
+        "batch_id": str(uuid.uuid4()),
     }
     for collection in (FABRIC | CATALOG) - {"vlan-pools", "prefixes"}:
         page = api.client.get(f"/api/v1/{collection}", headers=api.op, params={"limit": 1})
@@ -122,7 +133,7 @@ def test_tenant_b_cannot_touch_any_of_tenant_a(
                 url = url.replace("{" + p + "}", ids[key])
             body = _body_for(spec, path, method)
             r = api.client.request(method.upper(), url, headers=b.headers, json=body)
-            if collection in FABRIC or path.endswith("/explain") or collection in OPERATOR:
+            if collection in FABRIC or path.endswith(OPERATOR_ACTIONS) or collection in OPERATOR:
                 expected = {403}
             elif collection in CATALOG:
                 expected = {200} if method == "get" else {403}

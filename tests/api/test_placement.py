@@ -152,12 +152,33 @@ def test_resize_in_place_and_refused_when_it_does_not_fit(api: Api, make_tenant:
         json={"name": "huge", "vcpus": 4, "ram_mb": 8192 + free_ram + 1, "disk_gb": 80},
     )
     assert r.status_code == 201
+    # It no longer fits on its host: the resize moves it (keeping its addresses) first.
     r = api.client.post(
         f"/api/v1/vms/{vm['id']}/resize", headers=acme.headers, json={"flavor": "huge"}
     )
-    assert r.status_code == 409 and r.json()["error"]["code"] == "does_not_fit"
-    assert api.client.get(f"/api/v1/vms/{vm['id']}", headers=acme.headers).json()["vcpus"] == 4
-    assert _host(api, vm["id"])["used_ram_mb"] == host["used_ram_mb"]
+    assert r.status_code == 200, r.json()
+    assert r.json()["ram_mb"] == 8192 + free_ram + 1
+    moved = _host(api, vm["id"])
+    assert moved["name"] != host["name"]
+    assert _host_by_name(api, host["name"])["used_ram_mb"] == host["used_ram_mb"] - 8192
+    # A size no host can hold: refused with the move's reasons, nothing changes.
+    r = api.client.post(
+        "/api/v1/flavors",
+        headers=api.op,
+        json={"name": "giant", "vcpus": 4, "ram_mb": 10**6, "disk_gb": 80},
+    )
+    assert r.status_code == 201, r.json()
+    r = api.client.post(
+        f"/api/v1/vms/{vm['id']}/resize", headers=acme.headers, json={"flavor": "giant"}
+    )
+    assert r.status_code == 409 and r.json()["error"]["code"] == "infeasible"
+    assert "ram" in r.json()["error"]["message"]
+    assert _host(api, vm["id"])["name"] == moved["name"]
+
+
+def _host_by_name(api: Api, name: str) -> dict[str, Any]:
+    r = api.client.get(f"/api/v1/hosts?name_prefix={name}", headers=api.op)
+    return next(h for h in r.json()["items"] if h["name"] == name)  # type: ignore[no-any-return]
 
 
 def test_add_and_remove_a_nic(api: Api, make_tenant: Tenant) -> None:

@@ -24,6 +24,7 @@ def test_operator_sees_the_fabric_and_puts_a_host_into_maintenance(
     expect(page.locator(".flash")).to_contain_text("Created 1 VM: ops-made")
     host_link = page.locator("dt:has-text('Host') + dd a")
     host_name = host_link.inner_text()
+    host_href = str(host_link.get_attribute("href"))
 
     page.goto("/ops/fabric")
     expect(page.get_by_role("heading", level=1)).to_have_text("Fabric map")
@@ -63,8 +64,26 @@ def test_operator_sees_the_fabric_and_puts_a_host_into_maintenance(
 
     page.get_by_role("link", name="Evacuation plan…").click()
     expect(page.locator("#evacuate-vms")).to_contain_text("ops-made")
-    expect(page.locator("main")).to_contain_text("issue 6")
+    row = page.locator("#evacuate-vms tr", has_text="ops-made")
+    expect(row).not_to_contain_text("no host")
     shot(page, "operator-evacuate")
+    page.get_by_role("button", name="Start evacuation").click()
+    expect(page.locator(".flash")).to_contain_text(f"Evacuating {host_name}.")
+    expect(page.locator("h1 .state")).to_have_text("succeeded", timeout=30_000)
+    expect(page.locator("#batch-text")).to_contain_text("1 moved, 0 failed")
+    expect(page.locator("#batch-vms")).to_contain_text("ops-made")
+    shot(page, "operator-evacuation-progress")
+
+    # The migrations page plans a single move and shows the history.
+    page.get_by_role("link", name="Migrations").first.click()
+    expect(page.locator("#batches")).to_contain_text("evacuate-host")
+    page.get_by_label("VM (name or id)").fill("ops-made")
+    page.get_by_role("button", name="Plan").click()
+    expect(page.locator("#plan-answer")).to_contain_text("ops-made")
+    shot(page, "operator-migration-plan")
+    page.get_by_label("VM (name or id)").fill("no-such-vm")
+    page.get_by_role("button", name="Plan").click()
+    expect(page.locator("#f-vm-error")).to_contain_text("no VM named")
 
     # The module map now hatches the host, and the scheduler no longer places there.
     page.goto("/vms/new")
@@ -75,8 +94,9 @@ def test_operator_sees_the_fabric_and_puts_a_host_into_maintenance(
     expect(page.locator(".flash")).to_contain_text("Created 1 VM")
     assert page.locator("dt:has-text('Host') + dd a").inner_text() != host_name
 
-    page.goto("/vms?q=ops-made")
-    page.get_by_role("link", name=host_name).click()
+    # ops-made moved away; the emptied host returns to service from its own page.
+    page.goto(host_href)
+    expect(page.locator("#host-vms")).not_to_contain_text("ops-made")
     page.get_by_role("button", name="Return to service").click()
     expect(page.locator("h1 .state")).to_have_text("active")
 

@@ -171,3 +171,29 @@ def test_tors_that_cannot_fit_are_skipped_without_looking_at_hosts(world: World)
     d = s.select(_req(networks=(net,), demand=Demand(4, 1, 1)))
     assert d.host is not None and d.host.tor == world.ids["A-t2"]
     assert d.considered <= 2
+
+
+def test_a_move_avoids_its_source_and_stays_within_the_tors_given(world: World) -> None:
+    s = Scheduler(world.cluster, default_filters(), default_weighers())
+    net = NetworkNeed(world.ids["A"], world.ids["A"], True, {world.ids["A-t1"]: 1})
+    source = world.ids["A-t1-h1"]
+    d = s.select(_req(networks=(net,), avoid=frozenset({source})))
+    assert d.host is not None and d.host.id != source
+    only_t2 = frozenset({world.ids["A-t2"]})
+    d = s.select(_req(networks=(net,), avoid=frozenset({source}), tors=only_t2))
+    assert d.host is not None and d.host.tor == world.ids["A-t2"]
+    d = s.select(_req(networks=(net,), tors=frozenset({world.ids["B-t1"]})))
+    assert d.host is None, "module B is out of the network's reach"
+
+
+def test_an_extended_vlan_reaches_another_module(world: World) -> None:
+    c, f = world.cluster, ReachabilityFilter()
+    net = NetworkNeed(
+        world.ids["A"],
+        world.ids["A"],
+        True,
+        {world.ids["A-t1"]: 1},
+        extended=frozenset({world.ids["B"]}),
+    )
+    assert f.reject(c, _req(networks=(net,)), world.host("B-t2-h1")) is None
+    assert _req(networks=(net,)).modules == frozenset({world.ids["A"], world.ids["B"]})

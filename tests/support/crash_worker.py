@@ -41,6 +41,13 @@ def main() -> None:
                 networks=tuple(args["networks"]),
             ),
         )
+    elif op == "migrate":
+        from fuyun.services.bootstrap import resync_driver
+        from fuyun.services.migration import service
+        from fuyun.services.migration.plan import Target
+
+        resync_driver(db, rt.driver)  # this process's hypervisor runs what the store says
+        service.migrate(rt, SYSTEM, uuid.UUID(args["vm_id"]), Target(host=args["to"]))
     elif op == "delete":
         vms.delete_vm(rt, SYSTEM, uuid.UUID(args["vm_id"]))
     print("finished without crashing")

@@ -17,6 +17,7 @@ from fuyun.api.routes import (
     groups,
     identity,
     inventory,
+    migrations,
     networks,
     plans,
     policy,
@@ -120,6 +121,7 @@ def create_app(
         networks,
         policy,
         qos,
+        migrations,  # before vms: /vms/{id}/migrate is not a power verb
         vms,
         drift,
         groups,

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from fuyun import __version__
-from fuyun.cli import drift, networking, policy, qos, resources, scaleout, telemetry
+from fuyun.cli import drift, migration, networking, policy, qos, resources, scaleout, telemetry
 from fuyun.cli.client import err, out, save_credentials
 from fuyun.cli.fabric import fabric_app
 from fuyun.cli.lab import agent, lab_app
@@ -44,14 +44,13 @@ app.add_typer(
     resources.make_list_command("/sites", ["name", "city", "id"], "Sites (data centers)."),
     name="site",
 )
-app.add_typer(
-    resources.make_list_command(
-        "/modules",
-        ["name", "fabric_kind", "l2_technology", "enforcement_point", "id"],
-        "Network modules (pods).",
-    ),
-    name="module",
+module_app = resources.make_list_command(
+    "/modules",
+    ["name", "fabric_kind", "l2_technology", "enforcement_point", "id"],
+    "Network modules (pods).",
 )
+app.add_typer(module_app, name="module")
+migration.install(app, resources.host_app, module_app)
 app.add_typer(
     resources.make_list_command(
         "/switches",
@@ -143,6 +142,10 @@ def serve(
             resync_driver(db, runtime.driver)
         # Finish or undo what a previous run left mid-way (single node: all of it).
         recovered = runtime.engine.recover(force=db.is_sqlite)
+        if db.is_sqlite:  # one node: a batch still "running" lost its runner
+            from fuyun.services.migration.batch import interrupt_stale
+
+            interrupt_stale(db)
         if demo:
             result = replace(result, demo_vms=seed_demo(runtime))
     except FuyunError as exc:
@@ -151,7 +154,8 @@ def serve(
     if lab:
         _start_lab(db, lab_dir)
     elif settings.reconcile_in_process:
-        ReconcileLoop(db, create_network_driver(settings.network_driver)).start()
+        # One network driver for the loop and for moves, so both see the same devices.
+        ReconcileLoop(db, runtime.network or create_network_driver(settings.network_driver)).start()
     if not db.is_sqlite and settings.workflow_runner == "inline":
         # Inline on PostgreSQL, beside other API processes: take over what a dead one
         # left behind, after its lease. (In queue mode `fuyun worker` does this.)

@@ -18,6 +18,7 @@ from fuyun.portal import (
     routes_activity,
     routes_auth,
     routes_home,
+    routes_migrations,
     routes_networks,
     routes_ops,
     routes_plan,
@@ -43,6 +44,7 @@ for _module in (
     routes_account,
     routes_ops,
     routes_plan,
+    routes_migrations,
     routes_tenants,
     routes_traffic,
 ):

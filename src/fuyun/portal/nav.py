@@ -47,6 +47,7 @@ TENANT_ADMIN = [Item("/account/users", "Users"), Item("/account/tokens", "API to
 OPERATOR = [
     Item("/", "Overview"),
     Item("/ops/fabric", "Fabric map"),
+    Item("/ops/migrations", "Migrations"),
     Item("/ops/tenants", "Tenants & quotas"),
     Item("/ops/plan", "Capacity plan"),
     Item("/vms", "VMs"),
@@ -59,9 +60,7 @@ OPERATOR = [
     Item("/audit", "Audit log"),
 ]
 PLANNED_PARTNER: list[Planned] = []
-PLANNED_OPERATOR = [
-    Planned("Migrations", 6),
-]
+PLANNED_OPERATOR: list[Planned] = []
 
 
 def nav_for(principal: Principal | None) -> Nav:

@@ -166,11 +166,10 @@ def host_drift(
 
 @router.get("/ops/hosts/{host_id}/evacuate")
 def evacuate(request: Request, visitor: Reader, host_id: uuid.UUID) -> Response:
-    """What must move before the host can be worked on.
+    """What must move before the host can be worked on, where each VM would go (or why
+    it cannot), and the button that starts the evacuation."""
+    from fuyun.portal.routes_migrations import evacuation_plans
 
-    Moving them is live migration (issue 6), which does not exist yet: this page is
-    the plan only, and the place its "start" button and progress will go.
-    """
     ctx, who = context(request), visitor.principal
     host = inventory.get_object(ctx.db, who, "host", host_id)  # the fabric: operators, viewers
     on_host = vms.list_vms(ctx.db, who, host=str(host.id), limit=1000)
@@ -181,4 +180,5 @@ def evacuate(request: Request, visitor: Reader, host_id: uuid.UUID) -> Response:
         vms=on_host.items,
         more=on_host.next_cursor is not None,
         tenants=inventory.names_of(ctx.db, Tenant, [v.tenant_id for v in on_host.items]),
+        plans=evacuation_plans(request, visitor, on_host.items) if who.is_operator else {},
     )

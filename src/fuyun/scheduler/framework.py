@@ -30,13 +30,17 @@ class Request:
     hypervisor: str | None = None
     pinned: uuid.UUID | None = None
     strategy: str = "pack"  # or "spread"
+    # A move: hosts never to choose (the source) and, if given, the ToRs to choose among.
+    avoid: frozenset[uuid.UUID] = frozenset()
+    tors: frozenset[uuid.UUID] | None = None
 
     @property
     def modules(self) -> frozenset[uuid.UUID] | None:
         """The modules the request can reach; None when any will do."""
         if not self.networks:
             return None
-        return frozenset(n.module for n in self.networks)
+        reach = [frozenset({n.module}) | n.extended for n in self.networks]
+        return frozenset.intersection(*reach)
 
 
 class Filter(Protocol):
@@ -129,7 +133,7 @@ class Scheduler:
             tors = [
                 t
                 for t in c.tors_by_module.get(module, ())
-                if c.tor_best.get(t, 0) >= req.demand.vcpus
+                if c.tor_best.get(t, 0) >= req.demand.vcpus and (req.tors is None or t in req.tors)
             ]
             if confined is not None:
                 # The reachability filter would reject every host below these: count them
@@ -164,7 +168,9 @@ class Scheduler:
                 yield host
             return
         for tor in self._tors(req, decision):
-            yield from self.cluster.hosts_by_tor[tor]
+            for host in self.cluster.hosts_by_tor[tor]:
+                if host.id not in req.avoid:
+                    yield host
 
     def all_hosts(self, req: Request) -> Iterator[HostSlot]:
         """Every host, pruning nothing: the filters say why each one is out."""

@@ -81,6 +81,8 @@ class NetworkNeed:
     switched: bool
     span_ports: dict[uuid.UUID, int]  # ToR -> ports of the segment below it
     ips: int = 1
+    # Other modules the VLAN may reach over an L2 extension (a move keeping the IP).
+    extended: frozenset[uuid.UUID] = frozenset()
 
     @property
     def ports(self) -> int:

@@ -173,7 +173,14 @@ def resync_driver(db: Database, driver: ComputeDriver) -> int:
             select(Vm, Host.name)
             .join(Host, Host.id == Vm.host_id)
             .where(
-                Vm.state.in_([VmState.BUILDING.value, VmState.ACTIVE.value, VmState.STOPPED.value])
+                Vm.state.in_(
+                    [
+                        VmState.BUILDING.value,
+                        VmState.ACTIVE.value,
+                        VmState.STOPPED.value,
+                        VmState.MIGRATING.value,  # on its host of record until cut-over
+                    ]
+                )
             )
         )
         for vm, host in rows:

@@ -17,7 +17,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from fuyun.domain.enums import EnforcementPoint
@@ -79,19 +79,22 @@ def affected_hosts(
         )
     wanted = member_groups | referring
     if wanted:
-        out |= set(
-            s.scalars(
-                select(Port.host_id)
-                .join(PortSecurityGroup, PortSecurityGroup.port_id == Port.id)
-                .where(PortSecurityGroup.group_id.in_(list(wanted)), Port.host_id.is_not(None))
+        for column in (Port.host_id, Port.peer_host_id):
+            out |= set(
+                s.scalars(
+                    select(column)
+                    .join(PortSecurityGroup, PortSecurityGroup.port_id == Port.id)
+                    .where(PortSecurityGroup.group_id.in_(list(wanted)), column.is_not(None))
+                )
             )
-        )
     out.discard(None)  # type: ignore[arg-type]
     return out
 
 
 def all_hosts_with_ports(s: Session) -> set[uuid.UUID]:
-    return set(s.scalars(select(Port.host_id).where(Port.host_id.is_not(None)).distinct()))
+    bound = set(s.scalars(select(Port.host_id).where(Port.host_id.is_not(None)).distinct()))
+    peers = s.scalars(select(Port.peer_host_id).where(Port.peer_host_id.is_not(None)).distinct())
+    return bound | set(peers)
 
 
 def gather(
@@ -105,7 +108,7 @@ def gather(
         select(Port, Segment.vlan, Network.vrf_id)
         .join(Segment, Segment.id == Port.segment_id)
         .join(Network, Network.id == Port.network_id)
-        .where(Port.host_id.in_(list(host_ids)))
+        .where(or_(Port.host_id.in_(list(host_ids)), Port.peer_host_id.in_(list(host_ids))))
     ).all()
     port_ids = [p.id for p, _, _ in rows]
     groups_of: dict[uuid.UUID, set[uuid.UUID]] = defaultdict(set)
@@ -116,6 +119,7 @@ def gather(
     ):
         groups_of[port_id].add(group_id)
     ips = _addresses(s, port_ids)
+    # A port in the middle of a move is bound to two hosts; each enforces it.
     endpoints = [
         Endpoint(
             p.id,
@@ -127,12 +131,19 @@ def gather(
             p.mac,
             tuple(ips.get(p.id, ())),
             frozenset(groups_of.get(p.id, ())),
-            host=hosts[p.host_id].name if p.host_id in hosts else None,
+            host=hosts[bound].name if bound in hosts else None,
             device=device_name(p.id),
         )
         for p, vlan, vrf in rows
+        for bound in _bindings(p, hosts)
     ]
     return endpoints, snapshot_for(s, {g for e in endpoints for g in e.groups}), hosts
+
+
+def _bindings(port: Port, hosts: dict[uuid.UUID, Host]) -> list[uuid.UUID | None]:
+    """The hosts of ``hosts`` this port is bound to: its own, and its peer while it moves."""
+    found = [h for h in (port.host_id, port.peer_host_id) if h is not None and h in hosts]
+    return found or [port.host_id]
 
 
 def _addresses(s: Session, port_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
@@ -266,6 +277,8 @@ def device_policies(s: Session, host_ids: set[uuid.UUID]) -> list[tuple[str, str
         else:  # tor-acl, vrf, vepa: the ToR (or its edge) enforces
             tor = tors[h.tor_id]
             key = ("switch", tor.name, ep, tor.platform if ep != "vepa" else "vepa")
+        if key[0] == "guest" and by_device.get(key):
+            continue  # the guest enforces its own rules once, wherever it runs
         by_device[key].append(e)
     gateways = _gateways(
         s,

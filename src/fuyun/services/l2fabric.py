@@ -66,13 +66,19 @@ def bind(
     ips: int,
     *,
     dry_run: bool = False,
+    extended: bool = False,
 ) -> list[TableChange]:
-    """A port of ``segment`` now lives on ``host``: claim the tables, grow the span."""
+    """A port of ``segment`` now lives on ``host``: claim the tables, grow the span.
+
+    ``extended``: the caller has checked that an L2 extension carries the VLAN to
+    the host's module (a move keeping its IP); the host's ToR joins the span like
+    any other, the gateway stays in the network's own module.
+    """
     # One binder per segment at a time keeps the span and counts consistent.
     session.scalar(
         select(Segment.id).where(Segment.id == segment.id).with_for_update(key_share=True)
     )
-    if host.module_id != module.id:
+    if host.module_id != module.id and not extended:
         raise Conflict(
             "the host is in another module than the network; extending a VLAN "
             "across modules needs an L2 interconnect",

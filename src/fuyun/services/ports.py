@@ -337,7 +337,22 @@ def port_hosts(s: Session, port_id: uuid.UUID) -> set[uuid.UUID]:
     groups = set(
         s.scalars(select(PortSecurityGroup.group_id).where(PortSecurityGroup.port_id == port_id))
     )
-    return affected_hosts(s, membership_of=groups, hosts=[port.host_id] if port.host_id else [])
+    bound = [h for h in (port.host_id, port.peer_host_id) if h is not None]
+    return affected_hosts(s, membership_of=groups, hosts=bound)
+
+
+def bind_port_host(
+    s: Session, port: Port, host_id: uuid.UUID | None, peer_host_id: uuid.UUID | None = None
+) -> None:
+    """Set where a port runs (and, during a move, the other host that also holds it).
+
+    The one place a port's host binding changes after it is made, so that whatever
+    derives per-host state from bindings (policy, port maps, telemetry) hooks here.
+    The caller recompiles the hosts concerned: a move keeps the port's addresses and
+    groups, so only the hosts it leaves and joins change.
+    """
+    port.host_id, port.peer_host_id = host_id, peer_host_id
+    s.flush()
 
 
 def close_port(s: Session, settings: Settings, port: Port) -> set[uuid.UUID]:

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import logging
 import threading
+import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from fuyun.domain.errors import FuyunError
 from fuyun.drivers.network import AppliedState, NetworkDriver
@@ -71,6 +73,38 @@ def reconcile_once(db: Database, driver: NetworkDriver, *, limit: int = 500) -> 
                 .values(applied_generation=generation, applied_at=utcnow())
             )
         applied += 1
+    return Pass(applied, failed)
+
+
+def converge(s: Session, driver: NetworkDriver, ids: list[uuid.UUID]) -> Pass:
+    """Apply these devices now, inside the caller's transaction (a workflow step that
+    must not go on before they run their desired generation). Same rules as a pass."""
+    applied = failed = 0
+    rows = s.scalars(
+        select(DeviceState).where(
+            DeviceState.id.in_(ids),
+            DeviceState.applied_generation < DeviceState.desired_generation,
+        )
+    )
+    for row in list(rows):
+        state = AppliedState(
+            row.device_type,
+            row.device_name,
+            row.enforcement_point,
+            row.desired_generation,
+            row.digest,
+        )
+        try:
+            driver.apply(state, rendered_text(row.rendered, row.ir, row.flavor))
+        except FuyunError as exc:
+            log.warning(
+                "device %s/%s not converged: %s", row.device_type, row.device_name, exc.message
+            )
+            failed += 1
+            continue
+        row.applied_generation, row.applied_at = row.desired_generation, utcnow()
+        applied += 1
+    s.flush()
     return Pass(applied, failed)
 
 

@@ -305,9 +305,25 @@ def delete_vm(rt: Runtime, principal: Principal, vm_id: uuid.UUID) -> Vm:
 
 
 def resize_vm(rt: Runtime, principal: Principal, vm_id: uuid.UUID, flavor: str) -> Vm:
-    """Give a VM another flavor on its host; refused (409) when it no longer fits there."""
+    """Give a VM another flavor; when it no longer fits on its host, move it first.
+
+    The move is planned for the new size (a live migration keeping its addresses);
+    if no host can take it, the resize is refused (409) with the plan's reasons.
+    """
     with rt.db.read_session() as s:
         flavor_id = resolve_ref(s, Flavor, flavor, "flavor")
+        vm = _visible_vm(principal, s.get(Vm, vm_id))
+        row = s.get(Flavor, flavor_id)
+        host = s.get(Host, vm.host_id) if vm.host_id else None
+        assert row is not None
+        new = Demand(row.vcpus, row.ram_mb, row.disk_gb, row.bandwidth_mbps)
+        moves = host is not None and not _fits(rt, host, vm, new)
+    if moves:
+        principal.require_write()
+        from fuyun.services.migration import service as migration
+        from fuyun.services.migration.plan import Target
+
+        migration.move(rt, principal, vm_id, Target(), demand=new)
     return _run_on_vm(
         rt,
         principal,
@@ -315,6 +331,17 @@ def resize_vm(rt: Runtime, principal: Principal, vm_id: uuid.UUID, flavor: str) 
         "vm.resize",
         "vm.resize",
         {"flavor_id": str(flavor_id), "flavor": flavor},
+    )
+
+
+def _fits(rt: Runtime, host: Host, vm: Vm, new: Demand) -> bool:
+    """Whether ``vm`` at size ``new`` fits on ``host`` beside the VMs already there."""
+    cpu, ram = rt.settings.cpu_allocation_ratio, rt.settings.ram_allocation_ratio
+    return (
+        host.used_vcpus - vm.vcpus + new.vcpus <= host.vcpus * cpu
+        and host.used_ram_mb - vm.ram_mb + new.ram_mb <= host.ram_mb * ram
+        and host.used_disk_gb - vm.disk_gb + new.disk_gb <= host.disk_gb
+        and host.used_bandwidth_mbps - vm.bandwidth_mbps + new.bandwidth_mbps <= host.nic_mbps
     )
 
 

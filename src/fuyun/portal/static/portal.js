@@ -8,6 +8,8 @@
  * 3. Workflow rows/pages ([data-workflow]) that are still running refresh themselves.
  * 4. Heat maps: arrow keys move between cells.
  * 5. "Copy" buttons for a freshly issued token.
+ * 6. A running migration batch ([data-batch]) moves its progress bar, and reloads the
+ *    page (each VM's outcome) when it ends.
  */
 (function () {
   "use strict";
@@ -103,6 +105,24 @@
     setTimeout(poll, 1000);
   }
 
+  function watchBatch(box) {
+    if (box.getAttribute("data-state") !== "running") { return; }
+    var id = box.getAttribute("data-batch");
+    var bar = box.querySelector("progress");
+    var text = box.querySelector("#batch-text");
+    function poll() {
+      getJSON("/ops/migrations/batches/" + encodeURIComponent(id) + ".json").then(function (b) {
+        var done = b.moved + b.failed;
+        if (bar) { bar.max = Math.max(b.total, 1); bar.value = done; }
+        if (text) {
+          text.textContent = b.moved + " moved, " + b.failed + " failed, " + (b.total - done) + " to go";
+        }
+        if (b.state === "running") { setTimeout(poll, 500); } else { window.location.reload(); }
+      }).catch(function () { setTimeout(poll, 3000); });
+    }
+    setTimeout(poll, 300);
+  }
+
   function arrowKeys(grid) {
     grid.addEventListener("keydown", function (event) {
       var cells = Array.prototype.slice.call(grid.querySelectorAll(".cell"));
@@ -135,6 +155,7 @@
     focusError();
     document.querySelectorAll("form[data-progress]").forEach(watchSubmit);
     document.querySelectorAll("[data-workflow]").forEach(watchWorkflow);
+    document.querySelectorAll("[data-batch]").forEach(watchBatch);
     document.querySelectorAll(".heatgrid").forEach(arrowKeys);
     copyButtons();
   });

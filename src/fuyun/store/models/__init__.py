@@ -13,6 +13,7 @@ from fuyun.store.models.inventory import (
     Switch,
     SwitchUplink,
 )
+from fuyun.store.models.migration import MigrationBatch
 from fuyun.store.models.network import (
     FreeRange,
     IpAllocation,
@@ -53,6 +54,7 @@ __all__ = [
     "Interconnect",
     "InterfaceBucket",
     "IpAllocation",
+    "MigrationBatch",
     "Module",
     "Network",
     "Port",

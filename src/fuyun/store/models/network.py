@@ -189,6 +189,9 @@ class Port(IdMixin, TimestampMixin, Base):
     segment_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("segments.id"), index=True)
     vm_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("vms.id"), index=True)
     host_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("hosts.id"), index=True)
+    # During a move, the other host that also holds the port's state (the destination
+    # before cut-over, the source after it), so both enforce it while the VM moves.
+    peer_host_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("hosts.id"), index=True)
     name: Mapped[str] = mapped_column(String(64), default="")
     mac: Mapped[str] = mapped_column(String(17), unique=True)
     qos_policy_id: Mapped[uuid.UUID | None] = mapped_column(
