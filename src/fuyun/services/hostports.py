@@ -13,7 +13,7 @@ import hashlib
 import uuid
 from collections.abc import Iterable
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from fuyun.domain.hostports import ENFORCEMENT_POINT, HostPorts, PortBinding
@@ -30,7 +30,9 @@ def host_ports(s: Session, host: Host) -> HostPorts:
         .join(Network, Network.id == Port.network_id)
         .join(Tenant, Tenant.id == Port.tenant_id)
         .outerjoin(Vm, Vm.id == Port.vm_id)
-        .where(Port.host_id == host.id)
+        # A port moving here is already plugged here (tagged, anti-spoofed) before the
+        # VM arrives: the destination of a live migration holds it as its peer host.
+        .where(or_(Port.host_id == host.id, Port.peer_host_id == host.id))
     ).all()
     ips: dict[uuid.UUID, list[str]] = {}
     if rows:

@@ -41,6 +41,7 @@ from fuyun.services.networks import (
 from fuyun.services.pagination import Page, paginate
 from fuyun.services.policy import ensure_default_group, resolve_group
 from fuyun.services.principal import Principal
+from fuyun.services.qos_admission import holds_qos, settle
 from fuyun.store.engine import Database
 from fuyun.store.models import (
     Host,
@@ -351,8 +352,21 @@ def bind_port_host(
     The caller recompiles the hosts concerned: a move keeps the port's addresses and
     groups, so only the hosts it leaves and joins change.
     """
+    before = {port.host_id, port.peer_host_id}
     port.host_id, port.peer_host_id = host_id, peer_host_id
     s.flush()
+    touched = {h for h in before | {host_id, peer_host_id} if h is not None}
+    publish_host_ports(s, touched)
+    # The port's guarantee goes with its primary binding: given back where it left,
+    # admitted (or refused, 409) where it arrives.
+    primary = {h for h in (*before, host_id) if h is not None}
+    pairs = {
+        (port.tenant_id, h)
+        for h in primary
+        if port.qos_policy_id is not None or holds_qos(s, port.tenant_id, h)
+    }
+    if pairs:
+        settle(s, pairs, field="host")
 
 
 def close_port(s: Session, settings: Settings, port: Port) -> set[uuid.UUID]:

@@ -101,8 +101,14 @@ def test_move_keeps_ip_mac_groups_and_moves_policy(world: World) -> None:
         port = s.scalar(select(Port).where(Port.vm_id == vm.id))
         assert port is not None and port.peer_host_id is None
         assert s.get(Vm, vm.id).state == "active"  # type: ignore[union-attr]
-        target_dev = s.scalar(select(DeviceState).where(DeviceState.device_name == TARGET))
-        source_dev = s.scalar(select(DeviceState).where(DeviceState.device_name == SOURCE))
+        policy = DeviceState.enforcement_point == "vswitch"
+        target_dev = s.scalar(select(DeviceState).where(DeviceState.device_name == TARGET, policy))
+        source_dev = s.scalar(select(DeviceState).where(DeviceState.device_name == SOURCE, policy))
+        maps = {
+            d.device_name: d.rendered
+            for d in s.scalars(select(DeviceState).where(DeviceState.enforcement_point == "ports"))
+        }
+        assert str(port.id) in maps[TARGET] and str(port.id) not in maps.get(SOURCE, "")
         assert target_dev is not None and source_dev is not None
         assert str(port.id) in str(target_dev.ir)
         assert str(port.id) not in str(source_dev.ir), "source rules cleaned"
@@ -185,7 +191,11 @@ def test_verify_violation_after_the_move_rolls_it_back(world: World) -> None:
         if name != "verify":
             return
         with world.db.write_session() as s:
-            dev = s.scalar(select(DeviceState).where(DeviceState.device_name == TARGET))
+            dev = s.scalar(
+                select(DeviceState).where(
+                    DeviceState.device_name == TARGET, DeviceState.enforcement_point == "vswitch"
+                )
+            )
             assert dev is not None
             ir = dict(dev.ir)
             # The device lost the VM's rules: its ports enforce nothing.
