@@ -50,6 +50,7 @@ def test_operator_sees_the_fabric_and_puts_a_host_into_maintenance(
     page.goto("/vms?q=ops-made")
     page.get_by_role("link", name=host_name).click()
     expect(page.get_by_role("heading", level=1)).to_contain_text(f"Host {host_name}")
+    assert page.title() == f"Host {host_name} · fuyun"
     expect(page.locator("#host-vms")).to_contain_text("ops-made")
     expect(page.locator("#host-agent")).to_contain_text("fuyun host agent-credential")
     # The hypervisor runs what the store says: the drift card says so.
