@@ -83,6 +83,7 @@ def qemu_lab() -> Iterator[Lab]:
         yield made
 
 
+@pytest.fixture(scope="session")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """One lab (private Open vSwitch, 2 ToRs x 2 hosts) shared by the whole session."""
     from tests.support.labworld import lab_world
