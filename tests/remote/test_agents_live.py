@@ -213,7 +213,7 @@ def test_a_controller_restarted_mid_watch_loses_nothing(stage: Stage, tmp_path: 
         want = _desired(stage.db)
         assert not _converged(stage)
         stage.api.start()  # same port: the agents' only controller is back
-        wait_for(lambda: _converged(stage), 90, "every agent to catch up after the restart")
+        wait_for(lambda: _converged(stage), 240, "every agent to catch up after the restart")
         for host in stage.busy_hosts:
             config = stage.agents[host].driver.config("host", host, "vswitch") or ""
             assert "7000" in config and "7001" in config
