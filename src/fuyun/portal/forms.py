@@ -9,6 +9,7 @@ is re-rendered with the user's input intact and a 4xx status.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -73,6 +74,21 @@ def required_int(raw: str, name: str, *, low: int | None = None, high: int | Non
     if value is None:
         raise InvalidInput("is required", field=name)
     return value
+
+
+def optional_choice(raw: str, name: str, what: str = "one") -> uuid.UUID | None:
+    """An id picked from a select (empty means "not given"), or a 422 naming the field."""
+    raw = raw.strip()
+    if not raw:
+        return None
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise InvalidInput(f"choose {what} from the list", field=name) from None
+
+
+def tenant_choice(raw: str) -> uuid.UUID | None:
+    return optional_choice(raw, "tenant_id", "a tenant")
 
 
 def optional_str(raw: str) -> str | None:

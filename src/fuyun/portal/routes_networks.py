@@ -9,7 +9,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
 from fuyun.domain.errors import FuyunError, InvalidInput
-from fuyun.portal.forms import FormState, blank, optional_int, optional_str
+from fuyun.portal.forms import FormState, blank, optional_int, optional_str, tenant_choice
 from fuyun.portal.options import tenant_options
 from fuyun.portal.rendering import PortalRoute, redirect, render
 from fuyun.portal.session import Reader, Visitor, Writer, context
@@ -25,16 +25,6 @@ GROWTH = [
     ("new-vlan", "new-vlan — add a VLAN with its own subnet"),
     ("refuse", "refuse — stay at the first subnet"),
 ]
-
-
-def _tenant(raw: str) -> uuid.UUID | None:
-    raw = raw.strip()
-    if not raw:
-        return None
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        raise InvalidInput("choose a tenant from the list", field="tenant_id") from None
 
 
 def _networks_page(request: Request, visitor: Visitor, form: FormState) -> Response:
@@ -105,7 +95,7 @@ def network_create(
                 prefix_len=length,
                 growth=Growth(growth),
                 description=description.strip(),
-                tenant_id=_tenant(tenant_id),
+                tenant_id=tenant_choice(tenant_id),
                 site=optional_str(site),
                 dhcp=dhcp == "on",
             ),
@@ -226,7 +216,7 @@ def group_create(
             name=name.strip(),
             policy=policy,
             level=level,
-            tenant_id=_tenant(tenant_id),
+            tenant_id=tenant_choice(tenant_id),
         )
     except FuyunError as exc:
         return _groups_page(request, visitor, form.fail(exc))

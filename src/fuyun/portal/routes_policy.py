@@ -13,7 +13,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
 from fuyun.domain.errors import FuyunError, InvalidInput
-from fuyun.portal.forms import FormState, blank, optional_int, optional_str
+from fuyun.portal.forms import FormState, blank, optional_int, optional_str, tenant_choice
 from fuyun.portal.options import tenant_options
 from fuyun.portal.rendering import PortalRoute, redirect, render
 from fuyun.portal.session import Reader, Visitor, Writer, context
@@ -32,16 +32,6 @@ RULE_FIELDS = (
     "remote_group",
     "description",
 )
-
-
-def _tenant(raw: str) -> uuid.UUID | None:
-    raw = raw.strip()
-    if not raw:
-        return None
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        raise InvalidInput("choose a tenant from the list", field="tenant_id") from None
 
 
 def _groups_page(request: Request, visitor: Visitor, form: FormState) -> Response:
@@ -82,7 +72,7 @@ def group_create(
             visitor.principal,
             name=name.strip(),
             description=description.strip(),
-            tenant_id=_tenant(tenant_id),
+            tenant_id=tenant_choice(tenant_id),
         )
     except FuyunError as exc:
         return _groups_page(request, visitor, form.fail(exc))

@@ -14,7 +14,14 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
 from fuyun.domain.errors import FuyunError, InvalidInput
-from fuyun.portal.forms import FormState, blank, optional_int, optional_str, required_int
+from fuyun.portal.forms import (
+    FormState,
+    blank,
+    optional_int,
+    optional_str,
+    required_int,
+    tenant_choice,
+)
 from fuyun.portal.options import tenant_options
 from fuyun.portal.rendering import PortalRoute, redirect, render
 from fuyun.portal.session import Reader, Visitor, Writer, context
@@ -78,16 +85,6 @@ def qos_list(request: Request, visitor: Reader) -> Response:
     return _page(request, visitor, blank(FIELDS, scope="port", guarantee_mbps="0"))
 
 
-def _tenant(raw: str) -> uuid.UUID | None:
-    raw = raw.strip()
-    if not raw:
-        return None
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        raise InvalidInput("choose a tenant from the list", field="tenant_id") from None
-
-
 @router.post("/qos")
 def qos_create(
     request: Request,
@@ -120,7 +117,7 @@ def qos_create(
             description=description.strip(),
         )
         policy = qos.create_policy(
-            context(request).db, visitor.principal, spec, tenant_id=_tenant(tenant_id)
+            context(request).db, visitor.principal, spec, tenant_id=tenant_choice(tenant_id)
         )
     except FuyunError as exc:
         return _page(request, visitor, form.fail(exc))

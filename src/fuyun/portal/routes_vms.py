@@ -16,7 +16,7 @@ from fastapi.responses import Response
 from fuyun.domain.errors import FuyunError, InvalidInput
 from fuyun.domain.vm_states import VmState
 from fuyun.portal import readmodels
-from fuyun.portal.forms import FormState, blank, optional_str, required_int
+from fuyun.portal.forms import FormState, blank, optional_choice, optional_str, required_int
 from fuyun.portal.options import (
     flavor_options,
     group_options,
@@ -65,7 +65,7 @@ def vm_list(
         who,
         state=state or None,
         name_prefix=q.strip() or None,
-        tenant_id=_uuid_or_none(tenant, "tenant"),
+        tenant_id=optional_choice(tenant, "tenant"),
         limit=PAGE,
         cursor=cursor or None,
     )
@@ -109,15 +109,6 @@ def vm_new(request: Request, visitor: Reader) -> Response:
     return _new_page(request, visitor, blank(CREATE_FIELDS, count="1", flavor="s1.small"))
 
 
-def _uuid_or_none(raw: str, field: str) -> uuid.UUID | None:
-    if not raw.strip():
-        return None
-    try:
-        return uuid.UUID(raw.strip())
-    except ValueError:
-        raise InvalidInput("choose one from the list", field=field) from None
-
-
 @router.post("/vms")
 def vm_create(
     request: Request,
@@ -155,7 +146,7 @@ def vm_create(
                 name=name.strip(),
                 flavor=flavor,
                 count=required_int(count, "count", low=1, high=vms.MAX_COUNT),
-                tenant_id=_uuid_or_none(tenant_id, "tenant_id"),
+                tenant_id=optional_choice(tenant_id, "tenant_id"),
                 networks=tuple(networks),
                 security_groups=tuple(security_groups),
                 qos_policy=optional_str(qos_policy),
