@@ -73,19 +73,32 @@ class Stage:
     def network(self, cidr: str) -> tuple[str, str]:
         """A fresh tenant with one network on ``cidr``; answers (network id, token)."""
         self.count += 1
-        tenant = tenants.create_tenant(self.db, SYSTEM, name=f"bench{self.count}",
-                                       limits={"ips": 10_000_000})
-        user = identity.create_user(self.db, SYSTEM, username=f"bench{self.count}-admin",
-                                    role=Role.TENANT_ADMIN, tenant_id=tenant.id, password=None)
+        tenant = tenants.create_tenant(
+            self.db, SYSTEM, name=f"bench{self.count}", limits={"ips": 10_000_000}
+        )
+        user = identity.create_user(
+            self.db,
+            SYSTEM,
+            username=f"bench{self.count}-admin",
+            role=Role.TENANT_ADMIN,
+            tenant_id=tenant.id,
+            password=None,
+        )
         token = identity.create_token(self.db, identity.principal_of(user)).secret
         ctx = networks.Networking(db=self.db, settings=Settings(database_url=self.db.url))
-        net = networks.create_network(ctx, SYSTEM, networks.NetworkRequest(
-            name="bench", cidr=cidr, tenant_id=tenant.id, growth=networks.Growth.REFUSE))
+        net = networks.create_network(
+            ctx,
+            SYSTEM,
+            networks.NetworkRequest(
+                name="bench", cidr=cidr, tenant_id=tenant.id, growth=networks.Growth.REFUSE
+            ),
+        )
         return str(net.id), token
 
 
-def allocations(urls: list[str], token: str, network_id: str, clients: int,
-                total: int) -> dict[str, Any]:
+def allocations(
+    urls: list[str], token: str, network_id: str, clients: int, total: int
+) -> dict[str, Any]:
     lock = threading.Lock()
     claimed = 0
     results: list[tuple[int, float, str | None]] = []
@@ -93,8 +106,9 @@ def allocations(urls: list[str], token: str, network_id: str, clients: int,
     def worker(i: int) -> None:
         nonlocal claimed
         mine = []
-        with httpx.Client(base_url=urls[i % len(urls)], timeout=60,
-                          headers={"Authorization": f"Bearer {token}"}) as client:
+        with httpx.Client(
+            base_url=urls[i % len(urls)], timeout=60, headers={"Authorization": f"Bearer {token}"}
+        ) as client:
             while True:
                 with lock:
                     if claimed >= total:
@@ -116,18 +130,25 @@ def allocations(urls: list[str], token: str, network_id: str, clients: int,
     wall = time.perf_counter() - start
     ips = [ip for _, _, ip in results if ip]
     lat = [s for _, s, _ in results]
-    return {"clients": clients, "requests": len(results), "success": len(ips),
-            "allocations_per_s": round(len(ips) / wall, 1),
-            "p50_ms": round(_pct(lat, 50) * 1000, 1), "p99_ms": round(_pct(lat, 99) * 1000, 1),
-            "by_status": dict(Counter(c for c, _, _ in results)),
-            "duplicates": len(ips) - len(set(ips))}
+    return {
+        "clients": clients,
+        "requests": len(results),
+        "success": len(ips),
+        "allocations_per_s": round(len(ips) / wall, 1),
+        "p50_ms": round(_pct(lat, 50) * 1000, 1),
+        "p99_ms": round(_pct(lat, 99) * 1000, 1),
+        "by_status": dict(Counter(c for c, _, _ in results)),
+        "duplicates": len(ips) - len(set(ips)),
+    }
 
 
-def next_free(url: str, token: str, network_id: str, fill: int,
-              every: int) -> list[tuple[int, float]]:
+def next_free(
+    url: str, token: str, network_id: str, fill: int, every: int
+) -> list[tuple[int, float]]:
     samples = []
-    with httpx.Client(base_url=url, timeout=60,
-                      headers={"Authorization": f"Bearer {token}"}) as client:
+    with httpx.Client(
+        base_url=url, timeout=60, headers={"Authorization": f"Bearer {token}"}
+    ) as client:
         occupancy = 0
         point = 0
         while point <= fill:
@@ -161,9 +182,13 @@ def run_fuyun(label: str, url: str, servers: int, args: argparse.Namespace) -> d
             print(f"  fuyun/{label} {clients:>2} clients: {out['alloc'][-1]}", flush=True)
         for cidr in SIZES:
             net, token = stage.network(cidr)
-            out["next_free"][cidr] = next_free(urls[0], token, net, min(args.fill, 250)
-                                               if cidr.endswith("/24") else args.fill,
-                                               args.every)
+            out["next_free"][cidr] = next_free(
+                urls[0],
+                token,
+                net,
+                min(args.fill, 250) if cidr.endswith("/24") else args.fill,
+                args.every,
+            )
             print(f"  fuyun/{label} next-free {cidr}: {out['next_free'][cidr]}", flush=True)
     db.dispose()
     return out
@@ -174,18 +199,24 @@ def run_peer(args: argparse.Namespace) -> dict[str, Any]:
 
     started = time.perf_counter()
     peer = nautobot.ensure_nautobot()
-    out: dict[str, Any] = {"label": f"nautobot {peer.version}", "alloc": [], "next_free": {},
-                           "setup_s": round(time.perf_counter() - started, 1)}
+    out: dict[str, Any] = {
+        "label": f"nautobot {peer.version}",
+        "alloc": [],
+        "next_free": {},
+        "setup_s": round(time.perf_counter() - started, 1),
+    }
     try:
         for i, clients in enumerate(CLIENTS):
-            res = nautobot.measure_allocations(peer, f"10.{100 + i}.0.0/16", clients,
-                                               args.peer_total)
+            res = nautobot.measure_allocations(
+                peer, f"10.{100 + i}.0.0/16", clients, args.peer_total
+            )
             out["alloc"].append(res)
             print(f"  nautobot {clients:>2} clients: {res}", flush=True)
         for i, cidr in enumerate(("10.200.0.0/24", "10.210.0.0/16", "11.0.0.0/8")):
             fill = min(args.fill, 250) if cidr.endswith("/24") else args.fill
             out["next_free"][SIZES[i]] = nautobot.measure_next_free_latency(
-                peer, cidr, fill, args.every)
+                peer, cidr, fill, args.every
+            )
             print(f"  nautobot next-free {cidr}: {out['next_free'][SIZES[i]]}", flush=True)
     finally:
         peer.stop()
@@ -206,37 +237,50 @@ def table(runs: list[dict[str, Any]]) -> None:
     print("\nallocations/s (successful) [p99 ms] {statuses} duplicates")
     print(f"{'':>24}" + "".join(f"{c:>24}" for c in CLIENTS))
     for run in runs:
-        cells = [f"{a['allocations_per_s']:>8} [{a['p99_ms']:>6}] d={a['duplicates']}"
-                 for a in run["alloc"]]
+        cells = [
+            f"{a['allocations_per_s']:>8} [{a['p99_ms']:>6}] d={a['duplicates']}"
+            for a in run["alloc"]
+        ]
         print(f"{run['label']:>24}" + "".join(f"{c:>24}" for c in cells))
     print("\nnext-free latency, ms (occupancy: first -> last sample)")
     for run in runs:
         for cidr, samples in run["next_free"].items():
             if samples:
                 first, last = samples[0], samples[-1]
-                print(f"{run['label']:>24} {cidr:>14}: {first[1] * 1000:7.1f} @{first[0]:<6} "
-                      f"-> {last[1] * 1000:7.1f} @{last[0]}")
+                print(
+                    f"{run['label']:>24} {cidr:>14}: {first[1] * 1000:7.1f} @{first[0]:<6} "
+                    f"-> {last[1] * 1000:7.1f} @{last[0]}"
+                )
     peer = next((r for r in runs if r["label"].startswith("nautobot")), None)
     if peer:
-        print("\nratios, fuyun / nautobot (allocations/s at each client count; "
-              "next-free at the last sample)")
+        print(
+            "\nratios, fuyun / nautobot (allocations/s at each client count; "
+            "next-free at the last sample)"
+        )
         for run in runs:
             if run is peer:
                 continue
-            ratios = [f"{a['allocations_per_s'] / max(p['allocations_per_s'], 0.1):.1f}x"
-                      for a, p in zip(run["alloc"], peer["alloc"], strict=True)]
-            nf = [f"{cidr} {peer['next_free'][cidr][-1][1] / run['next_free'][cidr][-1][1]:.0f}x"
-                  for cidr in SIZES if run["next_free"].get(cidr) and peer["next_free"].get(cidr)]
-            print(f"{run['label']:>24}: alloc {' '.join(ratios)}; next-free faster by "
-                  f"{', '.join(nf)}")
+            ratios = [
+                f"{a['allocations_per_s'] / max(p['allocations_per_s'], 0.1):.1f}x"
+                for a, p in zip(run["alloc"], peer["alloc"], strict=True)
+            ]
+            nf = [
+                f"{cidr} {peer['next_free'][cidr][-1][1] / run['next_free'][cidr][-1][1]:.0f}x"
+                for cidr in SIZES
+                if run["next_free"].get(cidr) and peer["next_free"].get(cidr)
+            ]
+            print(
+                f"{run['label']:>24}: alloc {' '.join(ratios)}; next-free faster by {', '.join(nf)}"
+            )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--total", type=int, default=640, help="fuyun allocations per run")
     parser.add_argument("--peer-total", type=int, default=200, help="Nautobot allocations")
-    parser.add_argument("--fill", type=int, default=5000, help="addresses before the last "
-                        "next-free sample")
+    parser.add_argument(
+        "--fill", type=int, default=5000, help="addresses before the last next-free sample"
+    )
     parser.add_argument("--every", type=int, default=1000, help="sample every N addresses")
     parser.add_argument("--skip-peer", action="store_true")
     parser.add_argument("--skip-postgres", action="store_true")

@@ -7,6 +7,7 @@ reasons are printed), so a script notices.
 
 from __future__ import annotations
 
+import inspect
 import time
 import uuid
 from typing import Annotated, Any
@@ -163,47 +164,55 @@ def follow(batch: dict[str, Any], as_json: bool) -> None:
         raise typer.Exit(2)
 
 
-def _batch(path: str, limits: dict[str, int], as_json: bool) -> None:
-    follow(call("POST", path, json_body=limits), as_json)
+def batch_command(kind: str, path: str, doc: str) -> Any:
+    """A batch command over one object (``{name}`` in ``path``) with the shared limits.
+
+    Evacuate, drain and rebalance differ only in their object and endpoint; one
+    factory keeps their options and output identical. The first parameter is
+    renamed to ``kind`` in the signature Typer reads, so help shows ``HOST`` etc.
+    """
+
+    def command(
+        name: str,
+        per_host: PerHost = 2,
+        per_tor: PerTor = 4,
+        per_site: PerSite = 16,
+        workers: Workers = 4,
+        as_json: JsonOpt = False,
+    ) -> None:
+        limits = {"per_host": per_host, "per_tor": per_tor, "per_site": per_site}
+        limits["workers"] = workers
+        follow(call("POST", path.format(name=name), json_body=limits), as_json)
+
+    def as_kind(**args: Any) -> None:
+        command(args.pop(kind), **args)
+
+    params = list(inspect.signature(command, eval_str=True).parameters.values())
+    target = inspect.Parameter(
+        kind,
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        annotation=Annotated[str, typer.Argument(help=f"the {kind}")],
+    )
+    as_kind.__signature__ = inspect.Signature([target, *params[1:]])  # type: ignore[attr-defined]
+    as_kind.__doc__ = doc
+    return as_kind
 
 
-def host_evacuate(
-    host: str,
-    per_host: PerHost = 2,
-    per_tor: PerTor = 4,
-    per_site: PerSite = 16,
-    workers: Workers = 4,
-    as_json: JsonOpt = False,
-) -> None:
-    """Put the host into maintenance and move every VM off it (anti-affinity respected)."""
-    limits = {"per_host": per_host, "per_tor": per_tor, "per_site": per_site, "workers": workers}
-    _batch(f"/hosts/{host}/evacuate", limits, as_json)
-
-
-def tor_drain(
-    tor: str,
-    per_host: PerHost = 2,
-    per_tor: PerTor = 4,
-    per_site: PerSite = 16,
-    workers: Workers = 4,
-    as_json: JsonOpt = False,
-) -> None:
-    """Maintenance for every host below the ToR, then move all their VMs elsewhere."""
-    limits = {"per_host": per_host, "per_tor": per_tor, "per_site": per_site, "workers": workers}
-    _batch(f"/switches/{tor}/drain", limits, as_json)
-
-
-def module_rebalance(
-    module: str,
-    per_host: PerHost = 2,
-    per_tor: PerTor = 4,
-    per_site: PerSite = 16,
-    workers: Workers = 4,
-    as_json: JsonOpt = False,
-) -> None:
-    """Move VMs from the module's fullest hosts to its emptiest."""
-    limits = {"per_host": per_host, "per_tor": per_tor, "per_site": per_site, "workers": workers}
-    _batch(f"/modules/{module}/rebalance", limits, as_json)
+host_evacuate = batch_command(
+    "host",
+    "/hosts/{name}/evacuate",
+    "Put the host into maintenance and move every VM off it (anti-affinity respected).",
+)
+tor_drain = batch_command(
+    "tor",
+    "/switches/{name}/drain",
+    "Maintenance for every host below the ToR, then move all their VMs elsewhere.",
+)
+module_rebalance = batch_command(
+    "module",
+    "/modules/{name}/rebalance",
+    "Move VMs from the module's fullest hosts to its emptiest.",
+)
 
 
 tor_app = typer.Typer(help="ToR switches: drain.", no_args_is_help=True)
