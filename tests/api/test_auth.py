@@ -126,3 +126,44 @@ def test_viewer_cannot_mutate(api: Api, make_tenant: Callable[..., TenantAccount
         "/api/v1/vms", headers=api.as_(token), json={"name": "x", "flavor": "s1.small"}
     )
     assert r.status_code == 403
+
+
+def test_api_login_is_throttled_per_account_before_the_password_is_checked(
+    api: Api, make_tenant: Callable[..., TenantAccount]
+) -> None:
+    make_tenant("acme")
+    wrong = {"username": "acme-admin", "password": "wrong-password"}
+    for _ in range(5):
+        assert api.client.post("/api/v1/auth/login", json=wrong).status_code == 401
+    r = api.client.post("/api/v1/auth/login", json=wrong)
+    assert r.status_code == 429
+    assert r.json()["error"]["code"] == "too_many_attempts"
+    assert 290 < int(r.headers["Retry-After"]) <= 300
+    # The right password waits too: the budget is checked first.
+    right = {"username": "acme-admin", "password": "correct-horse"}
+    assert api.client.post("/api/v1/auth/login", json=right).status_code == 429
+    # Another account from the same address is still under the address's budget.
+    make_tenant("globex")
+    ok = {"username": "globex-admin", "password": "correct-horse"}
+    assert api.client.post("/api/v1/auth/login", json=ok).status_code == 201
+
+
+def test_failed_logins_are_audited_with_the_address_under_the_users_tenant(
+    api: Api, make_tenant: Callable[..., TenantAccount]
+) -> None:
+    acme = make_tenant("acme")
+    api.client.post("/api/v1/auth/login", json={"username": "acme-admin", "password": "nope"})
+    api.client.post("/api/v1/auth/login", json={"username": "ghost", "password": "nope"})
+    mine = api.client.get(
+        "/api/v1/audit-events", params={"action": "token.login"}, headers=acme.headers
+    ).json()["items"]
+    mine = [e for e in mine if e["result"] == "failure"]
+    assert [e["actor"] for e in mine] == ["acme-admin"]
+    assert mine[0]["detail"]["reason"] == "wrong password"
+    assert mine[0]["detail"]["address"] == "testclient"
+    # The made-up account is visible to operators only, never to a tenant.
+    everyone = api.client.get(
+        "/api/v1/audit-events", params={"action": "token.login"}, headers=api.op
+    ).json()["items"]
+    ghost = [e for e in everyone if e["actor"] == "ghost"]
+    assert ghost and ghost[0]["detail"]["reason"] == "unknown user" and not ghost[0]["tenant_id"]

@@ -65,6 +65,18 @@ def test_failed_signins_are_rate_limited_per_address(strict_server: str) -> None
         assert "Too many failed sign-ins" in limited.text
 
 
+def test_api_logins_and_the_signin_form_share_one_budget(strict_server: str) -> None:
+    """Guessing through /api/v1/auth/login is no way around the form's limit."""
+    with httpx.Client(base_url=strict_server) as client:
+        for name in ("nobody-1", "nobody-2", "nobody-3"):
+            wrong = {"username": name, "password": "whatever-1"}
+            assert client.post("/api/v1/auth/login", json=wrong).status_code == 401
+        assert _signin_post(client, "acme-admin", "acme-password").status_code == 429
+        right = {"username": "acme-admin", "password": "acme-password"}
+        api = client.post("/api/v1/auth/login", json=right)
+        assert api.status_code == 429 and api.json()["error"]["code"] == "too_many_attempts"
+
+
 def test_posts_without_the_csrf_token_are_refused(new_page: Any, portal: Portal) -> None:
     page = new_page()
     sign_in(page, portal.acme)

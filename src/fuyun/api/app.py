@@ -30,7 +30,9 @@ from fuyun.api.routes import (
 )
 from fuyun.config import Settings
 from fuyun.drivers.compute import ComputeDriver, create_driver
+from fuyun.portal.config import PortalConfig
 from fuyun.services.runtime import Runtime
+from fuyun.services.signin_limit import SignInLimiter
 from fuyun.store.engine import Database
 
 API_PREFIX = "/api/v1"
@@ -111,7 +113,13 @@ def create_app(
         docs_url=f"{API_PREFIX}/docs",
         redoc_url=None,
     )
-    app.state.ctx = AppContext(settings=settings, db=db, runtime=runtime)
+    portal_config = PortalConfig.from_env()
+    limiter = SignInLimiter(
+        per_account=portal_config.failures_per_account,
+        per_address=portal_config.failures_per_address,
+        window_s=portal_config.failure_window_s,
+    )
+    app.state.ctx = AppContext(settings=settings, db=db, runtime=runtime, signin_limiter=limiter)
     errors.install(app)
     for module in (
         system,
@@ -132,7 +140,7 @@ def create_app(
         plans,
     ):
         app.include_router(module.router, prefix=API_PREFIX)
-    portal.install(app)  # the portal and console at /, its assets at /static
+    portal.install(app, portal_config)  # the portal and console at /, its assets at /static
     metrics.install(app, db)
     # Added last = outermost: the body limit is checked before the idempotency layer
     # reads a body to fingerprint it.

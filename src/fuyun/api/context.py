@@ -8,6 +8,7 @@ from fuyun.config import Settings
 from fuyun.drivers.compute import ComputeDriver
 from fuyun.services.networks import Networking
 from fuyun.services.runtime import Runtime
+from fuyun.services.signin_limit import SignInLimiter
 from fuyun.store.engine import Database
 
 
@@ -16,6 +17,8 @@ class AppContext:
     settings: Settings
     db: Database
     runtime: Runtime
+    # Failed sign-ins of this process, for /auth/login and the portal alike.
+    signin_limiter: SignInLimiter
 
     @property
     def compute_driver(self) -> ComputeDriver:

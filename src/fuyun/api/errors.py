@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import cast
 
 from fastapi import FastAPI, Request
@@ -10,13 +11,20 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from fuyun.domain.errors import FuyunError
+from fuyun.domain.errors import FuyunError, TooManyAttempts
 
 log = logging.getLogger("fuyun.api")
 
 
-def error_response(status: int, code: str, message: str, field: str | None = None) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    field: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    if status == 401:
+        headers = {**(headers or {}), "WWW-Authenticate": "Bearer"}
     return JSONResponse(
         status_code=status,
         headers=headers,
@@ -39,7 +47,10 @@ def _wants_html(request: Request) -> bool:
 def install(app: FastAPI) -> None:
     @app.exception_handler(FuyunError)
     async def _fuyun(_: Request, exc: FuyunError) -> JSONResponse:
-        return error_response(exc.status, exc.code, exc.message, exc.field)
+        headers = None
+        if isinstance(exc, TooManyAttempts):
+            headers = {"Retry-After": str(math.ceil(exc.retry_after_s))}
+        return error_response(exc.status, exc.code, exc.message, exc.field, headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -73,6 +73,17 @@ class CapacityExhausted(Conflict):
     code = "capacity_exhausted"
 
 
+class TooManyAttempts(FuyunError):
+    """Too many failed sign-ins for the account or from the address; retry later."""
+
+    status = 429
+    code = "too_many_attempts"
+
+    def __init__(self, message: str, *, retry_after_s: float):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class DriverError(FuyunError):
     """A driver failed to converge a device; the operation was rolled back."""
 

@@ -29,7 +29,6 @@ from fuyun.portal import (
     routes_vms,
 )
 from fuyun.portal.config import PortalConfig
-from fuyun.portal.ratelimit import SignInLimiter
 from fuyun.portal.rendering import STATIC_DIR, PortalRoute, http_error_page
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
@@ -55,11 +54,6 @@ def install(app: FastAPI, config: PortalConfig | None = None) -> None:
     """Mount the portal at ``/`` and its assets at ``/static`` on ``app``."""
     config = config or PortalConfig.from_env()
     app.state.portal_config = config
-    app.state.portal_limiter = SignInLimiter(
-        per_account=config.failures_per_account,
-        per_address=config.failures_per_address,
-        window_s=config.failure_window_s,
-    )
     app.state.html_error = http_error_page
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="portal-static")

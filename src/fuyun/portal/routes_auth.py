@@ -16,9 +16,8 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
-from fuyun.domain.errors import FuyunError, Unauthenticated
+from fuyun.domain.errors import FuyunError, TooManyAttempts, Unauthenticated
 from fuyun.portal.forms import blank
-from fuyun.portal.ratelimit import SignInLimiter
 from fuyun.portal.rendering import PortalRoute, redirect, render
 from fuyun.portal.session import (
     COOKIE,
@@ -79,13 +78,22 @@ def signin(
     if not (pre and csrf and hmac.compare_digest(pre, csrf) and same_origin(request)):
         raise CsrfRefused
     ctx = context(request)
-    limiter: SignInLimiter = request.app.state.portal_limiter
     account = username.strip().lower()[:64]
     address = request.client.host if request.client else "unknown"
     form = blank(("username", "password"), username=account)
-    wait = limiter.retry_after(account, address)
-    if wait is not None:
-        minutes = max(1, math.ceil(wait / 60))
+    try:
+        if not account or len(password) > MAX_PASSWORD:
+            raise Unauthenticated("wrong username or password")
+        issued = identity.login(
+            ctx.db,
+            username=account,
+            password=password,
+            ttl_s=ctx.settings.login_token_ttl_s,
+            address=address,
+            limiter=ctx.signin_limiter,
+        )
+    except TooManyAttempts as exc:
+        minutes = max(1, math.ceil(exc.retry_after_s / 60))
         form.general = (
             "Too many failed sign-ins for this account or from your address."
             f" Try again in {minutes} minute{'s' if minutes > 1 else ''}."
@@ -94,24 +102,16 @@ def signin(
             request,
             "signin.html",
             status=429,
-            headers={"Retry-After": str(math.ceil(wait))},
+            headers={"Retry-After": str(math.ceil(exc.retry_after_s))},
             presession=pre,
             form=form,
             next=safe_next(next),
         )
-    try:
-        if not account or len(password) > MAX_PASSWORD:
-            raise Unauthenticated("wrong username or password")
-        issued = identity.login(
-            ctx.db, username=account, password=password, ttl_s=ctx.settings.login_token_ttl_s
-        )
     except Unauthenticated:
-        limiter.failed(account, address)
         form.general = "Wrong username or password."
         return render(
             request, "signin.html", status=401, presession=pre, form=form, next=safe_next(next)
         )
-    limiter.succeeded(account)
     response = redirect(safe_next(next))
     response.set_cookie(
         COOKIE,

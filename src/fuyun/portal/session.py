@@ -31,6 +31,7 @@ from fuyun.services.identity import authenticate
 from fuyun.services.networks import Networking
 from fuyun.services.principal import Principal
 from fuyun.services.runtime import Runtime
+from fuyun.services.signin_limit import SignInLimiter
 from fuyun.store.engine import Database
 
 COOKIE = "fuyun_session"
@@ -49,6 +50,7 @@ class PortalContext(Protocol):
     settings: Settings
     db: Database
     runtime: Runtime
+    signin_limiter: SignInLimiter
 
     @property
     def networking(self) -> Networking: ...

@@ -74,6 +74,32 @@ def mutation(
         raise
 
 
+def record_refusal(
+    db: Database,
+    *,
+    actor: str,
+    actor_id: uuid.UUID | None,
+    tenant_id: uuid.UUID | None,
+    action: str,
+    object_type: str,
+    detail: dict[str, Any],
+) -> None:
+    """Log a refused attempt by someone not (yet) known as a principal, e.g. a sign-in."""
+    with db.write_session() as session:
+        session.add(
+            AuditEvent(
+                actor_id=actor_id,
+                actor=actor[:64],
+                tenant_id=tenant_id,
+                action=action,
+                object_type=object_type,
+                object_id=None,
+                result=AuditResult.FAILURE.value,
+                detail=detail,
+            )
+        )
+
+
 def _event(
     principal: Principal, action: str, object_type: str, scope: MutationScope, result: AuditResult
 ) -> AuditEvent:

@@ -81,4 +81,3 @@ def report_host_document(
                 updated_at=DeviceState.updated_at,
             )
         )
-

@@ -8,6 +8,7 @@ look the same to the caller: 401.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import secrets
 import uuid
@@ -18,11 +19,19 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fuyun.domain.enums import Role
-from fuyun.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
-from fuyun.services.audit import mutation
+from fuyun.domain.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    TooManyAttempts,
+    Unauthenticated,
+)
+from fuyun.services.audit import mutation, record_refusal
 from fuyun.services.pagination import Page, paginate
 from fuyun.services.passwords import hash_password, verify_password
 from fuyun.services.principal import Principal
+from fuyun.services.signin_limit import SignInLimiter
 from fuyun.store.engine import Database
 from fuyun.store.models import ApiToken, Tenant, User
 from fuyun.store.types import utcnow
@@ -260,13 +269,51 @@ def create_token(
         return issued
 
 
-def login(db: Database, *, username: str, password: str, ttl_s: int) -> IssuedToken:
-    """Exchange a username and password for a short-lived token."""
+def login(
+    db: Database,
+    *,
+    username: str,
+    password: str,
+    ttl_s: int,
+    address: str = "unknown",
+    limiter: SignInLimiter | None = None,
+) -> IssuedToken:
+    """Exchange a username and password for a short-lived token.
+
+    With a ``limiter`` (the API and the portal pass the process's one), an account
+    or address over its failure budget is refused before the password is checked.
+    Every wrong password is audited with the client address: under the user's tenant
+    when the account exists (so its tenant-admin sees attacks on it), else for the
+    operators only. The caller is never told whether the username exists.
+    """
+    account = username.strip().lower()[:64]
+    if limiter is not None:
+        wait = limiter.retry_after(account, address)
+        if wait is not None:
+            raise TooManyAttempts(
+                "too many failed sign-ins for this account or from this address;"
+                f" retry in {math.ceil(wait)} s",
+                retry_after_s=wait,
+            )
     with db.read_session() as session:
         user = session.scalar(select(User).where(User.username == username))
     ok = verify_password(user.password_hash if user else None, password)
     if user is None or not ok or user.disabled:
+        if limiter is not None:
+            limiter.failed(account, address)
+        reason = "unknown user" if user is None else "disabled" if ok else "wrong password"
+        record_refusal(
+            db,
+            actor=account,
+            actor_id=user.id if user else None,
+            tenant_id=user.tenant_id if user else None,
+            action="token.login",
+            object_type="token",
+            detail={"error": "unauthenticated", "reason": reason, "address": address},
+        )
         raise Unauthenticated("wrong username or password")
+    if limiter is not None:
+        limiter.succeeded(account)
     principal = principal_of(user)
     with mutation(db, principal, "token.login", "token") as m:
         issued = _mint(m.session, user, "login", utcnow() + timedelta(seconds=ttl_s))

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, status
 
 from fuyun.api.deps import Caller, Ctx
 from fuyun.api.routes.common import ERRORS, Cursor, Limit, page_of
 from fuyun.api.schemas import (
+    ErrorResponse,
     ListOf,
     LoginIn,
     TokenCreate,
@@ -29,16 +30,26 @@ def _issued(issued: IssuedToken) -> TokenIssued:
 
 
 @router.post(
-    "/auth/login", response_model=TokenIssued, tags=["tokens"], status_code=status.HTTP_201_CREATED
+    "/auth/login",
+    response_model=TokenIssued,
+    tags=["tokens"],
+    status_code=status.HTTP_201_CREATED,
+    responses={429: {"model": ErrorResponse, "description": "too many failed sign-ins"}},
 )
-def login(ctx: Ctx, body: LoginIn) -> TokenIssued:
-    """Exchange a username and password for a short-lived API token."""
+def login(ctx: Ctx, body: LoginIn, request: Request) -> TokenIssued:
+    """Exchange a username and password for a short-lived API token.
+
+    Failed attempts count against the account and the client address together
+    with the portal's sign-in form: over the budget, 429 with ``Retry-After``.
+    """
     return _issued(
         identity.login(
             ctx.db,
             username=body.username,
             password=body.password,
             ttl_s=ctx.settings.login_token_ttl_s,
+            address=request.client.host if request.client else "unknown",
+            limiter=ctx.signin_limiter,
         )
     )
 

@@ -1,8 +1,10 @@
 """Failed sign-ins, counted per account and per client address in a sliding window.
 
-Why in memory: a failed guess must cost the attacker, not the database, and the
-check runs *before* the password hash is verified, so a locked-out flood does not
-burn Argon2 time either. The price is that each server process counts on its own:
+One limiter per server process is shared by the API's ``/auth/login`` and the
+portal's sign-in form, so neither is a way around the other. Why in memory: a
+failed guess must cost the attacker, not the database, and the check runs *before*
+the password hash is verified, so a locked-out flood does not burn Argon2 time
+either. The price is that each server process counts on its own:
 with N processes behind one address an attacker gets at most N times the limit. The
 table is bounded (oldest keys are dropped first), so a spray of made-up usernames
 cannot grow it without limit.
