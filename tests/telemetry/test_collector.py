@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 
 from fuyun.store.models import Host, TrafficBucket, Vm
 from fuyun.telemetry import metrics
@@ -264,6 +264,41 @@ def test_udp_listener_receives_real_datagrams(world: World) -> None:
     assert c.tally.datagrams == len(fixture_datagrams()) + 1
     assert c.tally.malformed == 1
     assert c.tally.flow_samples == sum(len(decode_all) for decode_all in _flows())
+
+
+def test_udp_listener_follows_a_migration_without_querying_on_its_event_loop(
+    world: World,
+) -> None:
+    """The listener's loop only decodes; the port map is refreshed on a worker thread."""
+    a1 = world.ports["avm-1"]
+    db = world.api.db
+    with db.read_session() as s:
+        target = s.scalars(select(Host).where(Host.name != a1.host).order_by(Host.name)).first()
+        assert target is not None and target.mgmt_address
+    c = Collector(db, DatabaseFlowStore(db), portmap=PortMapCache(db, refresh_s=0.05))
+    querying_threads: set[str] = set()
+
+    def record(*_: object) -> None:
+        querying_threads.add(threading.current_thread().name)
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    listener = CollectorThread(c, "127.0.0.1", 0, flush_s=30)
+    listener.start()
+    try:
+        with db.write_session() as s:
+            s.execute(update(Vm).where(Vm.id == a1.vm_id).values(host_id=target.id))
+        sample = _sample((a1.mac, a1.ips[0]), (EXTERNAL_MAC, EXTERNAL_IP), 500, 1)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
+            for _ in range(400):  # until the refreshed map attributes it on the new host
+                tx.sendto(synth.datagram([sample], agent=target.mgmt_address), listener.address)
+                threading.Event().wait(0.01)
+                if c.tally.attributed:
+                    break
+    finally:
+        listener.stop()
+        event.remove(db.engine, "before_cursor_execute", record)
+    assert c.tally.attributed >= 1
+    assert querying_threads and "fuyun-collector" not in querying_threads
 
 
 def _flows() -> list[list[object]]:

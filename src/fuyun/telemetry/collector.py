@@ -72,8 +72,13 @@ class Collector:
     def tally(self) -> Tally:
         return self.rollup.tally
 
-    def handle(self, data: bytes, now: float | None = None) -> int:
-        """Decode and add one datagram; return its flow samples attributed (0 if dropped)."""
+    def handle(self, data: bytes, now: float | None = None, *, refresh: bool = True) -> int:
+        """Decode and add one datagram; return its flow samples attributed (0 if dropped).
+
+        With ``refresh`` the port map is re-checked here when due (queries the store).
+        The network listener passes False: :func:`serve` refreshes the map on a worker
+        thread, so no query ever runs on the event loop that receives datagrams.
+        """
         now = time.time() if now is None else now
         tally = self.rollup.tally
         tally.datagrams += 1
@@ -85,7 +90,7 @@ class Collector:
             metrics.MALFORMED.inc()
             log.debug("dropped malformed datagram: %s", exc)
             return 0
-        index = self.portmap.current()
+        index = self.portmap.current() if refresh else self.portmap.index
         add_flow, hits = self.rollup.add_flow, 0
         for f in dgram.flows:
             hits += add_flow(f, index, now)
@@ -166,7 +171,7 @@ class _Protocol(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         try:
-            self.collector.handle(data)
+            self.collector.handle(data, refresh=False)
         except Exception:  # never let one datagram stop the collector
             log.exception("datagram from %s not handled", addr[0])
 
@@ -177,6 +182,18 @@ def _socket(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)  # ride out flush pauses
     sock.bind((host, port))
     return sock
+
+
+async def _refresh_portmap(collector: Collector, stop: asyncio.Event) -> None:
+    """Keep the port map current off the event loop, every ``refresh_s``."""
+    loop = asyncio.get_running_loop()
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=collector.portmap.refresh_s)
+        try:
+            await loop.run_in_executor(None, collector.portmap.current)
+        except Exception:  # a store hiccup: keep attributing with the last map
+            log.exception("port map refresh failed")
 
 
 async def serve(
@@ -192,6 +209,8 @@ async def serve(
     """Receive on HOST:PORT until ``stop`` is set; flush every ``flush_s`` seconds."""
     loop = asyncio.get_running_loop()
     stop = stop or asyncio.Event()
+    await loop.run_in_executor(None, collector.portmap.refresh)
+    refresher = asyncio.create_task(_refresh_portmap(collector, stop))
     transport, _ = await loop.create_datagram_endpoint(
         lambda: _Protocol(collector), sock=sock or _socket(host, port)
     )
@@ -207,6 +226,7 @@ async def serve(
             except Exception:  # never let a flush stop the listener
                 log.exception("flush failed")
     finally:
+        refresher.cancel()
         transport.close()
         collector.drain(final=True)
         collector.write_pending()
