@@ -12,12 +12,23 @@ import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from fuyun.config import Settings
 from fuyun.domain.enums import FabricKind, SwitchRole
 from fuyun.domain.errors import CapacityExhausted, Conflict
 from fuyun.ipam.l2 import Change, SegmentView, TableDelta, port_joins, port_leaves
-from fuyun.store.models import Host, Module, Segment, SpanMember, Switch
+from fuyun.services.address_plan import ensure_vlan_pool
+from fuyun.store.models import (
+    Host,
+    Module,
+    Segment,
+    SpanMember,
+    Switch,
+    VlanAllocation,
+    VlanPool,
+)
 
 _COLUMNS = {
     "mac": ("used_mac", "mac_capacity", "MAC"),
@@ -67,12 +78,16 @@ def bind(
     *,
     dry_run: bool = False,
     extended: bool = False,
+    settings: Settings | None = None,
 ) -> list[TableChange]:
     """A port of ``segment`` now lives on ``host``: claim the tables, grow the span.
 
     ``extended``: the caller has checked that an L2 extension carries the VLAN to
     the host's module (a move keeping its IP); the host's ToR joins the span like
-    any other, the gateway stays in the network's own module.
+    any other, the gateway stays in the network's own module, and the VLAN is
+    reserved in that module's pool (made from ``settings`` if the module has none
+    yet) so no network of its own is ever given the same tag while it is carried
+    there.
     """
     # One binder per segment at a time keeps the span and counts consistent.
     session.scalar(
@@ -91,6 +106,9 @@ def bind(
     change = port_joins(view, tor.id, ips, tor.name)
     report = _claim(session, change, dry_run=dry_run)
     if not dry_run:
+        if host.module_id != module.id:
+            assert settings is not None, "an extension reserves its VLAN: pass settings"
+            reserve_extended_vlan(session, settings, segment, host.module_id)
         member = session.get(SpanMember, (segment.id, tor.id))
         if member is None:
             session.add(SpanMember(segment_id=segment.id, switch_id=tor.id, ports=1))
@@ -120,6 +138,64 @@ def unbind(session: Session, segment: Segment, module: Module, host: Host, ips: 
     else:
         member.ports -= 1
     session.flush()
+    if host.module_id != module.id:
+        release_extended_vlan(session, segment, host.module_id)
+
+
+def reserve_extended_vlan(
+    session: Session, settings: Settings, segment: Segment, module_id: uuid.UUID
+) -> None:
+    """Hold ``segment``'s VLAN in the pool of a module it is extended into.
+
+    A tag outside the pool's range (or reserved there) cannot be handed out by it, so
+    nothing is held. Held by another segment: the extension would merge two
+    networks, refused (the plan refuses it earlier; this settles a race).
+    """
+    module = session.get(Module, module_id)
+    assert module is not None
+    pool = ensure_vlan_pool(session, settings, module)
+    vlan = segment.vlan
+    if not pool.vlan_min <= vlan <= pool.vlan_max or vlan in pool.reserved:
+        return
+    holder = session.scalar(
+        select(VlanAllocation.segment_id).where(
+            VlanAllocation.pool_id == pool.id, VlanAllocation.vlan == vlan
+        )
+    )
+    if holder == segment.id:
+        return
+    if holder is None:
+        try:
+            with session.begin_nested():
+                session.add(VlanAllocation(pool_id=pool.id, vlan=vlan, segment_id=segment.id))
+                session.flush()
+            return
+        except IntegrityError:
+            pass  # taken meanwhile by a network of that module
+    raise Conflict(
+        f"VLAN {vlan} is in use in module {module.name}; extending it there would merge "
+        "two networks",
+        field="host",
+        code="l2_unreachable",
+    )
+
+
+def release_extended_vlan(session: Session, segment: Segment, module_id: uuid.UUID) -> None:
+    """Give the module's pool its tag back once no ToR of that module carries the VLAN."""
+    still = session.scalar(
+        select(SpanMember.switch_id)
+        .join(Switch, Switch.id == SpanMember.switch_id)
+        .where(SpanMember.segment_id == segment.id, Switch.module_id == module_id)
+        .limit(1)
+    )
+    if still is not None:
+        return
+    pools = select(VlanPool.id).where(VlanPool.module_id == module_id).scalar_subquery()
+    session.execute(
+        delete(VlanAllocation).where(
+            VlanAllocation.segment_id == segment.id, VlanAllocation.pool_id == pools
+        )
+    )
 
 
 def _claim(session: Session, change: Change, *, dry_run: bool) -> list[TableChange]:

@@ -6,11 +6,20 @@ import pytest
 from sqlalchemy import select
 
 from fuyun.domain.errors import Conflict, InvalidInput
+from fuyun.services.address_plan import allocate_vlan
 from fuyun.services.migration import service
 from fuyun.services.migration.plan import Target
 from fuyun.services.principal import SYSTEM
 from fuyun.store.engine import Database
-from fuyun.store.models import SpanMember, Switch
+from fuyun.store.models import (
+    Module,
+    Network,
+    Segment,
+    SpanMember,
+    Switch,
+    VlanAllocation,
+    VlanPool,
+)
 from tests.services.migration.conftest import World, make_world, small_spec
 from tests.services.migration.test_workflow import identity
 
@@ -69,6 +78,45 @@ def test_cross_site_over_otv_when_both_ends_switch(db: Database) -> None:
             s.scalars(select(Switch.name).join(SpanMember, SpanMember.switch_id == Switch.id))
         )
     assert tors == {plan.target_tor}, "the VLAN is carried over OTV to the new ToR only"
+
+
+def _held_in(db: Database, module: str) -> dict[int, str]:
+    """VLAN -> network name for every tag held in ``module``'s pool."""
+    with db.read_session() as s:
+        rows = s.execute(
+            select(VlanAllocation.vlan, Network.name)
+            .join(VlanPool, VlanPool.id == VlanAllocation.pool_id)
+            .join(Module, Module.id == VlanPool.module_id)
+            .join(Segment, Segment.id == VlanAllocation.segment_id)
+            .join(Network, Network.id == Segment.network_id)
+            .where(Module.name == module)
+        )
+        return {vlan: name for vlan, name in rows}
+
+
+def test_an_extended_vlan_is_held_in_the_remote_pool_until_the_last_port_leaves(
+    db: Database,
+) -> None:
+    w = make_world(db, small_spec(both_switched=True), {"web": "sz1-m01"})
+    vm = w.vm("a", "sz1-m01-t01-h01")
+    vlan = next(iter(_held_in(w.db, "sz1-m01")))
+    assert vlan not in _held_in(w.db, "sh1-m01")
+    service.migrate(w.rt, SYSTEM, vm.id, Target(site="sh1"))
+    assert _held_in(w.db, "sh1-m01").get(vlan) == "web", "carried over OTV: held there"
+    # A network of that module asking for the same tag is refused: no silent merge.
+    with w.db.write_session() as s:
+        pool = s.scalar(
+            select(VlanPool)
+            .join(Module, Module.id == VlanPool.module_id)
+            .where(Module.name == "sh1-m01")
+        )
+        other = s.scalar(select(Segment.id).join(Network).where(Network.name == "web"))
+        assert pool is not None and other is not None
+        with pytest.raises(Conflict, match=f"VLAN {vlan} is taken"):
+            allocate_vlan(s, pool, other, wanted=vlan)
+    service.migrate(w.rt, SYSTEM, vm.id, Target(host="sz1-m01-t01-h01"))
+    assert vlan not in _held_in(w.db, "sh1-m01"), "back home: the remote pool gets it back"
+    assert _held_in(w.db, "sz1-m01").get(vlan) == "web"
 
 
 def test_cross_module_needs_an_l2_extension(db: Database) -> None:

@@ -157,7 +157,8 @@ def extend(ctx: StepContext) -> None:
     extended = []
     for port in _ports(s, vm.id):
         segment, module, ips = _l2(s, port)
-        l2fabric.bind(s, segment, module, target, ips, extended=target.module_id != module.id)
+        cross = target.module_id != module.id
+        l2fabric.bind(s, segment, module, target, ips, extended=cross, settings=rt.settings)
         bind_port_host(s, port, source.id, target.id)
         extended.append(str(port.id))
     recompile(s, affected)
@@ -300,7 +301,7 @@ def cleanup(ctx: StepContext) -> None:
 
 
 def uncleanup(ctx: StepContext) -> None:
-    s = ctx.session
+    rt, s = ctx.services, ctx.session
     if not ctx.data.get("cleaned"):
         return
     vm = _vm(ctx)
@@ -308,7 +309,8 @@ def uncleanup(ctx: StepContext) -> None:
     affected: set[uuid.UUID] = {source.id, target.id}
     for port in _ports(s, vm.id):
         segment, module, ips = _l2(s, port)
-        l2fabric.bind(s, segment, module, source, ips, extended=source.module_id != module.id)
+        cross = source.module_id != module.id
+        l2fabric.bind(s, segment, module, source, ips, extended=cross, settings=rt.settings)
         bind_port_host(s, port, target.id, source.id)
     recompile(s, affected)
 
