@@ -8,7 +8,7 @@ import pytest
 
 from fuyun.domain.enums import FabricKind, SwitchPlatform, SwitchRole
 from fuyun.fabric.check import Finding, Severity, check_fabric, has_errors
-from fuyun.fabric.spec import FabricSpec, ModuleSpec
+from fuyun.fabric.spec import FabricSpec, ModuleLinkSpec, ModuleSpec
 from tests.fabric.conftest import with_entry, with_list
 
 
@@ -237,3 +237,16 @@ def test_findings_come_in_file_order_and_all_at_once(tiny: FabricSpec) -> None:
         places, key=lambda p: ["modules", "switches", "hosts"].index(p.split("[")[0])
     )
     assert {"modules[0] (a-m1)", "hosts[3] (b-h1)"} <= set(places)
+
+
+def test_module_link_refers_to_known_modules_of_one_site(tiny: FabricSpec) -> None:
+    unknown = ModuleLinkSpec(name="l1", module_a="a-m1", module_b="a-m9")
+    f = only_error(with_list(tiny, "module_links", [unknown]))
+    assert (f.place, f.field) == ("module_links[0] (l1)", "module_b")
+    assert f.message == "unknown module a-m9"
+    across = ModuleLinkSpec(name="l2", module_a="a-m1", module_b="b-m1", l2_extension="direct")
+    f = only_error(with_list(tiny, "module_links", [across]))
+    assert f.field == "module_b" and "sites are joined by interconnects" in f.message
+    itself = ModuleLinkSpec(name="l3", module_a="a-m1", module_b="a-m1")
+    f = only_error(with_list(tiny, "module_links", [itself]))
+    assert f.message == "a module link joins two distinct modules"

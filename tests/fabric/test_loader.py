@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -9,8 +10,10 @@ from sqlalchemy import func, select
 
 from fuyun.domain.errors import Conflict, InvalidInput
 from fuyun.fabric.catalog import STD_2010_1G
+from fuyun.fabric.generator import PRESETS, generate
 from fuyun.fabric.loader import canonical, export_from_store, load_into_store
-from fuyun.fabric.spec import FabricSpec
+from fuyun.fabric.spec import FabricSpec, ModuleLinkSpec
+from fuyun.fabric.yamlio import dump_fabric, load_fabric
 from fuyun.store.engine import Database
 from fuyun.store.migrate import upgrade
 from fuyun.store.models import (
@@ -170,3 +173,16 @@ def test_catalog_is_reused_when_identical_and_refused_when_not(
     with pytest.raises(Conflict, match="server model std-2010-1g exists in the store"):
         load(db, changed)
     assert counts(db)["server_models"] == len(tiny.server_models)
+
+
+def test_module_links_round_trip_through_the_store_and_yaml(db: Database) -> None:
+    spec = generate(replace(PRESETS["small"], modules_per_site=2))
+    link = ModuleLinkSpec(
+        name="sz1-dci", module_a="sz1-m01", module_b="sz1-m02", l2_extension="direct"
+    )
+    spec = with_list(spec, "module_links", [link])
+    load(db, spec)
+    exported = export(db, name=spec.name)
+    assert exported.module_links == [link]
+    assert exported == canonical(spec)
+    assert load_fabric(dump_fabric(exported)) == exported

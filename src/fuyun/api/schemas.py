@@ -250,6 +250,28 @@ class InterconnectPublic(Out):
     bandwidth_mbps: int
 
 
+class ModuleLinkCreate(In):
+    name: Name
+    module_a: Ref
+    module_b: Ref
+    l2_extension: L2Extension = L2Extension.NONE
+    bandwidth_mbps: Annotated[int, Field(ge=1, le=10_000_000)] = 10_000
+
+
+class ModuleLinkUpdate(In):
+    l2_extension: L2Extension | None = None
+    bandwidth_mbps: Annotated[int | None, Field(ge=1, le=10_000_000)] = None
+
+
+class ModuleLinkPublic(Out):
+    id: uuid.UUID
+    name: str
+    module_a_id: uuid.UUID
+    module_b_id: uuid.UUID
+    l2_extension: L2Extension
+    bandwidth_mbps: int
+
+
 class ModuleCreate(In):
     name: Name
     site: Ref

@@ -25,7 +25,16 @@ from typing import Protocol, TypeVar
 from fuyun.domain.enums import L2Technology, SwitchPlatform, SwitchRole
 from fuyun.fabric.spec import FabricSpec, SwitchSpec
 
-_LISTS = ("server_models", "flavors", "sites", "interconnects", "modules", "switches", "hosts")
+_LISTS = (
+    "server_models",
+    "flavors",
+    "sites",
+    "interconnects",
+    "modules",
+    "module_links",
+    "switches",
+    "hosts",
+)
 _CAPACITIES = ("port_count", "mac_capacity", "arp_capacity", "vlan_capacity", "acl_capacity")
 _AGGREGATION_PAIR = 2
 #: The platform a multi-chassis technology needs; TRILL runs on both.
@@ -72,6 +81,7 @@ def check_fabric(spec: FabricSpec) -> list[Finding]:
     check.unique_mgmt_addresses()
     check.sites()
     check.interconnects()
+    check.module_links()
     check.modules()
     check.switches()
     check.hosts()
@@ -160,6 +170,26 @@ class _Check:
                     self.add(where, field, f"unknown site {site}")
             if link.site_a == link.site_b:
                 self.add(where, "site_b", "an interconnect joins two distinct sites")
+
+    def module_links(self) -> None:
+        site_of = {m.name: m.site for m in self.spec.modules}
+        for i, link in enumerate(self.spec.module_links):
+            where = ("module_links", i, link.name)
+            for field in ("module_a", "module_b"):
+                module = getattr(link, field)
+                if module not in site_of:
+                    self.add(where, field, f"unknown module {module}")
+            if link.module_a == link.module_b:
+                self.add(where, "module_b", "a module link joins two distinct modules")
+            elif link.module_a in site_of and link.module_b in site_of:
+                a, b = site_of[link.module_a], site_of[link.module_b]
+                if a != b:
+                    self.add(
+                        where,
+                        "module_b",
+                        f"a module link joins modules of one site ({link.module_a} is in {a},"
+                        f" {link.module_b} in {b}); sites are joined by interconnects",
+                    )
 
     def modules(self) -> None:
         aggregations: Counter[str] = Counter()

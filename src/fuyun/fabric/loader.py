@@ -32,6 +32,7 @@ from fuyun.fabric.spec import (
     FlavorSpec,
     HostSpec,
     InterconnectSpec,
+    ModuleLinkSpec,
     ModuleSpec,
     ServerModelSpec,
     SiteSpec,
@@ -43,6 +44,7 @@ from fuyun.store.models import (
     Host,
     Interconnect,
     Module,
+    ModuleLink,
     Prefix,
     ServerModel,
     Site,
@@ -52,7 +54,15 @@ from fuyun.store.models import (
 from fuyun.store.types import utcnow
 
 _E = TypeVar(
-    "_E", ServerModelSpec, FlavorSpec, SiteSpec, InterconnectSpec, ModuleSpec, SwitchSpec, HostSpec
+    "_E",
+    ServerModelSpec,
+    FlavorSpec,
+    SiteSpec,
+    InterconnectSpec,
+    ModuleSpec,
+    ModuleLinkSpec,
+    SwitchSpec,
+    HostSpec,
 )
 _MB_PER_GB = 1024  # memory and disk: binary units
 _MBPS_PER_GBPS = 1000  # link speeds: decimal units
@@ -68,6 +78,7 @@ class LoadSummary:
     sites: int
     interconnects: int
     modules: int
+    module_links: int
     switches: int
     uplinks: int
     hosts: int
@@ -110,6 +121,7 @@ def load_into_store(session: Session, spec: FabricSpec) -> LoadSummary:
         sites=len(spec.sites),
         interconnects=len(spec.interconnects),
         modules=len(spec.modules),
+        module_links=len(spec.module_links),
         switches=len(spec.switches),
         uplinks=sum(len(set(s.uplinks)) for s in spec.switches),
         hosts=len(spec.hosts),
@@ -179,6 +191,7 @@ def _refuse_existing(session: Session, spec: FabricSpec) -> None:
         ("sites", Site.__table__, spec.sites),
         ("interconnects", Interconnect.__table__, spec.interconnects),
         ("modules", Module.__table__, spec.modules),
+        ("module links", ModuleLink.__table__, spec.module_links),
         ("switches", Switch.__table__, spec.switches),
         ("hosts", Host.__table__, spec.hosts),
     ):
@@ -225,6 +238,7 @@ class _Rows:
             (Prefix.__table__, [self._aggregate(s) for s in self.spec.sites if s.aggregate]),
             (Interconnect.__table__, [self._interconnect(i) for i in self.spec.interconnects]),
             (Module.__table__, [self._module(m) for m in self.spec.modules]),
+            (ModuleLink.__table__, [self._module_link(m) for m in self.spec.module_links]),
             (Switch.__table__, [self._switch(s) for s in self.spec.switches]),
             (SwitchUplink.__table__, self._uplinks()),
             (Host.__table__, self._hosts()),
@@ -269,6 +283,17 @@ class _Rows:
                 "site_b_id": self.site_ids[i.site_b],
                 "l2_extension": i.l2_extension.value,
                 "bandwidth_mbps": i.bandwidth_gbps * _MBPS_PER_GBPS,
+            }
+        )
+
+    def _module_link(self, link: ModuleLinkSpec) -> dict[str, Any]:
+        return self._stamp(
+            {
+                "name": link.name,
+                "module_a_id": self.module_ids[link.module_a],
+                "module_b_id": self.module_ids[link.module_b],
+                "l2_extension": link.l2_extension.value,
+                "bandwidth_mbps": link.bandwidth_gbps * _MBPS_PER_GBPS,
             }
         )
 
@@ -357,6 +382,7 @@ def canonical(spec: FabricSpec) -> FabricSpec:
             "sites": _by_name(spec.sites),
             "interconnects": _by_name(spec.interconnects),
             "modules": _by_name(spec.modules),
+            "module_links": _by_name(spec.module_links),
             "switches": [
                 s.model_copy(update={"uplinks": sorted(set(s.uplinks))})
                 for s in _by_name(spec.switches)
@@ -377,6 +403,7 @@ def export_from_store(session: Session, name: str = "fabric") -> FabricSpec:
     PostgreSQL's collations would order names differently from SQLite.
     """
     site_a, site_b, upper = aliased(Site), aliased(Site), aliased(Switch)
+    module_a, module_b = aliased(Module), aliased(Module)
     uplinks: defaultdict[str, list[str]] = defaultdict(list)
     for lower_name, upper_name in session.execute(
         select(Switch.name, upper.name)
@@ -400,6 +427,14 @@ def export_from_store(session: Session, name: str = "fabric") -> FabricSpec:
     )
     for i in interconnects:
         i["bandwidth_gbps"] = max(1, i.pop("bandwidth_mbps") // _MBPS_PER_GBPS)
+    module_links = rows(
+        select(ModuleLink.name, module_a.name.label("module_a"), module_b.name.label("module_b"))
+        .add_columns(ModuleLink.l2_extension, ModuleLink.bandwidth_mbps)
+        .join(module_a, ModuleLink.module_a_id == module_a.id)
+        .join(module_b, ModuleLink.module_b_id == module_b.id)
+    )
+    for link in module_links:
+        link["bandwidth_gbps"] = max(1, link.pop("bandwidth_mbps") // _MBPS_PER_GBPS)
     modules = rows(
         select(Module.name, Site.name.label("site"))
         .add_columns(*_columns(Module, ("fabric_kind", "l2_technology", "enforcement_point")))
@@ -438,6 +473,7 @@ def export_from_store(session: Session, name: str = "fabric") -> FabricSpec:
             ],
             interconnects=[InterconnectSpec(**i) for i in interconnects],
             modules=[ModuleSpec(**m) for m in modules],
+            module_links=[ModuleLinkSpec(**link) for link in module_links],
             switches=[SwitchSpec(**sw) for sw in switches],
             hosts=[HostSpec(**h) for h in hosts],
         )

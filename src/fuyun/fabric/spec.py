@@ -74,6 +74,16 @@ class InterconnectSpec(_Entry):
     bandwidth_gbps: Positive = 10
 
 
+class ModuleLinkSpec(_Entry):
+    """A link between two modules of one site; ``l2_extension`` lets VLANs cross it."""
+
+    name: Name
+    module_a: Name
+    module_b: Name
+    l2_extension: L2Extension = L2Extension.NONE
+    bandwidth_gbps: Positive = 10
+
+
 class ModuleSpec(_Entry):
     """A network module (pod); its fabric kind decides how far a VLAN may span."""
 
@@ -132,6 +142,7 @@ class FabricSpec(_Entry):
     sites: list[SiteSpec] = Field(default_factory=list)
     interconnects: list[InterconnectSpec] = Field(default_factory=list)
     modules: list[ModuleSpec] = Field(default_factory=list)
+    module_links: list[ModuleLinkSpec] = Field(default_factory=list)
     switches: list[SwitchSpec] = Field(default_factory=list)
     hosts: list[HostSpec] = Field(default_factory=list)
 

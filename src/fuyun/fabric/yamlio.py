@@ -36,6 +36,7 @@ _LIST_KEYS = (
     "sites",
     "interconnects",
     "modules",
+    "module_links",
     "switches",
     "hosts",
 )

@@ -32,6 +32,7 @@ from fuyun.store.models import (
     Host,
     Interconnect,
     Module,
+    ModuleLink,
     ServerModel,
     Site,
     Switch,
@@ -78,6 +79,21 @@ def _prepare_switch(session: Session, values: dict[str, Any]) -> None:
     values["site_id"] = module.site_id
 
 
+def _prepare_module_link(session: Session, values: dict[str, Any]) -> None:
+    """Two distinct modules of one site: sites are joined by interconnects instead."""
+    a = session.get(Module, values["module_a_id"])
+    b = session.get(Module, values["module_b_id"])
+    assert a is not None and b is not None  # resolved as references already
+    if a.id == b.id:
+        raise InvalidInput("a module link joins two distinct modules", field="module_b")
+    if a.site_id != b.site_id:
+        raise InvalidInput(
+            f"modules {a.name} and {b.name} are in different sites; join sites with an "
+            "interconnect",
+            field="module_b",
+        )
+
+
 RESOURCES: dict[str, Resource] = {
     r.kind: r
     for r in (
@@ -106,6 +122,14 @@ RESOURCES: dict[str, Resource] = {
             filters=("site",),
             refs={"site_a": Site, "site_b": Site, "site": Site},
             mutable=("l2_extension", "bandwidth_mbps"),
+        ),
+        Resource(
+            "module-link",
+            ModuleLink,
+            filters=("module",),
+            refs={"module_a": Module, "module_b": Module, "module": Module},
+            mutable=("l2_extension", "bandwidth_mbps"),
+            prepare=_prepare_module_link,
         ),
         Resource(
             "module",
@@ -190,6 +214,8 @@ def list_objects(
                 ref_id = resolve_ref(session, res.refs[key], value, key)
                 if kind == "interconnect" and key == "site":
                     stmt = stmt.where(or_(model.site_a_id == ref_id, model.site_b_id == ref_id))
+                elif kind == "module-link" and key == "module":
+                    stmt = stmt.where(or_(model.module_a_id == ref_id, model.module_b_id == ref_id))
                 else:
                     stmt = stmt.where(getattr(model, f"{key}_id") == ref_id)
             else:

@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from fuyun.domain.errors import Conflict, InvalidInput
+from fuyun.services import inventory
 from fuyun.services.address_plan import allocate_vlan
 from fuyun.services.migration import service
 from fuyun.services.migration.plan import Target
@@ -129,6 +130,38 @@ def test_cross_module_needs_an_l2_extension(db: Database) -> None:
     )
     one = service.plan(w.rt, SYSTEM, vm.id, Target(host="sz1-m02-t01-h01"))
     assert one.scope == "cross-module" and not one.feasible
+
+
+def test_cross_module_over_a_module_link_that_extends_l2(db: Database) -> None:
+    w = make_world(db, small_spec(both_switched=True, modules_per_site=2), {"web": "sz1-m01"})
+    vm = w.vm("a", "sz1-m01-t01-h01")
+    link = inventory.create_object(
+        w.db,
+        SYSTEM,
+        "module-link",
+        {
+            "name": "sz1-m01-m02",
+            "module_a": "sz1-m01",
+            "module_b": "sz1-m02",
+            "l2_extension": "none",
+        },
+    )
+    refused = service.plan(w.rt, SYSTEM, vm.id, Target(module="sz1-m02"))
+    assert not refused.feasible
+    assert any("module link sz1-m01-m02 does not extend L2" in r for r in refused.reasons)
+    inventory.update_object(w.db, SYSTEM, "module-link", link.id, {"l2_extension": "direct"})
+    plan = service.plan(w.rt, SYSTEM, vm.id, Target(module="sz1-m02"))
+    assert (plan.scope, plan.feasible, plan.chosen_by) == ("cross-module", True, "scheduler")
+    assert plan.target_host is not None and plan.target_host.startswith("sz1-m02-")
+    assert "over sz1-m01-m02 (direct)" in plan.ports[0].span
+    vlan = plan.ports[0].vlan
+    before = identity(w.db, vm.id)
+    assert service.migrate(w.rt, SYSTEM, vm.id, Target(module="sz1-m02")).state == "succeeded"
+    assert w.host_of(vm.id).startswith("sz1-m02-")
+    assert identity(w.db, vm.id) == before, "IP, MAC and groups survive the move"
+    assert _held_in(w.db, "sz1-m02").get(vlan) == "web"
+    service.migrate(w.rt, SYSTEM, vm.id, Target(host="sz1-m01-t01-h01"))
+    assert vlan not in _held_in(w.db, "sz1-m02")
 
 
 def test_every_reason_is_listed(world: World) -> None:

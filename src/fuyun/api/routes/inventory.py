@@ -50,6 +50,14 @@ ROUTES = (
         s.InterconnectUpdate,
     ),
     Route("module", "modules", "modules", s.ModulePublic, s.ModuleCreate, s.ModuleUpdate),
+    Route(
+        "module-link",
+        "module-links",
+        "module-links",
+        s.ModuleLinkPublic,
+        s.ModuleLinkCreate,
+        s.ModuleLinkUpdate,
+    ),
     Route("switch", "switches", "switches", s.SwitchPublic, s.SwitchCreate, s.SwitchUpdate),
     Route("host", "hosts", "hosts", s.HostPublic, s.HostCreate, s.HostUpdate),
 )
@@ -72,7 +80,7 @@ def _filters(request: Request, kind: str) -> dict[str, Any]:
 
 def _fabric_changed(ctx: Ctx, kind: str) -> None:
     """The scheduler's snapshot is rebuilt after the fabric itself changes."""
-    if kind in ("host", "switch", "module"):
+    if kind in ("host", "switch", "module", "module-link"):
         ctx.runtime.placement.invalidate()
 
 

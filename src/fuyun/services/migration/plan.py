@@ -39,6 +39,7 @@ from fuyun.store.models import (
     Interconnect,
     IpAllocation,
     Module,
+    ModuleLink,
     Network,
     Port,
     Segment,
@@ -148,9 +149,23 @@ def interconnect_between(s: Session, a: uuid.UUID, b: uuid.UUID) -> Interconnect
     return rows[0] if rows else None
 
 
+def module_link_between(s: Session, a: uuid.UUID, b: uuid.UUID) -> ModuleLink | None:
+    """The link joining two modules of a site, preferring one that extends L2."""
+    rows = list(
+        s.scalars(
+            select(ModuleLink).where(
+                ((ModuleLink.module_a_id == a) & (ModuleLink.module_b_id == b))
+                | ((ModuleLink.module_a_id == b) & (ModuleLink.module_b_id == a))
+            )
+        )
+    )
+    rows.sort(key=lambda link: (link.l2_extension == L2Extension.NONE.value, link.name))
+    return rows[0] if rows else None
+
+
 def l2_reach(
     s: Session, segment: Segment, home: Module, target: Host, span_tors: set[uuid.UUID]
-) -> tuple[str | None, Interconnect | None]:
+) -> tuple[str | None, Interconnect | ModuleLink | None]:
     """Why the VLAN cannot reach ``target``'s ToR (None if it can), and over what link."""
     if target.tor_id in span_tors:
         return None, None
@@ -175,19 +190,25 @@ def l2_reach(
             f"module {dest.name} is routed-clos: VLAN {segment.vlan} cannot reach its ToRs",
             None,
         )
+    ic: Interconnect | ModuleLink | None
     if dest.site_id == home.site_id:
-        site = s.get(Site, home.site_id)
-        return (
-            f"modules {home.name} and {dest.name} of site {site.name if site else '?'} are "
-            "joined by routing only: no L2 extension between them",
-            None,
-        )
-    ic = interconnect_between(s, home.site_id, dest.site_id)
-    if ic is None:
-        names = _names(s, Site, {home.site_id, dest.site_id})
-        return f"no interconnect between sites {' and '.join(sorted(names))}", None
-    if ic.l2_extension == L2Extension.NONE.value:
-        return f"interconnect {ic.name} does not extend L2 (l2_extension none)", ic
+        ic = module_link_between(s, home.id, dest.id)
+        if ic is None:
+            site = s.get(Site, home.site_id)
+            return (
+                f"modules {home.name} and {dest.name} of site {site.name if site else '?'} are "
+                "joined by routing only: no module link extends L2 between them",
+                None,
+            )
+        if ic.l2_extension == L2Extension.NONE.value:
+            return f"module link {ic.name} does not extend L2 (l2_extension none)", ic
+    else:
+        ic = interconnect_between(s, home.site_id, dest.site_id)
+        if ic is None:
+            names = _names(s, Site, {home.site_id, dest.site_id})
+            return f"no interconnect between sites {' and '.join(sorted(names))}", None
+        if ic.l2_extension == L2Extension.NONE.value:
+            return f"interconnect {ic.name} does not extend L2 (l2_extension none)", ic
     clash = s.scalar(
         select(VlanAllocation.id)
         .join(VlanPool, VlanPool.id == VlanAllocation.pool_id)
@@ -208,10 +229,21 @@ def l2_reach(
 
 
 def reachable_modules(s: Session, home: Module) -> frozenset[uuid.UUID]:
-    """Modules of other sites a VLAN of ``home`` can be extended to (switched at both ends)."""
+    """Modules a VLAN of ``home`` can be extended to (switched at both ends): of its own
+    site over a module link, of other sites over an interconnect, extending L2."""
     if home.fabric_kind != FabricKind.SWITCHED_CLOS.value:
         return frozenset()
     out = set()
+    switched = Module.fabric_kind == FabricKind.SWITCHED_CLOS.value
+    for a, b in s.execute(
+        select(ModuleLink.module_a_id, ModuleLink.module_b_id).where(
+            (ModuleLink.module_a_id == home.id) | (ModuleLink.module_b_id == home.id),
+            ModuleLink.l2_extension != L2Extension.NONE.value,
+        )
+    ):
+        other = b if a == home.id else a
+        if s.scalar(select(Module.id).where(Module.id == other, switched)) is not None:
+            out.add(other)
     extends: dict[uuid.UUID, bool] = {}
     for mod_id, site_id in s.execute(
         select(Module.id, Module.site_id).where(

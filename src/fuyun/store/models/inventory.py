@@ -57,6 +57,27 @@ class Interconnect(IdMixin, TimestampMixin, Base):
     bandwidth_mbps: Mapped[int] = mapped_column(default=10_000)
 
 
+class ModuleLink(IdMixin, TimestampMixin, Base):
+    """A link between two modules of one site (a DCI pair, a vPC peer trunk).
+
+    Modules of a site are joined by routing; only a link whose ``l2_extension`` is
+    not ``none`` lets a VLAN cross from one to the other (a move keeping its IP).
+    """
+
+    __tablename__ = "module_links"
+    __table_args__ = (CheckConstraint("module_a_id <> module_b_id", name="distinct_modules"),)
+
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    module_a_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("modules.id", ondelete="CASCADE"), index=True
+    )
+    module_b_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("modules.id", ondelete="CASCADE"), index=True
+    )
+    l2_extension: Mapped[str] = mapped_column(String(16))
+    bandwidth_mbps: Mapped[int] = mapped_column(default=10_000)
+
+
 class Module(IdMixin, TimestampMixin, Base):
     __tablename__ = "modules"
 
