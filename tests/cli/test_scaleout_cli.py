@@ -42,7 +42,7 @@ def test_a_bad_config_file_exits_2_naming_it(tmp_path: Path) -> None:
 def test_serve_with_two_api_processes_and_a_separate_worker(
     pg_db: Database, tmp_path: Path
 ) -> None:
-    port = free_port()
+    port, worker_metrics = free_port(), free_port()
     env = {
         **os.environ,
         "FUYUN_DATABASE_URL": pg_db.url,
@@ -62,7 +62,10 @@ def test_serve_with_two_api_processes_and_a_separate_worker(
         )
     with worker_log.open("wb") as sink:
         worker = subprocess.Popen(
-            [*cli, "worker", "--concurrency", "2"], env=env, stdout=sink, stderr=subprocess.STDOUT
+            [*cli, "worker", "--concurrency", "2", "--metrics-port", str(worker_metrics)],
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
         )
     try:
         url = f"http://127.0.0.1:{port}"
@@ -83,6 +86,13 @@ def test_serve_with_two_api_processes_and_a_separate_worker(
             r'fuyun_http_request_duration_seconds_count\{[^}]*route="/api/v1/vms"', metrics
         )
         assert 'fuyun_workflow_queue_depth{state="pending"} 0.0' in metrics
+        # The worker ran the six creates: its own page counts them and their durations.
+        ran = httpx.get(f"http://127.0.0.1:{worker_metrics}/metrics").text
+        assert 'fuyun_workflows_finished_total{kind="vm.create",state="succeeded"} 6.0' in ran
+        assert re.search(
+            r'fuyun_workflow_duration_seconds_count\{kind="vm.create",state="succeeded"\} 6\.0',
+            ran,
+        )
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=60) == 0
         assert "stopped after" in worker_log.read_text()

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import select
 
 from fuyun.config import Settings
@@ -139,9 +140,11 @@ def test_a_frozen_workers_workflow_is_taken_over_and_resumed_from_its_last_step(
         assert place is not None and place.state == "done"
         placed_at = place.finished_at
     # The lease runs out; another worker claims it and resumes at "boot", not "place".
+    takeovers = REGISTRY.get_sample_value("fuyun_workflow_takeovers_total") or 0.0
     wait_for(lambda: rescuer.engine.claim_orphans() == [wf.id], 30, "the lease to expire")
     outcome = rescuer.engine.drive(wf.id)
     assert outcome is not None and outcome.state == "succeeded"
+    assert REGISTRY.get_sample_value("fuyun_workflow_takeovers_total") == takeovers + 1
     with pg_db.read_session() as s:
         place = s.scalar(select(WorkflowStep).where(WorkflowStep.name == "place"))
         assert place is not None and place.finished_at == placed_at  # not run again

@@ -22,11 +22,24 @@ def worker(
         str | None,
         typer.Option(envvar="FUYUN_DATABASE_URL", help="SQLAlchemy URL of the shared store"),
     ] = None,
+    metrics_port: Annotated[
+        int,
+        typer.Option(
+            envvar="FUYUN_WORKER_METRICS_PORT",
+            min=0,
+            max=65535,
+            help="serve Prometheus metrics on this port (0: off)",
+        ),
+    ] = 0,
+    metrics_host: Annotated[
+        str, typer.Option(envvar="FUYUN_WORKER_METRICS_HOST", help="address for --metrics-port")
+    ] = "127.0.0.1",
 ) -> None:
     """Run workflows: claim queued and orphaned ones from the store until SIGTERM/SIGINT.
 
     Run any number, on any machines, against one PostgreSQL database; the API enqueues
-    when FUYUN_WORKFLOW_RUNNER=queue.
+    when FUYUN_WORKFLOW_RUNNER=queue. With --metrics-port, the workflows this worker
+    ran (ends, durations, step failures, takeovers) are served for Prometheus.
     """
     from fuyun.config import Settings
     from fuyun.drivers.compute import create_driver
@@ -46,6 +59,14 @@ def worker(
     runtime = Runtime(db, settings, create_driver(settings.compute_driver))
     resync_driver(db, runtime.driver)
     pool = Worker(runtime.engine, concurrency=settings.worker_concurrency)
+    if metrics_port:
+        from prometheus_client import start_http_server
+
+        try:
+            start_http_server(metrics_port, addr=metrics_host)
+        except OSError as exc:
+            err.print(f"[red]error:[/red] --metrics-port {metrics_port}: {exc}")
+            raise typer.Exit(2) from exc
     stopping = threading.Event()
 
     def _stop(signum: int, _frame: object) -> None:

@@ -46,6 +46,7 @@ from fuyun.domain.errors import Conflict, FuyunError
 from fuyun.store.engine import Database
 from fuyun.store.models import Workflow, WorkflowStep
 from fuyun.store.types import utcnow
+from fuyun.workflows import metrics
 
 log = logging.getLogger("fuyun.workflows")
 
@@ -289,6 +290,7 @@ class Engine:
             wf = s.get(Workflow, wf_id)
             assert wf is not None
             definition = self.kinds[wf.kind]
+            kind, created_at = wf.kind, wf.created_at
             payload, data = dict(wf.payload), dict(wf.data or {})
             steps = list(
                 s.scalars(
@@ -305,11 +307,13 @@ class Engine:
             except LeaseLost:
                 raise
             except FuyunError as exc:
+                metrics.STEP_FAILURES.labels(kind, step.name).inc()
                 self._mark_step(step_row.id, "failed", str(exc.message))
                 log.info("workflow %s step %s failed: %s", wf_id, step.name, exc.message)
                 self._rollback(wf_id, error=exc)
                 return Outcome(wf_id, "rolled_back", data, exc)
             except Exception as exc:
+                metrics.STEP_FAILURES.labels(kind, step.name).inc()
                 self._mark_step(step_row.id, "failed", repr(exc)[:2000])
                 log.exception("workflow %s step %s crashed", wf_id, step.name)
                 self._rollback(wf_id, error=FuyunError(f"internal error in step {step.name}"))
@@ -323,6 +327,7 @@ class Engine:
                     state="succeeded", lease_owner=None, lease_expires_at=None, updated_at=utcnow()
                 )
             )
+        metrics.finished(kind, "succeeded", created_at)
         return Outcome(wf_id, "succeeded", data)
 
     def _run_step(
@@ -386,6 +391,7 @@ class Engine:
                     "_error": {**error.as_dict(), "status": error.status},
                 }
             definition = self.kinds[wf.kind]
+            kind, created_at = wf.kind, wf.created_at
             payload, data = dict(wf.payload), dict(wf.data or {})
             steps = list(
                 s.scalars(
@@ -423,6 +429,7 @@ class Engine:
                     updated_at=utcnow(),
                 )
             )
+        metrics.finished(kind, "rolled_back", created_at)
 
     # -- recovery -------------------------------------------------------------------
 
@@ -448,6 +455,8 @@ class Engine:
                 )
             )
             for wf in rows:
+                if wf.state != "pending" and wf.lease_owner not in (None, self.owner):
+                    metrics.TAKEOVERS.inc()
                 wf.lease_owner = self.owner
                 wf.lease_expires_at = now + timedelta(seconds=self.lease_s)
                 wf.attempts += 1
