@@ -59,10 +59,10 @@ from typing import Any
 
 os.environ.setdefault("FUYUN_ARGON2_PROFILE", "fast")
 
+import portal_world
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
-import portal_world
 from fuyun.api.app import create_app
 from fuyun.config import Settings
 from fuyun.drivers.compute.fake import FakeComputeDriver
@@ -71,6 +71,7 @@ from fuyun.services import identity
 from fuyun.services.principal import SYSTEM
 from fuyun.services.runtime import Runtime
 from fuyun.store.engine import Database
+from fuyun.store.migrate import upgrade
 
 GOAL_MS = 300.0
 ADMIN_PASSWORD = "bench-admin-password"
@@ -132,9 +133,7 @@ def page_urls(w: portal_world.World) -> dict[str, list[Page]]:
             ("operator", "/ops/migrations"),
             ("operator", f"/ops/migrations?vm={vm}"),
         ],
-        "/ops/migrations/batches/{batch_id}": [
-            ("operator", f"/ops/migrations/batches/{w.batch}")
-        ],
+        "/ops/migrations/batches/{batch_id}": [("operator", f"/ops/migrations/batches/{w.batch}")],
         "/ops/migrations/batches/{batch_id}.json": [
             ("operator", f"/ops/migrations/batches/{w.batch}.json")
         ],
@@ -232,6 +231,7 @@ def open_store(args: argparse.Namespace) -> tuple[Database, Runtime]:
         took = time.perf_counter() - started
         print(f"seeded {args.fabric} fabric + {args.vms} load VMs in {took:.1f} s: {workdir}")
     else:
+        upgrade(db.engine)  # a store kept from an earlier revision gets the schema's new indexes
         print(f"reusing the store in {workdir}")
     portal_world.sync_driver(db, rt)
     admin = next(u for u in identity.list_users(db, SYSTEM).items if u.username == "admin")
@@ -290,7 +290,9 @@ def main() -> int:
         for t in missing:
             print(f"NOT MEASURED: GET {t} has no URL in page_urls()", file=sys.stderr)
         for t in stale:
-            print(f"STALE: page_urls() names {t}, which the portal no longer serves", file=sys.stderr)
+            print(
+                f"STALE: page_urls() names {t}, which the portal no longer serves", file=sys.stderr
+            )
         return 2
     print(f"{len(templates)} GET routes, {sum(len(v) for v in urls.values())} URLs")
 

@@ -20,9 +20,8 @@ from sqlalchemy import select
 
 from fuyun.domain.enums import HostState, Role
 from fuyun.domain.vm_states import VmState
-from fuyun.drivers.compute.base import InstanceSpec
 from fuyun.services import agents, groups, identity, inventory, networks, policy, qos, tenants, vms
-from fuyun.services.bootstrap import bootstrap
+from fuyun.services.bootstrap import bootstrap, resync_driver
 from fuyun.services.migration import batch, service
 from fuyun.services.migration.plan import Target
 from fuyun.services.principal import SYSTEM
@@ -156,9 +155,17 @@ def _traffic(db: Database) -> None:
     now = bucket_of(utcnow().timestamp(), 60)
     rows = [
         TrafficRow(
-            10, to_time(now - 60 * k), b.tenant_id, b.vm_id, b.network_id,
-            (n % 97 + 1) * 10**6 * k, (n % 13 + 1) * 10**5 * k, 1000 * k, 100 * k, 10,
-        )  # fmt: skip
+            10,
+            to_time(now - 60 * k),
+            b.tenant_id,
+            b.vm_id,
+            b.network_id,
+            (n % 97 + 1) * 10**6 * k,
+            (n % 13 + 1) * 10**5 * k,
+            1000 * k,
+            100 * k,
+            10,
+        )
         for n, b in enumerate(load_bindings(db)[0])
         for k in range(1, TRAFFIC_MINUTES + 1)
     ]
@@ -187,17 +194,7 @@ def sync_driver(db: Database, rt: Runtime) -> None:
     Then one instance on the measured host stops behind the store's back, so the host
     page has a drift to show (as after a hypervisor crash).
     """
-    live = (VmState.ACTIVE.value, VmState.STOPPED.value)
-    with db.read_session() as s:
-        rows = list(
-            s.execute(
-                select(Vm.id, Vm.name, Host.name, Vm.vcpus, Vm.ram_mb, Vm.disk_gb, Vm.image)
-                .join(Host, Host.id == Vm.host_id)
-                .where(Vm.state.in_(live))
-            )
-        )
-    for vm_id, name, host, vcpus, ram, disk, image in rows:
-        rt.driver.create(InstanceSpec(vm_id, name, host, vcpus, ram, disk, image))
+    resync_driver(db, rt.driver)
     busiest = _busiest_host(db)
     with db.read_session() as s:
         host_name = s.get(Host, busiest).name  # type: ignore[union-attr]

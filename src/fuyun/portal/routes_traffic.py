@@ -13,6 +13,7 @@ from fuyun.services import traffic
 
 router = APIRouter(route_class=PortalRoute)
 TOP = 10
+QUALITY = 25  # VMs judged in the service-quality table: the busiest of the window
 
 
 @router.get("/traffic")
@@ -44,13 +45,13 @@ def traffic_page(
     tenants_chart = None
     if who.sees_everything and not scope["tenant"] and not scope["vm"]:
         by_tenant = traffic.traffic_report(
-            ctx.db, store, who, bucket=bucket, top=TOP, group_by="tenant"
+            ctx.db, store, who, bucket=bucket, top=TOP, group_by="tenant", with_series=False
         )
         tenants_chart = bar_chart(
             "Top tenants by mean rate over the window",
             [(e.name, e.tx_bps, e.rx_bps) for e in by_tenant.top],
         )
-    quality = traffic.quality_report(ctx.db, store, who, bucket=bucket, **scope)
+    quality = traffic.quality_report(ctx.db, store, who, bucket=bucket, busiest=QUALITY, **scope)
     alerts = traffic.list_alerts(ctx.db, who, limit=20)
     return render(
         request,
@@ -60,6 +61,7 @@ def traffic_page(
         vm_chart=vms,
         tenant_chart=tenants_chart,
         quality=quality,
+        quality_of=QUALITY,
         alerts=alerts,
         buckets=list(traffic.BUCKETS),
         bucket=bucket,
