@@ -52,21 +52,18 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 os.environ.setdefault("FUYUN_ARGON2_PROFILE", "fast")
 
 import portal_world
-from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from fuyun.api.app import create_app
 from fuyun.config import Settings
 from fuyun.drivers.compute.fake import FakeComputeDriver
-from fuyun.portal import router as portal_router
+from fuyun.portal import page_paths
 from fuyun.services import identity
 from fuyun.services.principal import SYSTEM
 from fuyun.services.runtime import Runtime
@@ -79,20 +76,6 @@ PARTNER_LOGIN = (f"{portal_world.PARTNER}-admin", f"{portal_world.PARTNER}-passw
 # Pages that compute an answer (a plan through the scheduler, a move's feasibility).
 HEAVY = ("/ops/plan?", "/ops/migrations?vm=")
 Page = tuple[str, str]  # (who: operator | partner | visitor, url)
-
-
-def portal_get_routes() -> list[str]:
-    """Every path the portal answers a GET on, as its routers declare it."""
-
-    def walk(routes: list[Any]) -> Iterator[APIRoute]:
-        for route in routes:
-            included = getattr(route, "original_router", None)  # FastAPI >= 0.165
-            if included is not None:
-                yield from walk(included.routes)
-            elif isinstance(route, APIRoute):
-                yield route
-
-    return sorted({r.path for r in walk(portal_router.routes) if "GET" in (r.methods or ())})
 
 
 def page_urls(w: portal_world.World) -> dict[str, list[Page]]:
@@ -282,7 +265,7 @@ def main() -> int:
     )
     args = parser.parse_args()
 
-    templates = portal_get_routes()
+    templates = page_paths()
     db, rt = open_store(args)
     urls = page_urls(portal_world.resolve(db))
     missing, stale = unmeasured(templates, urls)

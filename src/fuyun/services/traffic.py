@@ -243,20 +243,19 @@ def quality_report(
     bucket: str = "1m",
     since: datetime | None = None,
     until: datetime | None = None,
-    busiest: int | None = None,
+    among: frozenset[uuid.UUID] | None = None,
 ) -> list[QualityEntry]:
     """Per VM: achieved vs guaranteed, ceiling hits, missed buckets, port errors and drops.
 
-    ``busiest=N`` judges only the N VMs that sent and received most in the window (a
-    page's table), so its cost does not grow with the tenant or the fabric; without it,
+    ``among`` judges only those VMs (a page passes the busiest ones its traffic report
+    found), so a page's cost does not grow with the tenant or the fabric; without it,
     every VM in scope is judged (the API, the CLI).
     """
     scope = resolve_scope(db, who, tenant=tenant, vm=vm)
     res, since, until = window(bucket, since, until)
     q = TrafficQuery(res, since, until, scope.tenant_id, scope.vm_id)
-    if busiest is not None:
-        top = store.top(q, by="vm", limit=busiest)
-        q = replace(q, vm_ids=frozenset(t.key for t in top))
+    if among is not None:
+        q = replace(q, vm_ids=among)
     rows, interfaces = store.series(q), store.interfaces(q)
     vm_ids = {r.vm_id for r in rows} | {i.vm_id for i in interfaces if i.vm_id}
     guarantees = guarantees_for(db, vm_ids)
