@@ -55,7 +55,7 @@ def traffic_page(
             "Top tenants by mean rate over the window",
             [(e.name, e.tx_bps, e.rx_bps) for e in by_tenant.top],
         )
-    among = frozenset(e.key for e in busiest.top)
+    among = frozenset(e.id for e in busiest.top)
     quality = traffic.quality_report(ctx.db, store, who, bucket=bucket, among=among, **scope)
     alerts = traffic.list_alerts(ctx.db, who, limit=20)
     return render(
