@@ -237,7 +237,7 @@ def count_by_state(db: Database, principal: Principal) -> dict[str, int]:
     counted = select(Vm.state, func.count()).where(Vm.state != VmState.DELETED.value)
     stmt = principal.scope(counted, Vm.tenant_id).group_by(Vm.state)
     with db.read_session() as s:
-        return {state: n for state, n in s.execute(stmt).tuples()}
+        return {state: n for state, n in s.execute(stmt).all()}
 
 
 def list_vms(
