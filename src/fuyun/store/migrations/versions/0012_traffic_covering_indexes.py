@@ -5,7 +5,7 @@ the index the database answers from the index alone instead of visiting every ro
 the window in the table (about 15x less time on 60,000 one-minute rows).
 
 Revision ID: 0012
-Revises: 0005
+Revises: 0017
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0012"
-down_revision = "0005"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 
