@@ -47,6 +47,31 @@ def test_buckets_sum_across_flushes_and_roll_up(any_db: Database) -> None:
     assert store.top(TrafficQuery(60, *window, tenant_id=A), by="tenant", limit=10)[0].key == A
 
 
+def test_per_bucket_sums_every_vm_and_vm_ids_narrow_to_a_few(any_db: Database) -> None:
+    store = DatabaseFlowStore(any_db)
+    t = [T0 + timedelta(minutes=i) for i in range(3)]
+    store.write(
+        [
+            _row(t[0], A, VM_A1, 100, 1),
+            _row(t[0], A, VM_A2, 20, 2),
+            _row(t[0], B, VM_B1, 3, 4),
+            _row(t[2], A, VM_A1, 7, 0),
+        ],
+        [],
+    )
+    window = (T0, T0 + timedelta(hours=1))
+    assert store.per_bucket(TrafficQuery(60, *window)) == [(t[0], 123, 7), (t[2], 7, 0)]
+    assert store.per_bucket(TrafficQuery(60, *window, tenant_id=B)) == [(t[0], 3, 4)]
+    assert (
+        store.per_bucket(TrafficQuery(60, T0 + timedelta(hours=2), T0 + timedelta(hours=3))) == []
+    )
+    few = TrafficQuery(60, *window, vm_ids=frozenset({VM_A2, VM_B1}))
+    assert sorted((r.vm_id, r.tx_bytes) for r in store.series(few)) == sorted(
+        [(VM_A2, 20), (VM_B1, 3)]
+    )
+    assert store.per_bucket(few) == [(t[0], 23, 6)]
+
+
 def test_interfaces_add_deltas_and_keep_their_owner(any_db: Database) -> None:
     store = DatabaseFlowStore(any_db)
 

@@ -10,7 +10,11 @@ JavaScript only enhances pages that work without it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
 from fuyun.portal import (
@@ -48,6 +52,24 @@ for _module in (
     routes_traffic,
 ):
     router.include_router(_module.router)
+
+
+def _routes(routes: list[Any]) -> Iterator[APIRoute]:
+    for route in routes:
+        included = getattr(route, "original_router", None)  # an included router (FastAPI)
+        if included is not None:
+            yield from _routes(included.routes)
+        elif isinstance(route, APIRoute):
+            yield route
+
+
+def page_paths() -> list[str]:
+    """Every path the portal answers a ``GET`` on, as its routers declare them.
+
+    The benchmark and the browser tests compare their page lists with this, so a page
+    added later cannot go unmeasured or untested.
+    """
+    return sorted({r.path for r in _routes(router.routes) if "GET" in (r.methods or ())})
 
 
 def install(app: FastAPI, config: PortalConfig | None = None) -> None:

@@ -5,14 +5,22 @@ Services raise :class:`FuyunError` with ``.field`` named as the API names it
 maps service field names onto them (a VM form shows a ``vcpus`` quota refusal at
 ``count``); anything it cannot place is shown above the form. Either way the page
 is re-rendered with the user's input intact and a 4xx status.
+
+Every create form has the same shape, so it is written once: the posted text arrives
+as a :class:`Posted` model (one ``str`` per input, ``""`` when the browser sent none),
+and :func:`submit` runs the route's attempt — parse, call the service, redirect — and
+on a :class:`FuyunError` re-renders the page with the error at its field.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
+
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict
 
 from fuyun.domain.errors import FuyunError, InvalidInput
 
@@ -46,6 +54,42 @@ class FormState:
 
 def blank(fields: Iterable[str], **values: Any) -> FormState:
     return FormState(fields=tuple(fields), values=dict(values))
+
+
+class Posted(BaseModel):
+    """The inputs of one form as posted: declare one ``str`` field per input (default
+    ``""``) and take it in a route as ``Annotated[MyForm, Form()]``. ``csrf`` and any
+    other extra field are ignored here (the session checks the token)."""
+
+    model_config = ConfigDict(extra="ignore")
+    aliases: ClassVar[Mapping[str, str]] = {}  # service field -> input, e.g. vcpus -> count
+
+    @classmethod
+    def fields(cls) -> tuple[str, ...]:
+        return tuple(cls.model_fields)
+
+    @classmethod
+    def blank(cls, **values: Any) -> FormState:
+        """The empty form a GET shows, with these defaults."""
+        return FormState(cls.fields(), values=dict(values), aliases=cls.aliases)
+
+    def state(self) -> FormState:
+        """What was typed, to show again if the attempt fails."""
+        return FormState(self.fields(), values=self.model_dump(), aliases=self.aliases)
+
+
+def submit(
+    form: FormState,
+    attempt: Callable[[], Response],
+    again: Callable[[FormState], Response],
+) -> Response:
+    """``attempt()`` (parse, call the service, answer — usually a redirect); if it raises
+    a :class:`FuyunError`, ``again(form)`` re-renders the page with the error placed at
+    its field and the input kept. Anything else propagates (a 500 is not a form error)."""
+    try:
+        return attempt()
+    except FuyunError as exc:
+        return again(form.fail(exc))
 
 
 def optional_int(

@@ -1,4 +1,7 @@
-"""Heat-map arithmetic: ratios, colour buckets and the "near a limit" threshold. Pure.
+"""Heat-map presentation: metrics, colour buckets and the "near a limit" threshold. Pure.
+
+The numbers (:class:`Usage`, :func:`ratio`) are the fabric read model's
+(:mod:`fuyun.services.views.fabric`); this module only decides how they look.
 
 Colour is never the only signal: every cell also carries its percentage in text
 (visible on focus and to screen readers), and hot cells get a marker, so the map
@@ -8,6 +11,10 @@ reads the same in greyscale and for colour-blind operators.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from fuyun.services.views.fabric import Usage, ratio
+
+__all__ = ["HOT", "METRICS", "Metric", "Usage", "bucket", "hot", "metric", "percent", "ratio"]
 
 HOT = 0.8  # a switch table or host above this share is "near its limit"
 BUCKETS = 10
@@ -39,13 +46,6 @@ def metric(key: str | None) -> Metric:
     return METRICS.get(key or DEFAULT_METRIC, METRICS[DEFAULT_METRIC])
 
 
-def ratio(used: float, capacity: float) -> float:
-    """Used over capacity, clamped to [0, 1]; nothing of nothing is 0, not an error."""
-    if capacity <= 0:
-        return 0.0
-    return max(0.0, min(1.0, used / capacity))
-
-
 def bucket(value: float) -> int:
     """0..10, the CSS class suffix of a cell's colour (``h0`` cool … ``h10`` full)."""
     return round(max(0.0, min(1.0, value)) * BUCKETS)
@@ -57,31 +57,3 @@ def hot(value: float) -> bool:
 
 def percent(value: float) -> str:
     return f"{value * 100:.0f} %"
-
-
-@dataclass(frozen=True)
-class Usage:
-    """Totals of hosts (under a ToR, in a module) or one switch's tables."""
-
-    vcpus_used: int = 0
-    vcpus_cap: float = 0
-    ram_used: int = 0
-    ram_cap: float = 0
-    vms: int = 0
-    max_vms: int = 0
-    mac: float = 0.0
-    arp: float = 0.0
-    vlan: float = 0.0
-
-    def value(self, key: str) -> float:
-        if key == "cpu":
-            return ratio(self.vcpus_used, self.vcpus_cap)
-        if key == "ram":
-            return ratio(self.ram_used, self.ram_cap)
-        if key == "density":
-            return ratio(self.vms, self.max_vms)
-        return float(getattr(self, key))
-
-    @property
-    def worst_table(self) -> float:
-        return max(self.mac, self.arp, self.vlan)

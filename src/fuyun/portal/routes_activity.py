@@ -13,10 +13,10 @@ from datetime import datetime, timedelta
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from fuyun.portal import readmodels
 from fuyun.portal.rendering import PortalRoute, render
 from fuyun.portal.session import Reader, context
 from fuyun.services import audit
+from fuyun.services.views import workflows
 from fuyun.store.types import utcnow
 
 router = APIRouter(route_class=PortalRoute)
@@ -46,7 +46,7 @@ def audit_log(
 def workflow_list(
     request: Request, visitor: Reader, state: str = "", kind: str = "", cursor: str = ""
 ) -> Response:
-    page = readmodels.list_workflows(
+    page = workflows.list_workflows(
         context(request).db,
         visitor.principal,
         state=state or None,
@@ -61,16 +61,16 @@ def workflow_list(
 
 @router.get("/workflows/{workflow_id}")
 def workflow_detail(request: Request, visitor: Reader, workflow_id: uuid.UUID) -> Response:
-    wf, steps = readmodels.get_workflow(context(request).db, visitor.principal, workflow_id)
-    done = sum(1 for s in steps if s.state == "done")
-    return render(request, "workflow.html", wf=wf, steps=steps, done=done)
+    wf, steps = workflows.get_workflow(context(request).db, visitor.principal, workflow_id)
+    row = workflows.row_of(wf, steps)
+    return render(request, "workflow.html", wf=wf, steps=steps, done=row.done)
 
 
 def _json(body: object) -> JSONResponse:
     return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
 
-def _row(row: readmodels.WorkflowRow) -> dict[str, object]:
+def _row(row: workflows.WorkflowRow) -> dict[str, object]:
     wf = row.workflow
     return {
         "id": str(wf.id),
@@ -104,7 +104,7 @@ def workflows_json(
     state: str = "",
     since: str = "",
 ) -> Response:
-    page = readmodels.list_workflows(
+    page = workflows.list_workflows(
         context(request).db,
         visitor.principal,
         kind=kind or None,
@@ -118,8 +118,6 @@ def workflows_json(
 
 @router.get("/ui/workflows/{workflow_id}.json")
 def workflow_json(request: Request, visitor: Reader, workflow_id: uuid.UUID) -> Response:
-    wf, steps = readmodels.get_workflow(context(request).db, visitor.principal, workflow_id)
-    done = sum(1 for s in steps if s.state == "done")
-    current = next((s.name for s in steps if s.state in ("running", "undoing")), None)
-    row = readmodels.WorkflowRow(wf, done, len(steps), current)
+    wf, steps = workflows.get_workflow(context(request).db, visitor.principal, workflow_id)
+    row = workflows.row_of(wf, steps)
     return _json({**_row(row), "steps": [{"name": s.name, "state": s.state} for s in steps]})

@@ -5,12 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from fuyun.portal import readmodels
 from fuyun.portal.heat import HOT
 from fuyun.portal.options import label
 from fuyun.portal.rendering import PortalRoute, render
 from fuyun.portal.session import Reader, context
-from fuyun.services import audit, tenants
+from fuyun.services import audit, tenants, vms
+from fuyun.services.views import fabric, workflows
 
 router = APIRouter(route_class=PortalRoute)
 RECENT = 8
@@ -20,14 +20,14 @@ RECENT = 8
 def home(request: Request, visitor: Reader) -> Response:
     ctx, who = context(request), visitor.principal
     events = audit.list_events(ctx.db, who, limit=RECENT).items
-    running = readmodels.list_workflows(ctx.db, who, state="running", limit=RECENT).items
-    vm_states = readmodels.vm_states(ctx.db, who)
+    running = workflows.list_workflows(ctx.db, who, state="running", limit=RECENT).items
+    vm_states = vms.count_by_state(ctx.db, who)
     if who.sees_everything:
-        switches = readmodels.hot_switch_rows(ctx.db, who, HOT)
+        switches = fabric.hot_switch_rows(ctx.db, who, HOT)
         return render(
             request,
             "overview.html",
-            host_states=readmodels.host_states(ctx.db, who),
+            host_states=fabric.host_states(ctx.db, who),
             vm_states=vm_states,
             hot=switches[:RECENT],
             hot_count=len(switches),

@@ -9,7 +9,15 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
 from fuyun.domain.errors import FuyunError, InvalidInput
-from fuyun.portal.forms import FormState, blank, optional_int, optional_str, tenant_choice
+from fuyun.portal.forms import (
+    FormState,
+    Posted,
+    blank,
+    optional_int,
+    optional_str,
+    submit,
+    tenant_choice,
+)
 from fuyun.portal.options import tenant_options
 from fuyun.portal.rendering import PortalRoute, redirect, render
 from fuyun.portal.session import Reader, Visitor, Writer, context
@@ -18,8 +26,26 @@ from fuyun.services.networks import Growth, NetworkRequest
 from fuyun.store.models import Tenant, Vm
 
 router = APIRouter(route_class=PortalRoute)
-NET_FIELDS = ("name", "cidr", "prefix_len", "growth", "description", "tenant_id", "site", "dhcp")
-GROUP_FIELDS = ("name", "policy", "level", "tenant_id")
+
+
+class NetworkForm(Posted):
+    name: str = ""
+    cidr: str = ""
+    prefix_len: str = ""
+    growth: str = "secondary"
+    description: str = ""
+    tenant_id: str = ""
+    site: str = ""
+    dhcp: str = ""  # "on" when the box is ticked; browsers send nothing otherwise
+
+
+class GroupForm(Posted):
+    name: str = ""
+    policy: str = ""
+    level: str = ""
+    tenant_id: str = ""
+
+
 GROWTH = [
     ("secondary", "secondary — add a subnet on the same VLAN"),
     ("new-vlan", "new-vlan — add a VLAN with its own subnet"),
@@ -53,56 +79,36 @@ def _networks_page(request: Request, visitor: Visitor, form: FormState) -> Respo
 
 @router.get("/networks")
 def network_list(request: Request, visitor: Reader) -> Response:
-    return _networks_page(request, visitor, blank(NET_FIELDS, growth="secondary", dhcp="on"))
+    return _networks_page(request, visitor, NetworkForm.blank(growth="secondary", dhcp="on"))
 
 
 @router.post("/networks")
 def network_create(
-    request: Request,
-    visitor: Writer,
-    name: Annotated[str, Form()] = "",
-    cidr: Annotated[str, Form()] = "",
-    prefix_len: Annotated[str, Form()] = "",
-    growth: Annotated[str, Form()] = "secondary",
-    description: Annotated[str, Form()] = "",
-    tenant_id: Annotated[str, Form()] = "",
-    site: Annotated[str, Form()] = "",
-    dhcp: Annotated[str, Form()] = "",
+    request: Request, visitor: Writer, sent: Annotated[NetworkForm, Form()]
 ) -> Response:
-    values = dict(
-        dhcp=dhcp,
-        name=name,
-        cidr=cidr,
-        prefix_len=prefix_len,
-        growth=growth,
-        description=description,
-        tenant_id=tenant_id,
-        site=site,
-    )
-    form = FormState(NET_FIELDS, values=values)
-    try:
-        length = optional_int(prefix_len, "prefix_len", low=8, high=128)
-        if cidr.strip() and length is not None:
+    def attempt() -> Response:
+        length = optional_int(sent.prefix_len, "prefix_len", low=8, high=128)
+        if sent.cidr.strip() and length is not None:
             raise InvalidInput("give a CIDR or a prefix length, not both", field="cidr")
-        if growth not in {g.value for g in Growth}:
+        if sent.growth not in {g.value for g in Growth}:
             raise InvalidInput("choose a growth strategy from the list", field="growth")
         network = networks.create_network(
             context(request).networking,
             visitor.principal,
             NetworkRequest(
-                name=name.strip(),
-                cidr=optional_str(cidr),
+                name=sent.name.strip(),
+                cidr=optional_str(sent.cidr),
                 prefix_len=length,
-                growth=Growth(growth),
-                description=description.strip(),
-                tenant_id=tenant_choice(tenant_id),
-                site=optional_str(site),
-                dhcp=dhcp == "on",
+                growth=Growth(sent.growth),
+                description=sent.description.strip(),
+                tenant_id=tenant_choice(sent.tenant_id),
+                site=optional_str(sent.site),
+                dhcp=sent.dhcp == "on",
             ),
         )
-    except FuyunError as exc:
-        return _networks_page(request, visitor, form.fail(exc))
-    return redirect(f"/networks/{network.id}", f"Network {network.name} created.")
+        return redirect(f"/networks/{network.id}", f"Network {network.name} created.")
+
+    return submit(sent.state(), attempt, lambda form: _networks_page(request, visitor, form))
 
 
 @router.get("/networks/{network_id}")
@@ -193,34 +199,25 @@ def _groups_page(request: Request, visitor: Visitor, form: FormState) -> Respons
 
 @router.get("/groups")
 def group_list(request: Request, visitor: Reader) -> Response:
-    return _groups_page(request, visitor, blank(GROUP_FIELDS, policy="anti-affinity", level="host"))
+    return _groups_page(request, visitor, GroupForm.blank(policy="anti-affinity", level="host"))
 
 
 @router.post("/groups")
-def group_create(
-    request: Request,
-    visitor: Writer,
-    name: Annotated[str, Form()] = "",
-    policy: Annotated[str, Form()] = "",
-    level: Annotated[str, Form()] = "",
-    tenant_id: Annotated[str, Form()] = "",
-) -> Response:
-    values = dict(name=name, policy=policy, level=level, tenant_id=tenant_id)
-    form = FormState(GROUP_FIELDS, values=values)
-    try:
-        if not 1 <= len(name.strip()) <= 64:
+def group_create(request: Request, visitor: Writer, sent: Annotated[GroupForm, Form()]) -> Response:
+    def attempt() -> Response:
+        if not 1 <= len(sent.name.strip()) <= 64:
             raise InvalidInput("must be 1-64 characters", field="name")
         group = groups.create_group(
             context(request).db,
             visitor.principal,
-            name=name.strip(),
-            policy=policy,
-            level=level,
-            tenant_id=tenant_choice(tenant_id),
+            name=sent.name.strip(),
+            policy=sent.policy,
+            level=sent.level,
+            tenant_id=tenant_choice(sent.tenant_id),
         )
-    except FuyunError as exc:
-        return _groups_page(request, visitor, form.fail(exc))
-    return redirect("/groups", f"Server group {group.name} created.")
+        return redirect("/groups", f"Server group {group.name} created.")
+
+    return submit(sent.state(), attempt, lambda form: _groups_page(request, visitor, form))
 
 
 @router.post("/groups/{group_id}/delete")
@@ -230,5 +227,5 @@ def group_delete(request: Request, visitor: Writer, group_id: uuid.UUID) -> Resp
     try:
         groups.delete_group(ctx.db, visitor.principal, group_id)
     except FuyunError as exc:
-        return _groups_page(request, visitor, blank(GROUP_FIELDS).fail(exc))
+        return _groups_page(request, visitor, GroupForm.blank().fail(exc))
     return redirect("/groups", f"Server group {group.name} deleted.")

@@ -15,11 +15,12 @@ from fastapi.responses import Response
 
 from fuyun.domain.enums import HostState
 from fuyun.domain.errors import FuyunError, InvalidInput
-from fuyun.portal import heat, readmodels
+from fuyun.portal import heat
 from fuyun.portal.forms import blank
 from fuyun.portal.rendering import PortalRoute, redirect, render
 from fuyun.portal.session import Reader, Visitor, Writer, context
 from fuyun.services import agents, drift, inventory, vms
+from fuyun.services.views import fabric as fabric_view
 from fuyun.store.models import Flavor, Module, Site, Switch, Tenant
 
 router = APIRouter(route_class=PortalRoute)
@@ -30,7 +31,7 @@ HOST_VMS = 200
 def fabric(request: Request, visitor: Reader, metric: str = "") -> Response:
     ctx = context(request)
     chosen = heat.metric(metric)
-    sites = readmodels.fabric_map(
+    sites = fabric_view.fabric_map(
         ctx.db,
         visitor.principal,
         ctx.settings.cpu_allocation_ratio,
@@ -58,7 +59,7 @@ def fabric(request: Request, visitor: Reader, metric: str = "") -> Response:
 @router.get("/ops/modules/{module_id}")
 def module(request: Request, visitor: Reader, module_id: uuid.UUID, metric: str = "") -> Response:
     ctx = context(request)
-    grid = readmodels.module_grid(
+    grid = fabric_view.module_grid(
         ctx.db,
         visitor.principal,
         module_id,

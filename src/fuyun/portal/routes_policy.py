@@ -13,7 +13,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
 from fuyun.domain.errors import FuyunError, InvalidInput
-from fuyun.portal.forms import FormState, blank, optional_int, optional_str, tenant_choice
+from fuyun.portal.forms import FormState, Posted, optional_int, optional_str, submit, tenant_choice
 from fuyun.portal.options import tenant_options
 from fuyun.portal.rendering import PortalRoute, redirect, render
 from fuyun.portal.session import Reader, Visitor, Writer, context
@@ -21,17 +21,23 @@ from fuyun.services import inventory, policy, verification
 from fuyun.store.models import SecurityGroup, Tenant
 
 router = APIRouter(route_class=PortalRoute)
-GROUP_FIELDS = ("name", "description", "tenant_id")
-RULE_FIELDS = (
-    "direction",
-    "ethertype",
-    "protocol",
-    "port_min",
-    "port_max",
-    "remote_cidr",
-    "remote_group",
-    "description",
-)
+
+
+class GroupForm(Posted):
+    name: str = ""
+    description: str = ""
+    tenant_id: str = ""
+
+
+class RuleForm(Posted):
+    direction: str = ""
+    ethertype: str = "4"
+    protocol: str = "any"
+    port_min: str = ""
+    port_max: str = ""
+    remote_cidr: str = ""
+    remote_group: str = ""
+    description: str = ""
 
 
 def _groups_page(request: Request, visitor: Visitor, form: FormState) -> Response:
@@ -52,31 +58,22 @@ def _groups_page(request: Request, visitor: Visitor, form: FormState) -> Respons
 
 @router.get("/security-groups")
 def group_list(request: Request, visitor: Reader) -> Response:
-    return _groups_page(request, visitor, blank(GROUP_FIELDS))
+    return _groups_page(request, visitor, GroupForm.blank())
 
 
 @router.post("/security-groups")
-def group_create(
-    request: Request,
-    visitor: Writer,
-    name: Annotated[str, Form()] = "",
-    description: Annotated[str, Form()] = "",
-    tenant_id: Annotated[str, Form()] = "",
-) -> Response:
-    form = FormState(
-        GROUP_FIELDS, values=dict(name=name, description=description, tenant_id=tenant_id)
-    )
-    try:
+def group_create(request: Request, visitor: Writer, sent: Annotated[GroupForm, Form()]) -> Response:
+    def attempt() -> Response:
         group = policy.create_group(
             context(request).db,
             visitor.principal,
-            name=name.strip(),
-            description=description.strip(),
-            tenant_id=tenant_choice(tenant_id),
+            name=sent.name.strip(),
+            description=sent.description.strip(),
+            tenant_id=tenant_choice(sent.tenant_id),
         )
-    except FuyunError as exc:
-        return _groups_page(request, visitor, form.fail(exc))
-    return redirect(f"/security-groups/{group.id}", f"Security group {group.name} created.")
+        return redirect(f"/security-groups/{group.id}", f"Security group {group.name} created.")
+
+    return submit(sent.state(), attempt, lambda form: _groups_page(request, visitor, form))
 
 
 def _group_page(
@@ -105,58 +102,37 @@ def _group_page(
 @router.get("/security-groups/{group_id}")
 def group_detail(request: Request, visitor: Reader, group_id: uuid.UUID) -> Response:
     return _group_page(
-        request, visitor, group_id, blank(RULE_FIELDS, direction="ingress", protocol="tcp")
+        request, visitor, group_id, RuleForm.blank(direction="ingress", protocol="tcp")
     )
 
 
 @router.post("/security-groups/{group_id}/rules")
 def rule_add(
-    request: Request,
-    visitor: Writer,
-    group_id: uuid.UUID,
-    direction: Annotated[str, Form()] = "",
-    ethertype: Annotated[str, Form()] = "4",
-    protocol: Annotated[str, Form()] = "any",
-    port_min: Annotated[str, Form()] = "",
-    port_max: Annotated[str, Form()] = "",
-    remote_cidr: Annotated[str, Form()] = "",
-    remote_group: Annotated[str, Form()] = "",
-    description: Annotated[str, Form()] = "",
+    request: Request, visitor: Writer, group_id: uuid.UUID, sent: Annotated[RuleForm, Form()]
 ) -> Response:
-    values = dict(
-        direction=direction,
-        ethertype=ethertype,
-        protocol=protocol,
-        port_min=port_min,
-        port_max=port_max,
-        remote_cidr=remote_cidr,
-        remote_group=remote_group,
-        description=description,
-    )
-    form = FormState(RULE_FIELDS, values=values)
-    try:
-        if ethertype not in ("4", "6"):
+    def attempt() -> Response:
+        if sent.ethertype not in ("4", "6"):
             raise InvalidInput("choose IPv4 or IPv6", field="ethertype")
-        lo = optional_int(port_min, "port_min", low=1, high=65535)
-        hi = optional_int(port_max, "port_max", low=1, high=65535)
+        lo = optional_int(sent.port_min, "port_min", low=1, high=65535)
+        hi = optional_int(sent.port_max, "port_max", low=1, high=65535)
         policy.add_rule(
             context(request).db,
             visitor.principal,
             group_id,
             policy.RuleSpec(
-                direction=direction,
-                ethertype=int(ethertype),
-                protocol=protocol,
+                direction=sent.direction,
+                ethertype=int(sent.ethertype),
+                protocol=sent.protocol,
                 port_min=lo,
                 port_max=hi if hi is not None else lo,
-                remote_cidr=optional_str(remote_cidr),
-                remote_group=optional_str(remote_group),
-                description=description.strip(),
+                remote_cidr=optional_str(sent.remote_cidr),
+                remote_group=optional_str(sent.remote_group),
+                description=sent.description.strip(),
             ),
         )
-    except FuyunError as exc:
-        return _group_page(request, visitor, group_id, form.fail(exc))
-    return redirect(f"/security-groups/{group_id}", "Rule added.")
+        return redirect(f"/security-groups/{group_id}", "Rule added.")
+
+    return submit(sent.state(), attempt, lambda form: _group_page(request, visitor, group_id, form))
 
 
 @router.post("/security-groups/{group_id}/rules/{rule_id}/delete")
@@ -166,7 +142,7 @@ def rule_delete(
     try:
         policy.delete_rule(context(request).db, visitor.principal, rule_id)
     except FuyunError as exc:
-        return _group_page(request, visitor, group_id, blank(RULE_FIELDS).fail(exc))
+        return _group_page(request, visitor, group_id, RuleForm.blank().fail(exc))
     return redirect(f"/security-groups/{group_id}", "Rule removed.")
 
 
@@ -177,7 +153,7 @@ def group_delete(request: Request, visitor: Writer, group_id: uuid.UUID) -> Resp
     try:
         policy.delete_group(ctx.db, visitor.principal, group_id)
     except FuyunError as exc:
-        return _group_page(request, visitor, group_id, blank(RULE_FIELDS).fail(exc))
+        return _group_page(request, visitor, group_id, RuleForm.blank().fail(exc))
     return redirect("/security-groups", f"Security group {group.name} deleted.")
 
 

@@ -16,10 +16,12 @@ from fastapi.responses import Response
 from fuyun.domain.errors import FuyunError, InvalidInput
 from fuyun.portal.forms import (
     FormState,
-    blank,
+    Posted,
+    optional_choice,
     optional_int,
     optional_str,
     required_int,
+    submit,
     tenant_choice,
 )
 from fuyun.portal.options import tenant_options
@@ -30,17 +32,28 @@ from fuyun.services.qos import PolicySpec
 from fuyun.store.models import Tenant
 
 router = APIRouter(route_class=PortalRoute)
-FIELDS = (
-    "name",
-    "scope",
-    "guarantee_mbps",
-    "ceiling_mbps",
-    "burst_bytes",
-    "description",
-    "tenant_id",
-)
-APPLY_FIELDS = ("vm_id", "qos_policy")
-AGGREGATE_FIELDS = ("aggregate",)
+
+
+class PolicyForm(Posted):
+    name: str = ""
+    scope: str = "port"
+    guarantee_mbps: str = ""
+    ceiling_mbps: str = ""
+    burst_bytes: str = ""
+    description: str = ""
+    tenant_id: str = ""
+
+
+class ApplyForm(Posted):
+    vm_id: str = ""
+    qos_policy: str = ""
+
+
+class AggregateForm(Posted):
+    aliases = {"qos_policy": "aggregate"}
+    aggregate: str = ""
+
+
 SCOPES = [("port", "port — each VM NIC"), ("tenant", "tenant — aggregate on every host")]
 
 
@@ -63,8 +76,8 @@ def _page(
         "qos.html",
         status=status,
         form=form,
-        apply=apply or blank(APPLY_FIELDS),
-        aggregate=aggregate or blank(AGGREGATE_FIELDS, aggregate=current.name if current else ""),
+        apply=apply or ApplyForm.blank(),
+        aggregate=aggregate or AggregateForm.blank(aggregate=current.name if current else ""),
         policies=policies,
         current=current,
         scopes=SCOPES,
@@ -82,84 +95,65 @@ def _page(
 
 @router.get("/qos")
 def qos_list(request: Request, visitor: Reader) -> Response:
-    return _page(request, visitor, blank(FIELDS, scope="port", guarantee_mbps="0"))
+    return _page(request, visitor, PolicyForm.blank(scope="port", guarantee_mbps="0"))
 
 
 @router.post("/qos")
-def qos_create(
-    request: Request,
-    visitor: Writer,
-    name: Annotated[str, Form()] = "",
-    scope: Annotated[str, Form()] = "port",
-    guarantee_mbps: Annotated[str, Form()] = "",
-    ceiling_mbps: Annotated[str, Form()] = "",
-    burst_bytes: Annotated[str, Form()] = "",
-    description: Annotated[str, Form()] = "",
-    tenant_id: Annotated[str, Form()] = "",
-) -> Response:
-    values = dict(
-        name=name,
-        scope=scope,
-        guarantee_mbps=guarantee_mbps,
-        ceiling_mbps=ceiling_mbps,
-        burst_bytes=burst_bytes,
-        description=description,
-        tenant_id=tenant_id,
-    )
-    form = FormState(FIELDS, values=values)
-    try:
+def qos_create(request: Request, visitor: Writer, sent: Annotated[PolicyForm, Form()]) -> Response:
+    def attempt() -> Response:
         spec = PolicySpec(
-            name=name.strip(),
-            scope=scope,
-            guarantee_mbps=optional_int(guarantee_mbps, "guarantee_mbps") or 0,
-            ceiling_mbps=required_int(ceiling_mbps, "ceiling_mbps"),
-            burst_bytes=optional_int(burst_bytes, "burst_bytes") or 0,
-            description=description.strip(),
+            name=sent.name.strip(),
+            scope=sent.scope,
+            guarantee_mbps=optional_int(sent.guarantee_mbps, "guarantee_mbps") or 0,
+            ceiling_mbps=required_int(sent.ceiling_mbps, "ceiling_mbps"),
+            burst_bytes=optional_int(sent.burst_bytes, "burst_bytes") or 0,
+            description=sent.description.strip(),
         )
         policy = qos.create_policy(
-            context(request).db, visitor.principal, spec, tenant_id=tenant_choice(tenant_id)
+            context(request).db, visitor.principal, spec, tenant_id=tenant_choice(sent.tenant_id)
         )
-    except FuyunError as exc:
-        return _page(request, visitor, form.fail(exc))
-    return redirect("/qos", f"QoS policy {policy.name} created.")
+        return redirect("/qos", f"QoS policy {policy.name} created.")
+
+    return submit(sent.state(), attempt, lambda form: _page(request, visitor, form))
 
 
 @router.post("/qos/apply")
-def qos_apply(
-    request: Request,
-    visitor: Writer,
-    vm_id: Annotated[str, Form()] = "",
-    qos_policy: Annotated[str, Form()] = "",
-) -> Response:
-    form = FormState(APPLY_FIELDS, values=dict(vm_id=vm_id, qos_policy=qos_policy))
-    try:
-        try:
-            vm = uuid.UUID(vm_id.strip())
-        except ValueError:
-            raise InvalidInput("choose a VM from the list", field="vm_id") from None
+def qos_apply(request: Request, visitor: Writer, sent: Annotated[ApplyForm, Form()]) -> Response:
+    def attempt() -> Response:
+        vm = optional_choice(sent.vm_id, "vm_id", "a VM")
+        if vm is None:
+            raise InvalidInput("choose a VM from the list", field="vm_id")
         ports = qos.set_vm_policy(
-            context(request).runtime, visitor.principal, vm, optional_str(qos_policy)
+            context(request).runtime, visitor.principal, vm, optional_str(sent.qos_policy)
         )
-    except FuyunError as exc:
-        return _page(request, visitor, blank(FIELDS, scope="port"), apply=form.fail(exc))
-    what = qos_policy.strip() or "no policy"
-    return redirect("/qos", f"{len(ports)} NIC(s) now have {what}.")
+        what = sent.qos_policy.strip() or "no policy"
+        return redirect("/qos", f"{len(ports)} NIC(s) now have {what}.")
+
+    return submit(
+        sent.state(),
+        attempt,
+        lambda form: _page(request, visitor, PolicyForm.blank(scope="port"), apply=form),
+    )
 
 
 @router.post("/qos/aggregate")
 def qos_aggregate(
-    request: Request, visitor: Writer, aggregate: Annotated[str, Form()] = ""
+    request: Request, visitor: Writer, sent: Annotated[AggregateForm, Form()]
 ) -> Response:
-    form = FormState(AGGREGATE_FIELDS, values=dict(aggregate=aggregate))
-    form.aliases = {"qos_policy": "aggregate"}
     who = visitor.principal
-    try:
+
+    def attempt() -> Response:
         if who.tenant_id is None:
             raise InvalidInput("operators set an aggregate through the API", field="aggregate")
-        qos.set_tenant_policy(context(request).runtime, who, who.tenant_id, optional_str(aggregate))
-    except FuyunError as exc:
-        return _page(request, visitor, blank(FIELDS, scope="port"), aggregate=form.fail(exc))
-    return redirect("/qos", f"Aggregate set to {aggregate.strip() or 'none'}.")
+        choice = optional_str(sent.aggregate)
+        qos.set_tenant_policy(context(request).runtime, who, who.tenant_id, choice)
+        return redirect("/qos", f"Aggregate set to {choice or 'none'}.")
+
+    return submit(
+        sent.state(),
+        attempt,
+        lambda form: _page(request, visitor, PolicyForm.blank(scope="port"), aggregate=form),
+    )
 
 
 @router.post("/qos/{policy_id}/delete")
@@ -169,5 +163,5 @@ def qos_delete(request: Request, visitor: Writer, policy_id: uuid.UUID) -> Respo
     try:
         qos.delete_policy(ctx.db, visitor.principal, policy_id)
     except FuyunError as exc:
-        return _page(request, visitor, blank(FIELDS).fail(exc))
+        return _page(request, visitor, PolicyForm.blank().fail(exc))
     return redirect("/qos", f"QoS policy {policy.name} deleted.")

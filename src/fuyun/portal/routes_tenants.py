@@ -9,7 +9,6 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from fuyun.domain.errors import FuyunError
-from fuyun.portal import readmodels
 from fuyun.portal.forms import FormState, blank, optional_int
 from fuyun.portal.options import label
 from fuyun.portal.rendering import PortalRoute, redirect, render
@@ -47,7 +46,7 @@ def _list_page(request: Request, visitor: Visitor, form: FormState, cursor: str 
         status=form.status,
         form=form,
         page=page,
-        quotas=readmodels.quotas_of(ctx.db, who, [t.id for t in page.items]),
+        quotas=tenants.quotas_of(ctx.db, who, [t.id for t in page.items]),
         resources=quotas.RESOURCES,
         label=label,
     )

@@ -15,7 +15,6 @@ from fastapi.responses import Response
 
 from fuyun.domain.errors import FuyunError, InvalidInput
 from fuyun.domain.vm_states import VmState
-from fuyun.portal import readmodels
 from fuyun.portal.forms import FormState, blank, optional_choice, optional_str, required_int
 from fuyun.portal.options import (
     flavor_options,
@@ -28,6 +27,7 @@ from fuyun.portal.options import (
 from fuyun.portal.rendering import PortalRoute, redirect, render
 from fuyun.portal.session import Reader, Visitor, Writer, context
 from fuyun.services import inventory, policy, ports, vms
+from fuyun.services.views import workflows
 from fuyun.store.models import Flavor, Host, Network, ServerGroup, Tenant
 
 router = APIRouter(route_class=PortalRoute)
@@ -187,7 +187,7 @@ def _detail(
         else None,
         tenant=inventory.names_of(ctx.db, Tenant, [vm.tenant_id]).get(vm.tenant_id),
         flavors=flavor_options(ctx.db, who),
-        workflows=readmodels.list_workflows(ctx.db, who, subject=str(vm.id), limit=10).items,
+        workflows=workflows.list_workflows(ctx.db, who, subject=str(vm.id), limit=10).items,
         form=form,
     )
 

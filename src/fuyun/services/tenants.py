@@ -135,6 +135,15 @@ def get_quota(db: Database, principal: Principal, tenant_id: uuid.UUID) -> Quota
         return QuotaView(tenant_id=tenant_id, usage=quotas.usage(session, tenant_id))
 
 
+def quotas_of(
+    db: Database, principal: Principal, tenant_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, Quota]:
+    """Quota rows of a page of tenants in one query (not one per tenant); unseen ones left out."""
+    stmt = principal.scope(select(Quota), Quota.tenant_id).where(Quota.tenant_id.in_(tenant_ids))
+    with db.read_session() as s:
+        return {q.tenant_id: q for q in s.scalars(stmt)}
+
+
 def set_quota(
     db: Database, principal: Principal, tenant_id: uuid.UUID, limits: dict[str, int]
 ) -> QuotaView:

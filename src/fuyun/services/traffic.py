@@ -9,7 +9,7 @@ group by tenant to find who fills the fabric.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -160,7 +160,10 @@ def traffic_report(
     until: datetime | None = None,
     top: int = 10,
     group_by: Literal["vm", "tenant"] = "vm",
+    with_series: bool = True,
 ) -> TrafficReport:
+    """The busiest VMs (or tenants) of the window and, unless ``with_series`` is off, the
+    scope's rate per bucket — summed in the store, never row by row here."""
     if not 1 <= top <= MAX_TOP:
         raise InvalidInput(f"top must be 1..{MAX_TOP}", field="top")
     if group_by not in ("vm", "tenant"):
@@ -186,12 +189,7 @@ def traffic_report(
         )
         for t in totals
     ]
-    per_bucket: dict[datetime, list[int]] = {}
-    for r in store.series(q):
-        acc = per_bucket.setdefault(r.bucket_start, [0, 0])
-        acc[0] += r.tx_bytes
-        acc[1] += r.rx_bytes
-    series = [Point(b, tx, rx) for b, (tx, rx) in sorted(per_bucket.items())]
+    series = [Point(b, tx, rx) for b, tx, rx in store.per_bucket(q)] if with_series else []
     return TrafficReport(
         bucket,
         res,
@@ -245,11 +243,19 @@ def quality_report(
     bucket: str = "1m",
     since: datetime | None = None,
     until: datetime | None = None,
+    among: frozenset[uuid.UUID] | None = None,
 ) -> list[QualityEntry]:
-    """Per VM: achieved vs guaranteed, ceiling hits, missed buckets, port errors and drops."""
+    """Per VM: achieved vs guaranteed, ceiling hits, missed buckets, port errors and drops.
+
+    ``among`` judges only those VMs (a page passes the busiest ones its traffic report
+    found), so a page's cost does not grow with the tenant or the fabric; without it,
+    every VM in scope is judged (the API, the CLI).
+    """
     scope = resolve_scope(db, who, tenant=tenant, vm=vm)
     res, since, until = window(bucket, since, until)
     q = TrafficQuery(res, since, until, scope.tenant_id, scope.vm_id)
+    if among is not None:
+        q = replace(q, vm_ids=among)
     rows, interfaces = store.series(q), store.interfaces(q)
     vm_ids = {r.vm_id for r in rows} | {i.vm_id for i in interfaces if i.vm_id}
     guarantees = guarantees_for(db, vm_ids)

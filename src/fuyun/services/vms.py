@@ -12,7 +12,7 @@ import re
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fuyun.domain.enums import AuditResult
@@ -230,6 +230,14 @@ def _visible_vm(principal: Principal, vm: Vm | None) -> Vm:
 def get_vm(db: Database, principal: Principal, vm_id: uuid.UUID) -> Vm:
     with db.read_session() as session:
         return _visible_vm(principal, session.get(Vm, vm_id))
+
+
+def count_by_state(db: Database, principal: Principal) -> dict[str, int]:
+    """Live VMs by state, for the caller's tenant (or all, for operators): one GROUP BY."""
+    counted = select(Vm.state, func.count()).where(Vm.state != VmState.DELETED.value)
+    stmt = principal.scope(counted, Vm.tenant_id).group_by(Vm.state)
+    with db.read_session() as s:
+        return {state: n for state, n in s.execute(stmt).all()}
 
 
 def list_vms(

@@ -32,6 +32,7 @@ class TrafficQuery:
     tenant_id: uuid.UUID | None = None
     vm_id: uuid.UUID | None = None
     network_id: uuid.UUID | None = None
+    vm_ids: frozenset[uuid.UUID] | None = None  # only these VMs (a page's busiest few)
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,11 @@ class FlowStore(Protocol):
 
     def series(self, q: TrafficQuery) -> list[TrafficRow]:
         """Rows of the window, oldest first."""
+        ...
+
+    def per_bucket(self, q: TrafficQuery) -> list[tuple[datetime, int, int]]:
+        """(bucket start, tx bytes, rx bytes) summed over every row of each bucket, oldest
+        first: a chart of a whole tenant or fabric without one row per VM and bucket."""
         ...
 
     def top(self, q: TrafficQuery, *, by: str, limit: int) -> list[Total]:

@@ -17,6 +17,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from fuyun.store.models.base import Base, IdMixin
 from fuyun.store.types import utcnow
 
+_SUMMED = ("vm_id", "tx_bytes", "rx_bytes", "tx_packets", "rx_packets", "samples")
+
 
 class TrafficBucket(IdMixin, Base):
     """Bytes and packets a VM port sent (tx) and received (rx) in one time bucket.
@@ -29,8 +31,9 @@ class TrafficBucket(IdMixin, Base):
         UniqueConstraint(
             "resolution_s", "bucket_start", "vm_id", "network_id", name="uq_traffic_buckets_key"
         ),
-        Index("ix_traffic_buckets_tenant", "tenant_id", "resolution_s", "bucket_start"),
-        Index("ix_traffic_buckets_age", "resolution_s", "bucket_start"),
+        # Covering: what a window is summed for is in the index itself (revision 0012).
+        Index("ix_traffic_buckets_tenant", "tenant_id", "resolution_s", "bucket_start", *_SUMMED),
+        Index("ix_traffic_buckets_age", "resolution_s", "bucket_start", "tenant_id", *_SUMMED),
     )
 
     resolution_s: Mapped[int]

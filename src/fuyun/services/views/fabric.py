@@ -1,11 +1,10 @@
-"""Read models the services layer does not offer yet: aggregates for maps and dashboards.
+"""The fabric as operators see it at a glance: sites → modules → ToRs, a module's hosts.
 
-Why here: a heat map of 6,400 hosts must not load 6,400 ORM objects per page view,
-and a dashboard must not page through every VM to count them; ``GROUP BY`` in the
-store answers both in milliseconds. These are reads only, each guarded by the same
-principal rules the services use (``principal.scope`` for tenant data, "sees
-everything" for the fabric). They are candidates to move into ``fuyun.services``
-(inventory, vms, a workflows service) — nothing here writes.
+Aggregated in the store: the ``default`` fabric's 6,400 hosts become one ``GROUP BY``
+over hosts per ToR (160 cells), and a module's page reads its own hosts only (about
+800), so a heat map never loads thousands of ORM objects. Operators and tenant-less
+viewers only (the physical fabric is not a partner's to see). Shared by the portal's
+console and anything else that draws the map; reads only.
 """
 
 from __future__ import annotations
@@ -13,19 +12,49 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Select, case, func, select
+from sqlalchemy import case, func, select
 
 from fuyun.domain.enums import HostState, SwitchRole
 from fuyun.domain.errors import Forbidden, NotFound
-from fuyun.domain.vm_states import VmState
-from fuyun.portal.heat import Usage, ratio
-from fuyun.services.pagination import Page, paginate
 from fuyun.services.principal import Principal
 from fuyun.store.engine import Database
-from fuyun.store.models import Host, Module, Quota, Site, Switch, Vm, Workflow, WorkflowStep
+from fuyun.store.models import Host, Module, Site, Switch
+
+
+def ratio(used: float, capacity: float) -> float:
+    """Used over capacity, clamped to [0, 1]; nothing of nothing is 0, not an error."""
+    if capacity <= 0:
+        return 0.0
+    return max(0.0, min(1.0, used / capacity))
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Totals of hosts (under a ToR, in a module) or one switch's tables."""
+
+    vcpus_used: int = 0
+    vcpus_cap: float = 0
+    ram_used: int = 0
+    ram_cap: float = 0
+    vms: int = 0
+    max_vms: int = 0
+    mac: float = 0.0
+    arp: float = 0.0
+    vlan: float = 0.0
+
+    def value(self, key: str) -> float:
+        if key == "cpu":
+            return ratio(self.vcpus_used, self.vcpus_cap)
+        if key == "ram":
+            return ratio(self.ram_used, self.ram_cap)
+        if key == "density":
+            return ratio(self.vms, self.max_vms)
+        return float(getattr(self, key))
+
+    @property
+    def worst_table(self) -> float:
+        return max(self.mac, self.arp, self.vlan)
 
 
 def _require_fabric(principal: Principal) -> None:
@@ -266,100 +295,3 @@ def host_states(db: Database, principal: Principal) -> dict[str, int]:
     _require_fabric(principal)
     with db.read_session() as s:
         return dict(s.execute(select(Host.state, func.count()).group_by(Host.state)).all())
-
-
-def vm_states(db: Database, principal: Principal) -> dict[str, int]:
-    """Live VMs by state, for the caller's tenant (or all, for operators)."""
-    counted: Any = select(Vm.state, func.count()).where(Vm.state != VmState.DELETED.value)
-    stmt = principal.scope(counted, Vm.tenant_id).group_by(Vm.state)
-    with db.read_session() as s:
-        return {state: n for state, n in s.execute(stmt).all()}
-
-
-def quotas_of(
-    db: Database, principal: Principal, tenant_ids: list[uuid.UUID]
-) -> dict[uuid.UUID, Quota]:
-    """Quota rows for a page of tenants in one query (the tenants page)."""
-    stmt = principal.scope(select(Quota), Quota.tenant_id).where(Quota.tenant_id.in_(tenant_ids))
-    with db.read_session() as s:
-        return {q.tenant_id: q for q in s.scalars(stmt)}
-
-
-@dataclass(frozen=True)
-class WorkflowRow:
-    workflow: Workflow
-    done: int
-    total: int
-    current: str | None  # the step running now, if any
-
-
-def _progress(db: Database, ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[int, int, str | None]]:
-    if not ids:
-        return {}
-    out: dict[uuid.UUID, list[Any]] = {i: [0, 0, None] for i in ids}
-    with db.read_session() as s:
-        for wf_id, name, state in s.execute(
-            select(WorkflowStep.workflow_id, WorkflowStep.name, WorkflowStep.state)
-            .where(WorkflowStep.workflow_id.in_(ids))
-            .order_by(WorkflowStep.index)
-        ):
-            row = out[wf_id]
-            row[1] += 1
-            if state == "done":
-                row[0] += 1
-            elif state in ("running", "undoing") and row[2] is None:
-                row[2] = name
-    return {k: (v[0], v[1], v[2]) for k, v in out.items()}
-
-
-def list_workflows(
-    db: Database,
-    principal: Principal,
-    *,
-    state: str | None = None,
-    kind: str | None = None,
-    subject: str | None = None,
-    since: datetime | None = None,
-    limit: int | None = None,
-    cursor: str | None = None,
-) -> Page[WorkflowRow]:
-    """Newest first, tenant-scoped, with each workflow's step progress."""
-    stmt: Select[Any] = principal.scope(select(Workflow), Workflow.tenant_id)
-    if state:
-        stmt = stmt.where(Workflow.state == state)
-    if kind:
-        stmt = stmt.where(Workflow.kind == kind)
-    if subject:
-        stmt = stmt.where(Workflow.subject == subject)
-    if since is not None:
-        stmt = stmt.where(Workflow.created_at >= since)
-    with db.read_session() as s:
-        page: Page[Workflow] = paginate(
-            s,
-            stmt,
-            sort=Workflow.created_at,
-            id_column=Workflow.id,
-            limit=limit,
-            cursor=cursor,
-            descending=True,
-        )
-    progress = _progress(db, [w.id for w in page.items])
-    rows = [WorkflowRow(w, *progress[w.id]) for w in page.items]
-    return Page(items=rows, next_cursor=page.next_cursor)
-
-
-def get_workflow(
-    db: Database, principal: Principal, workflow_id: uuid.UUID
-) -> tuple[Workflow, list[WorkflowStep]]:
-    with db.read_session() as s:
-        wf = s.get(Workflow, workflow_id)
-        if wf is None or not principal.may_see_tenant(wf.tenant_id):
-            raise NotFound("no such workflow", field="workflow_id")
-        steps = list(
-            s.scalars(
-                select(WorkflowStep)
-                .where(WorkflowStep.workflow_id == wf.id)
-                .order_by(WorkflowStep.index)
-            )
-        )
-        return wf, steps
