@@ -14,7 +14,7 @@ import random
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from fuyun.scheduler.model import Cluster, Demand, GroupNeed, HostSlot, NetworkNeed
@@ -33,6 +33,9 @@ class Request:
     # A move: hosts never to choose (the source) and, if given, the ToRs to choose among.
     avoid: frozenset[uuid.UUID] = frozenset()
     tors: frozenset[uuid.UUID] | None = None
+    # VMs of the request still to place, this one included: a VLAN a routed CLOS is about
+    # to confine to its first VM's ToR should start where the whole batch fits.
+    batch: int = 1
 
     @property
     def modules(self) -> frozenset[uuid.UUID] | None:
@@ -74,6 +77,13 @@ class Decision:
             shown = f" (e.g. {example[0][0]}: {example[0][1]})" if example else ""
             parts.append(f"{name} removed {n} host{'s' if n != 1 else ''}{shown}")
         return "; ".join(parts) or "no candidate host"
+
+
+def _opens_routed(req: Request) -> bool:
+    """Whether this VM opens a routed-clos VLAN (no ToR yet) that will confine the rest."""
+    return any(
+        not n.switched and not any(k > 0 for k in n.span_ports.values()) for n in req.networks
+    )
 
 
 def _confined(req: Request) -> frozenset[object] | None:
@@ -204,8 +214,32 @@ class Scheduler:
         For batch placement: the next VMs of one request try these hosts in order,
         each re-checked by every filter, before another decision is made.
         """
+        if req.batch > 1 and req.pinned is None and _opens_routed(req):
+            # The rest of the batch must follow this VM's ToR (the VLAN is confined to it):
+            # choose among the ToRs with the most room for it, not the fullest that takes one.
+            roomy = self._roomiest_tors(req)
+            if roomy:
+                hosts, decision = self._walk(
+                    replace(req, tors=roomy),
+                    self.candidates(replace(req, tors=roomy)),
+                    self.feasible_to_score,
+                )
+                if hosts:
+                    return hosts, decision
         decision = Decision(host=None)
         return self._walk(req, self.candidates(req, decision), self.feasible_to_score, decision)
+
+    def _roomiest_tors(self, req: Request) -> frozenset[uuid.UUID]:
+        """The reachable ToRs below which all of ``req.batch`` fits, or else the most of it."""
+        shortfall: dict[uuid.UUID, int] = {}
+        for tor in self._tors(req):
+            room = self.cluster.tor_room(tor, req.demand)
+            if room > 0:
+                shortfall[tor] = max(0, req.batch - room)
+        if not shortfall:
+            return frozenset()
+        least = min(shortfall.values())
+        return frozenset(t for t, k in shortfall.items() if k == least)
 
     def _walk(
         self,
