@@ -249,6 +249,25 @@ class Scheduler:
         decision: Decision | None = None,
     ) -> tuple[list[HostSlot], Decision]:
         decision = decision or Decision(host=None)
+        prepared = [f for f in self.filters if hasattr(f, "prepare")]
+        for f in prepared:
+            f.prepare(self.cluster, req)  # type: ignore[attr-defined]
+        try:
+            feasible = self._feasible(req, source, limit, decision)
+        finally:
+            for f in prepared:
+                f.prepare(self.cluster, None)  # type: ignore[attr-defined]
+        if not feasible:
+            return [], decision
+        scored = self._score(req, feasible)
+        pick = self.rng.randrange(min(self.subset_size, len(scored))) if self.subset_size > 1 else 0
+        decision.host = scored[pick][0]
+        decision.top = [(h.name, round(s, 4)) for h, s in scored[:5]]
+        return [h for h, _ in scored], decision
+
+    def _feasible(
+        self, req: Request, source: Iterable[HostSlot], limit: int | None, decision: Decision
+    ) -> list[HostSlot]:
         feasible: list[HostSlot] = []
         for host in source:
             decision.considered += 1
@@ -263,13 +282,7 @@ class Scheduler:
             samples = decision.samples.setdefault(name, [])
             if len(samples) < SAMPLES_PER_FILTER:
                 samples.append((host.name, reason))
-        if not feasible:
-            return [], decision
-        scored = self._score(req, feasible)
-        pick = self.rng.randrange(min(self.subset_size, len(scored))) if self.subset_size > 1 else 0
-        decision.host = scored[pick][0]
-        decision.top = [(h.name, round(s, 4)) for h, s in scored[:5]]
-        return [h for h, _ in scored], decision
+        return feasible
 
     def _score(self, req: Request, hosts: list[HostSlot]) -> list[tuple[HostSlot, float]]:
         totals = [0.0] * len(hosts)
