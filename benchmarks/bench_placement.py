@@ -325,11 +325,12 @@ def policy_fan_out_stubbed(enabled: bool) -> Iterator[None]:
     """
     from fuyun.services import provision
 
-    names = [n for n in ("recompile", "port_hosts") if hasattr(provision, n)]
+    names = [n for n in ("recompile", "port_hosts", "affected_hosts") if hasattr(provision, n)]
     saved = {n: getattr(provision, n) for n in names}
     stubs: dict[str, Callable[..., Any]] = {
         "recompile": lambda s, hosts: None,
         "port_hosts": lambda s, port_id: set(),
+        "affected_hosts": lambda s, **kw: set(),
     }
     if enabled:
         for n in names:

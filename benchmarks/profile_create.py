@@ -15,29 +15,25 @@ import argparse
 import cProfile
 import pstats
 import re
-import sys
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from bench_placement import BIG, FLAVOR, peer_params
 from sqlalchemy import event
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from bench_placement import BIG, FLAVOR, peer_params  # noqa: E402
-
-from fuyun.config import Settings  # noqa: E402
-from fuyun.drivers.compute.fake import FakeComputeDriver  # noqa: E402
-from fuyun.fabric.generator import generate  # noqa: E402
-from fuyun.fabric.loader import load_into_store  # noqa: E402
-from fuyun.services import networks, tenants, vms  # noqa: E402
-from fuyun.services.bootstrap import bootstrap  # noqa: E402
-from fuyun.services.principal import SYSTEM  # noqa: E402
-from fuyun.services.runtime import Runtime  # noqa: E402
-from fuyun.store.engine import Database  # noqa: E402
-from fuyun.store.migrate import upgrade  # noqa: E402
+from fuyun.config import Settings
+from fuyun.drivers.compute.fake import FakeComputeDriver
+from fuyun.fabric.generator import generate
+from fuyun.fabric.loader import load_into_store
+from fuyun.services import networks, tenants, vms
+from fuyun.services.bootstrap import bootstrap
+from fuyun.services.principal import SYSTEM
+from fuyun.services.runtime import Runtime
+from fuyun.store.engine import Database
+from fuyun.store.migrate import upgrade
 
 _KIND = re.compile(r"^\s*(\w+)(?:.*?\b(?:FROM|INTO|UPDATE)\s+\"?(\w+))?", re.S | re.I)
 
