@@ -28,7 +28,7 @@ from fuyun.services.hostports import publish_host_ports
 from fuyun.services.policy import resolve_group
 from fuyun.services.portbatch import Binding, open_ports
 from fuyun.services.ports import close_port, open_port, port_hosts
-from fuyun.services.qos_admission import holds_qos, settle
+from fuyun.services.qos_admission import holds_qos, hosts_holding_qos, settle
 from fuyun.store.models import Flavor, Host, Network, Port, QosPolicy, Segment, ServerGroup, Vm
 from fuyun.workflows.engine import Engine, StepContext, StepDef, WorkflowDef
 
@@ -145,8 +145,11 @@ def place(ctx: StepContext) -> None:
                 groups=groups,
                 qos_policy_id=policy.id if policy is not None else None,
             )
-        pairs = {(tenant_id, c.host.id) for c in placed} if networks else set()
-        shaped = {pair for pair in pairs if policy is not None or holds_qos(s, *pair)}
+        used = set(hosts) if networks else set()
+        shaped = {
+            (tenant_id, h)
+            for h in (used if policy is not None else hosts_holding_qos(s, tenant_id, used))
+        }
         if shaped:
             settle(s, shaped, field="qos_policy")
     except BaseException:
