@@ -69,3 +69,20 @@ def test_the_prepared_switch_filter_answers_as_the_plain_one(
         assert prepared.reject(c, req, host) == plain.reject(c, req, host), host.name
     prepared.prepare(c, None)
     assert prepared._state is None
+
+
+def test_the_next_vm_of_a_batch_walks_the_ranking_with_every_filter(world: World) -> None:
+    sched = Scheduler(world.cluster, default_filters(), default_weighers())
+    need = NetworkNeed(world.ids["A"], world.ids["A"], True, {world.ids["A-t1"]: 1})
+    req = Request(SMALL, (need,))
+    first = sched.select(req)
+    assert first.host is not None and first.ranked[0] is first.host
+    nxt = sched.next_of(req, first)
+    assert nxt is not None and nxt.host is first.host  # still the best, still fits
+    world.cluster.claim(first.host.id, SMALL, vms=4)  # now at its 1p4v limit
+    nxt = sched.next_of(req, first)
+    assert nxt is not None and nxt.host is first.ranked[1]
+    assert nxt.removed["vm-density"] == 1
+    for host in first.ranked:
+        world.cluster.set_state(host.id, "maintenance")
+    assert sched.next_of(req, first) is None  # the ranking ran dry: decide afresh

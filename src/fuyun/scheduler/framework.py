@@ -68,6 +68,8 @@ class Decision:
     removed: Counter[str] = field(default_factory=Counter)
     samples: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     top: list[tuple[str, float]] = field(default_factory=list)
+    # The feasible hosts scored, best first: the next VMs of a batch try them in order.
+    ranked: list[HostSlot] = field(default_factory=list, repr=False)
 
     def reasons(self) -> str:
         """Each filter that removed hosts, how many, and one example in words."""
@@ -198,6 +200,24 @@ class Scheduler:
                 return f.name, reason
         return None
 
+    def next_of(self, req: Request, earlier: Decision) -> Decision | None:
+        """The next VM of a batch on ``earlier``'s ranking: its first host that still passes.
+
+        Every filter re-checks the host against the request as it now stands, so the
+        answer is as safe as a full decision; only the order is the earlier one's (with
+        ``pack`` the host just filled scores higher still). None when no ranked host
+        passes any more: make a full decision.
+        """
+        decision = Decision(host=None, top=earlier.top, ranked=earlier.ranked)
+        for host in earlier.ranked:
+            decision.considered += 1
+            rejected = self.first_rejection(req, host)
+            if rejected is None:
+                decision.host = host
+                return decision
+            decision.removed[rejected[0]] += 1
+        return None
+
     def verdicts(self, req: Request, host: HostSlot) -> list[tuple[str, str | None]]:
         """Every filter's answer for one host: why (not) this host."""
         return [(f.name, f.reject(self.cluster, req, host)) for f in self.filters]
@@ -263,7 +283,8 @@ class Scheduler:
         pick = self.rng.randrange(min(self.subset_size, len(scored))) if self.subset_size > 1 else 0
         decision.host = scored[pick][0]
         decision.top = [(h.name, round(s, 4)) for h, s in scored[:5]]
-        return [h for h, _ in scored], decision
+        decision.ranked = [h for h, _ in scored]
+        return decision.ranked, decision
 
     def _feasible(
         self, req: Request, source: Iterable[HostSlot], limit: int | None, decision: Decision

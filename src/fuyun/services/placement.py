@@ -51,6 +51,8 @@ from fuyun.store.models import (
 )
 
 CLAIM_RETRIES = 8
+#: A batch re-ranks its candidates after this many VMs placed on one ranking.
+RERANK_EVERY = 16
 _HOST_COLUMNS = (
     Host.id,
     Host.name,
@@ -240,10 +242,16 @@ class Placement:
         todo = list(range(count))
         try:
             for _ in range(CLAIM_RETRIES):
+                earlier: Decision | None = None
                 for i in todo:
-                    one = self._decide(replace(req, batch=count - i), i, count, pinned_name)
+                    one = self._decide(
+                        replace(req, batch=count - i), i, count, pinned_name, earlier
+                    )
                     req, use = self._after(req, one.host)
                     placed[i] = replace(one, switch_use=use)
+                    earlier = one.decision if one.decision.ranked else None
+                    if i % RERANK_EVERY == RERANK_EVERY - 1:
+                        earlier = None
                 lost = self._claim(s, req.demand, [placed[i] for i in todo])  # type: ignore[misc]
                 if not lost:
                     return placed  # type: ignore[return-value]
@@ -259,11 +267,28 @@ class Placement:
         self.forget([p for p in placed if p is not None], req.demand)
         raise CapacityExhausted("lost every claim race; retry", field="host", code="contention")
 
-    def _decide(self, req: Request, i: int, count: int, pinned_name: str | None) -> Placed:
-        """One VM's host, claimed in memory only."""
+    def _decide(
+        self,
+        req: Request,
+        i: int,
+        count: int,
+        pinned_name: str | None,
+        earlier: Decision | None = None,
+    ) -> Placed:
+        """One VM's host, claimed in memory only.
+
+        With ``pack``, the next VM of a batch first walks the previous decision's
+        ranking (every filter re-checked): the host just filled only gets better, so
+        a full decision is needed when the ranking runs dry, and every
+        ``RERANK_EVERY`` VMs so that spans and scores that moved are seen.
+        """
         with self._lock:
             sched = self.scheduler()
-            decision = sched.select(req)
+            decision = None
+            if earlier is not None and req.strategy == "pack" and not req.groups:
+                decision = sched.next_of(req, earlier)
+            if decision is None:
+                decision = sched.select(req)
             host = decision.host
             if host is None:
                 what = f"host '{pinned_name}' cannot" if pinned_name else "no host can"
