@@ -108,7 +108,7 @@ import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -627,15 +627,15 @@ class Workload:
                     module = plan.module
                     needs[plan.network] = NetworkNeed(plan.network, module, False, {}, 1)
                 req = Request(self.demand, (needs[plan.network],), strategy="pack")
-                for _ in range(plan.count):
+                for k in range(plan.count):
                     c0 = time.perf_counter_ns()
-                    decision = Scheduler.select(self.sched, req)
+                    decision = Scheduler.select(self.sched, replace(req, batch=plan.count - k))
                     decision_sink.append((time.perf_counter_ns() - c0) / 1e6)
                     if decision.host is None:
                         self.routed_net.pop((plan.module, plan.tenant), None)
                         break
                     self.cluster.claim(decision.host.id, self.demand)
-                    req = rt.placement._after(req, decision.host)
+                    req, _ = rt.placement._after(req, decision.host)
                     chunk.append((plan.network, decision.host, decision))
                 needs[plan.network] = req.networks[0]
             decide_s += time.perf_counter() - t0
