@@ -15,6 +15,7 @@ import argparse
 import cProfile
 import pstats
 import re
+import shutil
 import tempfile
 import time
 from collections import Counter
@@ -119,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     if prof:
         pstats.Stats(prof).sort_stats("cumulative").print_stats(25)
     db.dispose()
+    shutil.rmtree(workdir, ignore_errors=True)
     return 0
 
 
