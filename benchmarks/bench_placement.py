@@ -15,9 +15,9 @@ What one run does, in order (every step prints as it finishes; the table comes a
 0. **Phase A0: as shipped, within a time budget** (``--shipped-budget``, 600 s; 0 skips it),
    on a store of its own: the same workload as phase A through the unmodified ``vm.create``
    workflow, printing the rate as it goes.  Every new port joins its tenant's default
-   security group, whose ingress rule refers to the group itself, so each VM re-reads every
-   member's host and each request recompiles every member device: the cost per VM grows
-   with the tenant, and 100,000 VMs as shipped would take many hours.
+   security group, whose ingress rule refers to the group itself, so each request
+   recompiles every member device (and, before batching, each VM re-read every member's
+   host): the cost per VM grows with the tenant.
 1. **Store.** A fresh SQLite file in a temporary directory, loaded with the fabric
    (``bootstrap``, timed), four tenants with unlimited-in-practice quotas, and per tenant one
    ``/16`` network (growth ``secondary``) in every *switched-CLOS* module.  Routed-CLOS modules
@@ -27,10 +27,10 @@ What one run does, in order (every step prints as it finishes; the table comes a
    switches -- the whole ``vm.create`` workflow (place -> boot -> activate, every step persisted,
    audited) through the service layer, ``fuyun.services.vms.create_vms``, with no HTTP in
    between.  Requests ask for up to 500 VMs (the API's maximum) of ``s1.small``.  In phases A
-   and B the security-policy fan-out (``provision.port_hosts`` and ``provision.recompile``) is
-   replaced by no-ops in this process (``--with-policy`` keeps it), so they measure what the
-   claim names -- placement, IPAM, switch tables, the commit; group membership rows are still
-   written.  Nothing under ``src/`` is changed.
+   and B the security-policy fan-out (``provision.affected_hosts`` and ``provision.recompile``;
+   ``port_hosts`` in older code) is replaced by no-ops in this process (``--with-policy``
+   keeps it), so they measure what the claim names -- placement, IPAM, switch tables, the
+   commit; group membership rows are still written.  Nothing under ``src/`` is changed.
 2. **Phase A: 100,000 VMs from empty** (``--vms``; ``--budget`` caps the seconds), always into
    the least-filled module, the tenants taking turns.  A request never asks for more than its
    module (its ToR, in a routed module) can still hold, so failures mean a scheduler or
@@ -108,7 +108,7 @@ import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -325,11 +325,12 @@ def policy_fan_out_stubbed(enabled: bool) -> Iterator[None]:
     """
     from fuyun.services import provision
 
-    names = [n for n in ("recompile", "port_hosts") if hasattr(provision, n)]
+    names = [n for n in ("recompile", "port_hosts", "affected_hosts") if hasattr(provision, n)]
     saved = {n: getattr(provision, n) for n in names}
     stubs: dict[str, Callable[..., Any]] = {
         "recompile": lambda s, hosts: None,
         "port_hosts": lambda s, port_id: set(),
+        "affected_hosts": lambda s, **kw: set(),
     }
     if enabled:
         for n in names:
@@ -626,15 +627,15 @@ class Workload:
                     module = plan.module
                     needs[plan.network] = NetworkNeed(plan.network, module, False, {}, 1)
                 req = Request(self.demand, (needs[plan.network],), strategy="pack")
-                for _ in range(plan.count):
+                for k in range(plan.count):
                     c0 = time.perf_counter_ns()
-                    decision = Scheduler.select(self.sched, req)
+                    decision = Scheduler.select(self.sched, replace(req, batch=plan.count - k))
                     decision_sink.append((time.perf_counter_ns() - c0) / 1e6)
                     if decision.host is None:
                         self.routed_net.pop((plan.module, plan.tenant), None)
                         break
                     self.cluster.claim(decision.host.id, self.demand)
-                    req = rt.placement._after(req, decision.host)
+                    req, _ = rt.placement._after(req, decision.host)
                     chunk.append((plan.network, decision.host, decision))
                 needs[plan.network] = req.networks[0]
             decide_s += time.perf_counter() - t0

@@ -14,7 +14,7 @@ import random
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from fuyun.scheduler.model import Cluster, Demand, GroupNeed, HostSlot, NetworkNeed
@@ -33,6 +33,9 @@ class Request:
     # A move: hosts never to choose (the source) and, if given, the ToRs to choose among.
     avoid: frozenset[uuid.UUID] = frozenset()
     tors: frozenset[uuid.UUID] | None = None
+    # VMs of the request still to place, this one included: a VLAN a routed CLOS is about
+    # to confine to its first VM's ToR should start where the whole batch fits.
+    batch: int = 1
 
     @property
     def modules(self) -> frozenset[uuid.UUID] | None:
@@ -65,6 +68,8 @@ class Decision:
     removed: Counter[str] = field(default_factory=Counter)
     samples: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     top: list[tuple[str, float]] = field(default_factory=list)
+    # The feasible hosts scored, best first: the next VMs of a batch try them in order.
+    ranked: list[HostSlot] = field(default_factory=list, repr=False)
 
     def reasons(self) -> str:
         """Each filter that removed hosts, how many, and one example in words."""
@@ -74,6 +79,13 @@ class Decision:
             shown = f" (e.g. {example[0][0]}: {example[0][1]})" if example else ""
             parts.append(f"{name} removed {n} host{'s' if n != 1 else ''}{shown}")
         return "; ".join(parts) or "no candidate host"
+
+
+def _opens_routed(req: Request) -> bool:
+    """Whether this VM opens a routed-clos VLAN (no ToR yet) that will confine the rest."""
+    return any(
+        not n.switched and not any(k > 0 for k in n.span_ports.values()) for n in req.networks
+    )
 
 
 def _confined(req: Request) -> frozenset[object] | None:
@@ -188,6 +200,24 @@ class Scheduler:
                 return f.name, reason
         return None
 
+    def next_of(self, req: Request, earlier: Decision) -> Decision | None:
+        """The next VM of a batch on ``earlier``'s ranking: its first host that still passes.
+
+        Every filter re-checks the host against the request as it now stands, so the
+        answer is as safe as a full decision; only the order is the earlier one's (with
+        ``pack`` the host just filled scores higher still). None when no ranked host
+        passes any more: make a full decision.
+        """
+        decision = Decision(host=None, top=earlier.top, ranked=earlier.ranked)
+        for host in earlier.ranked:
+            decision.considered += 1
+            rejected = self.first_rejection(req, host)
+            if rejected is None:
+                decision.host = host
+                return decision
+            decision.removed[rejected[0]] += 1
+        return None
+
     def verdicts(self, req: Request, host: HostSlot) -> list[tuple[str, str | None]]:
         """Every filter's answer for one host: why (not) this host."""
         return [(f.name, f.reject(self.cluster, req, host)) for f in self.filters]
@@ -204,8 +234,32 @@ class Scheduler:
         For batch placement: the next VMs of one request try these hosts in order,
         each re-checked by every filter, before another decision is made.
         """
+        if req.batch > 1 and req.pinned is None and _opens_routed(req):
+            # The rest of the batch must follow this VM's ToR (the VLAN is confined to it):
+            # choose among the ToRs with the most room for it, not the fullest that takes one.
+            roomy = self._roomiest_tors(req)
+            if roomy:
+                hosts, decision = self._walk(
+                    replace(req, tors=roomy),
+                    self.candidates(replace(req, tors=roomy)),
+                    self.feasible_to_score,
+                )
+                if hosts:
+                    return hosts, decision
         decision = Decision(host=None)
         return self._walk(req, self.candidates(req, decision), self.feasible_to_score, decision)
+
+    def _roomiest_tors(self, req: Request) -> frozenset[uuid.UUID]:
+        """The reachable ToRs below which all of ``req.batch`` fits, or else the most of it."""
+        shortfall: dict[uuid.UUID, int] = {}
+        for tor in self._tors(req):
+            room = self.cluster.tor_room(tor, req.demand)
+            if room > 0:
+                shortfall[tor] = max(0, req.batch - room)
+        if not shortfall:
+            return frozenset()
+        least = min(shortfall.values())
+        return frozenset(t for t, k in shortfall.items() if k == least)
 
     def _walk(
         self,
@@ -215,6 +269,26 @@ class Scheduler:
         decision: Decision | None = None,
     ) -> tuple[list[HostSlot], Decision]:
         decision = decision or Decision(host=None)
+        prepared = [f for f in self.filters if hasattr(f, "prepare")]
+        for f in prepared:
+            f.prepare(self.cluster, req)  # type: ignore[attr-defined]
+        try:
+            feasible = self._feasible(req, source, limit, decision)
+        finally:
+            for f in prepared:
+                f.prepare(self.cluster, None)  # type: ignore[attr-defined]
+        if not feasible:
+            return [], decision
+        scored = self._score(req, feasible)
+        pick = self.rng.randrange(min(self.subset_size, len(scored))) if self.subset_size > 1 else 0
+        decision.host = scored[pick][0]
+        decision.top = [(h.name, round(s, 4)) for h, s in scored[:5]]
+        decision.ranked = [h for h, _ in scored]
+        return decision.ranked, decision
+
+    def _feasible(
+        self, req: Request, source: Iterable[HostSlot], limit: int | None, decision: Decision
+    ) -> list[HostSlot]:
         feasible: list[HostSlot] = []
         for host in source:
             decision.considered += 1
@@ -229,13 +303,7 @@ class Scheduler:
             samples = decision.samples.setdefault(name, [])
             if len(samples) < SAMPLES_PER_FILTER:
                 samples.append((host.name, reason))
-        if not feasible:
-            return [], decision
-        scored = self._score(req, feasible)
-        pick = self.rng.randrange(min(self.subset_size, len(scored))) if self.subset_size > 1 else 0
-        decision.host = scored[pick][0]
-        decision.top = [(h.name, round(s, 4)) for h, s in scored[:5]]
-        return [h for h, _ in scored], decision
+        return feasible
 
     def _score(self, req: Request, hosts: list[HostSlot]) -> list[tuple[HostSlot, float]]:
         totals = [0.0] * len(hosts)

@@ -132,6 +132,23 @@ class Cluster:
             return 0
         return int(h.vcpus * self.cpu_ratio) - h.used_vcpus
 
+    def fit(self, h: HostSlot, d: Demand) -> int:
+        """How many more VMs of demand ``d`` the host takes, by every dimension it counts."""
+        if h.state != "active":
+            return 0
+        room = [h.max_vms - h.vm_count, self.free_vcpus(h) // max(d.vcpus, 1)]
+        if d.ram_mb:
+            room.append((int(h.ram_mb * self.ram_ratio) - h.used_ram_mb) // d.ram_mb)
+        if d.disk_gb:
+            room.append((h.disk_gb - h.used_disk_gb) // d.disk_gb)
+        if d.bandwidth_mbps + d.qos_mbps:
+            room.append((h.nic_mbps - h.used_bandwidth_mbps) // (d.bandwidth_mbps + d.qos_mbps))
+        return max(0, min(room))
+
+    def tor_room(self, tor: uuid.UUID, d: Demand) -> int:
+        """How many more VMs of demand ``d`` fit below the ToR (switch tables aside)."""
+        return sum(self.fit(h, d) for h in self.hosts_by_tor.get(tor, ()))
+
     def _refresh_tor(self, tor: uuid.UUID) -> None:
         self.tor_best[tor] = max((self.free_vcpus(h) for h in self.hosts_by_tor[tor]), default=0)
 

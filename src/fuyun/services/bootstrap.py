@@ -161,16 +161,19 @@ def resync_driver(db: Database, driver: ComputeDriver) -> int:
 
     A real hypervisor keeps its instances across a controller restart; the fake
     one forgets them, so it is handed the store's view, as an agent's full resync
-    would do.
+    would do. The rows are streamed as column tuples, a few thousand at a time, so
+    a million VMs never sit in memory as ORM entities (with their placement JSON)
+    all at once; host names and images are shared, not copied per VM.
     """
     from fuyun.domain.vm_states import VmState
     from fuyun.drivers.compute import InstanceSpec
     from fuyun.store.models import Vm
 
     count = 0
+    shared: dict[str, str] = {}
     with db.read_session() as session:
         rows = session.execute(
-            select(Vm, Host.name)
+            select(Vm.id, Vm.name, Vm.vcpus, Vm.ram_mb, Vm.disk_gb, Vm.image, Vm.state, Host.name)
             .join(Host, Host.id == Vm.host_id)
             .where(
                 Vm.state.in_(
@@ -182,12 +185,16 @@ def resync_driver(db: Database, driver: ComputeDriver) -> int:
                     ]
                 )
             )
+            .execution_options(yield_per=5000)
         )
-        for vm, host in rows:
+        for vm_id, name, vcpus, ram_mb, disk_gb, image, state, host in rows:
+            host = shared.setdefault(host, host)
             driver.create(
-                InstanceSpec(vm.id, vm.name, host, vm.vcpus, vm.ram_mb, vm.disk_gb, vm.image)
+                InstanceSpec(
+                    vm_id, name, host, vcpus, ram_mb, disk_gb, shared.setdefault(image, image)
+                )
             )
-            if vm.state == VmState.STOPPED.value:
-                driver.stop(host, vm.id)
+            if state == VmState.STOPPED.value:
+                driver.stop(host, vm_id)
             count += 1
     return count

@@ -118,13 +118,19 @@ def bind(
     return report
 
 
-def unbind(session: Session, segment: Segment, module: Module, host: Host, ips: int) -> None:
+def unbind(
+    session: Session, segment: Segment, module: Module, host: Host, ips: int
+) -> Change | None:
+    """A port of ``segment`` leaves ``host``: give its table entries back, shrink the span.
+
+    Answers what each switch gave back (None if the port was never bound there).
+    """
     session.scalar(
         select(Segment.id).where(Segment.id == segment.id).with_for_update(key_share=True)
     )
     view = segment_view(session, segment, module)
     if view.tor_ports.get(host.tor_id, 0) <= 0:
-        return  # never bound (or already unbound): nothing to give back
+        return None  # never bound (or already unbound): nothing to give back
     change = port_leaves(view, host.tor_id, ips)
     _claim(session, change, dry_run=False)
     member = session.get(SpanMember, (segment.id, host.tor_id))
@@ -140,6 +146,7 @@ def unbind(session: Session, segment: Segment, module: Module, host: Host, ips: 
     session.flush()
     if host.module_id != module.id:
         release_extended_vlan(session, segment, host.module_id)
+    return change
 
 
 def reserve_extended_vlan(
@@ -245,3 +252,49 @@ def _conditional_update(session: Session, sw_id: uuid.UUID, d: TableDelta) -> bo
         .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def bind_many(
+    session: Session, segment: Segment, module: Module, ports: list[tuple[uuid.UUID, int]]
+) -> list[TableChange]:
+    """Many ports of ``segment`` now live below the given ToRs (``(tor_id, ips)`` each).
+
+    The batch form of :func:`bind`: the ports join one after the other in the pure
+    model, and the summed deltas are claimed with one conditional ``UPDATE`` per
+    switch. Every table only grows here, so the sum fits exactly when each step
+    does; a routed CLOS still refuses a second ToR, and a refusal names the switch.
+    """
+    if not ports:
+        return []
+    session.scalar(
+        select(Segment.id).where(Segment.id == segment.id).with_for_update(key_share=True)
+    )
+    view = segment_view(session, segment, module)
+    tor_ports = dict(view.tor_ports)
+    total: dict[uuid.UUID, TableDelta] = {}
+    joined: dict[uuid.UUID, int] = {}
+    for tor_id, ips in ports:
+        step = SegmentView(view.vlan, view.switched, view.aggregation, tor_ports)
+        change = port_joins(step, tor_id, ips)
+        for sw_id, d in change.deltas.items():
+            acc = total.setdefault(sw_id, TableDelta())
+            acc.mac, acc.arp, acc.vlans = acc.mac + d.mac, acc.arp + d.arp, acc.vlans + d.vlans
+        tor_ports[tor_id] = tor_ports.get(tor_id, 0) + 1
+        joined[tor_id] = joined.get(tor_id, 0) + 1
+    report = _claim(session, Change(deltas=total, joined=set(), left=set()), dry_run=False)
+    members = {
+        m.switch_id: m
+        for m in session.scalars(
+            select(SpanMember).where(
+                SpanMember.segment_id == segment.id, SpanMember.switch_id.in_(list(joined))
+            )
+        )
+    }
+    for tor_id, n in joined.items():
+        member = members.get(tor_id)
+        if member is None:
+            session.add(SpanMember(segment_id=segment.id, switch_id=tor_id, ports=n))
+        else:
+            member.ports += n
+    session.flush()
+    return report

@@ -51,6 +51,8 @@ from fuyun.store.models import (
 )
 
 CLAIM_RETRIES = 8
+#: A batch re-ranks its candidates after this many VMs placed on one ranking.
+RERANK_EVERY = 16
 _HOST_COLUMNS = (
     Host.id,
     Host.name,
@@ -72,10 +74,16 @@ _HOST_COLUMNS = (
 )
 
 
+#: Switch-table use a VM's ports take (or give back): (switch, MAC, ARP, VLANs) each.
+SwitchUse = tuple[tuple[uuid.UUID, int, int, int], ...]
+
+
 @dataclass(frozen=True)
 class Placed:
     host: HostSlot
     decision: Decision
+    # What the VM's ports add to the snapshot's switch tables, to give back on forget.
+    switch_use: SwitchUse = ()
 
 
 def _slot(row: object) -> HostSlot:
@@ -224,58 +232,108 @@ class Placement:
     ) -> list[Placed]:
         """Choose and claim a host for each of ``count`` VMs, in the caller's transaction.
 
+        The whole batch is decided in memory first (each VM sees the spans, switch
+        tables and groups the ones before it moved), then claimed with one
+        conditional ``UPDATE`` per chosen host for all its VMs. A host whose claim
+        fails (another placer got there first) is re-read and its VMs decided again.
         If the transaction does not commit, the caller must :meth:`forget` the result.
         """
-        placed: list[Placed] = []
+        placed: list[Placed | None] = [None] * count
+        todo = list(range(count))
         try:
-            for i in range(count):
-                placed.append(self._place_one(s, req, i, count, pinned_name))
-                req = self._after(req, placed[-1].host)
-        except BaseException:
-            self.forget(placed, req.demand)
-            raise
-        return placed
-
-    def _place_one(
-        self, s: Session, req: Request, i: int, count: int, pinned_name: str | None
-    ) -> Placed:
-        for _ in range(CLAIM_RETRIES):
-            with self._lock:
-                sched = self.scheduler()
-                decision = sched.select(req)
-                host = decision.host
-                if host is None:
-                    what = f"host '{pinned_name}' cannot" if pinned_name else "no host can"
-                    raise CapacityExhausted(
-                        f"{what} take VM {i + 1} of {count}: {decision.reasons()}",
-                        field="host" if pinned_name else "flavor",
-                        code="unschedulable",
+            for _ in range(CLAIM_RETRIES):
+                earlier: Decision | None = None
+                for i in todo:
+                    one = self._decide(
+                        replace(req, batch=count - i), i, count, pinned_name, earlier
                     )
-                sched.cluster.claim(host.id, req.demand)
-            if capacity.claim_host(
+                    req, use = self._after(req, one.host)
+                    placed[i] = replace(one, switch_use=use)
+                    earlier = one.decision if one.decision.ranked else None
+                    if i % RERANK_EVERY == RERANK_EVERY - 1:
+                        earlier = None
+                lost = self._claim(s, req.demand, [placed[i] for i in todo])  # type: ignore[misc]
+                if not lost:
+                    return placed  # type: ignore[return-value]
+                todo = [i for i in todo if placed[i].host.id in lost]  # type: ignore[union-attr]
+                self.forget([placed[i] for i in todo], req.demand)  # type: ignore[misc]
+                for i in todo:
+                    placed[i] = None
+                for host_id in lost:
+                    self._refresh_host(host_id)
+        except BaseException:
+            self.forget([p for p in placed if p is not None], req.demand)
+            raise
+        self.forget([p for p in placed if p is not None], req.demand)
+        raise CapacityExhausted("lost every claim race; retry", field="host", code="contention")
+
+    def _decide(
+        self,
+        req: Request,
+        i: int,
+        count: int,
+        pinned_name: str | None,
+        earlier: Decision | None = None,
+    ) -> Placed:
+        """One VM's host, claimed in memory only.
+
+        With ``pack``, the next VM of a batch first walks the previous decision's
+        ranking (every filter re-checked): the host just filled only gets better, so
+        a full decision is needed when the ranking runs dry, and every
+        ``RERANK_EVERY`` VMs so that spans and scores that moved are seen.
+        """
+        with self._lock:
+            sched = self.scheduler()
+            decision = None
+            if earlier is not None and req.strategy == "pack" and not req.groups:
+                decision = sched.next_of(req, earlier)
+            if decision is None:
+                decision = sched.select(req)
+            host = decision.host
+            if host is None:
+                what = f"host '{pinned_name}' cannot" if pinned_name else "no host can"
+                raise CapacityExhausted(
+                    f"{what} take VM {i + 1} of {count}: {decision.reasons()}",
+                    field="host" if pinned_name else "flavor",
+                    code="unschedulable",
+                )
+            sched.cluster.claim(host.id, req.demand)
+        return Placed(host, decision)
+
+    def _claim(self, s: Session, demand: Demand, batch: list[Placed]) -> set[uuid.UUID]:
+        """Claim the batch in the store, one ``UPDATE`` per host; the hosts that refused."""
+        per_host: dict[uuid.UUID, int] = defaultdict(int)
+        for p in batch:
+            per_host[p.host.id] += 1
+        lost = set()
+        for host_id in sorted(per_host):  # one lock order for every placer
+            k = per_host[host_id]
+            if not capacity.claim_host(
                 s,
-                host.id,
+                host_id,
                 capacity.Demand(
-                    req.demand.vcpus,
-                    req.demand.ram_mb,
-                    req.demand.disk_gb,
-                    req.demand.bandwidth_mbps,
+                    demand.vcpus * k,
+                    demand.ram_mb * k,
+                    demand.disk_gb * k,
+                    demand.bandwidth_mbps * k,
+                    vms=k,
                 ),
                 cpu_ratio=self.settings.cpu_allocation_ratio,
                 ram_ratio=self.settings.ram_allocation_ratio,
             ):
-                return Placed(host, decision)
-            # Someone else got there first: re-read the host and decide again.
-            conflict_retried("host")
-            with self._lock:
-                self.scheduler().cluster.release(host.id, req.demand)
-            self._refresh_host(host.id)
-        raise CapacityExhausted("lost every claim race; retry", field="host", code="contention")
+                conflict_retried("host")
+                lost.add(host_id)
+        return lost
 
-    def _after(self, req: Request, host: HostSlot) -> Request:
-        """The same request for the next VM of a batch: spans and groups have moved."""
+    def _after(self, req: Request, host: HostSlot) -> tuple[Request, SwitchUse]:
+        """The same request for the next VM of a batch: spans and groups have moved.
+
+        The switch tables the VM's ports take are added to the snapshot here and
+        remembered on the request's placement, so :meth:`forget` and
+        :meth:`released` can give them back.
+        """
         cluster = self.scheduler().cluster
-        needs = []
+        needs, use = [], []
         for need in req.networks:
             module = cluster.modules[need.module]
             view = SegmentView(0, need.switched, module.aggregation, dict(need.span_ports))
@@ -287,13 +345,14 @@ class Placement:
             span = dict(need.span_ports)
             span[host.tor] = span.get(host.tor, 0) + 1
             needs.append(replace(need, span_ports=span))
+            use += [(sw, d.mac, d.arp, d.vlans) for sw, d in change.deltas.items()]
         groups = []
         for g in req.groups:
             members = dict(g.members_at)
             unit = unit_of(host, g.level)
             members[unit] = members.get(unit, 0) + 1  # type: ignore[call-overload]
             groups.append(replace(g, members_at=members))
-        return replace(req, networks=tuple(needs), groups=tuple(groups))
+        return replace(req, networks=tuple(needs), groups=tuple(groups)), tuple(use)
 
     def forget(self, placed: list[Placed], demand: Demand) -> None:
         """Undo in-memory claims whose transaction did not commit."""
@@ -302,12 +361,27 @@ class Placement:
                 return
             for p in placed:
                 self._scheduler.cluster.release(p.host.id, demand)
+                self._give_back(p.switch_use)
 
-    def released(self, host_id: uuid.UUID, demand: Demand) -> None:
-        """A committed release (a VM returned): give the capacity back in memory."""
+    def released(self, host_id: uuid.UUID, demand: Demand, switch_use: SwitchUse = ()) -> None:
+        """A release (a VM returned): give the capacity and its switch tables back in memory.
+
+        ``switch_use`` is what the store's switch rows gave back (negative deltas, as
+        ``l2fabric.unbind`` claimed them), so the snapshot's tables shrink with them.
+        """
         with self._lock:
             if self._scheduler is not None and host_id in self._scheduler.cluster.hosts:
                 self._scheduler.cluster.release(host_id, demand)
+            if self._scheduler is not None:
+                for sw, mac, arp, vlans in switch_use:
+                    if sw in self._scheduler.cluster.switches:
+                        self._scheduler.cluster.add_switch_use(sw, mac, arp, vlans)
+
+    def _give_back(self, use: SwitchUse) -> None:
+        assert self._scheduler is not None
+        for sw, mac, arp, vlans in use:
+            if sw in self._scheduler.cluster.switches:
+                self._scheduler.cluster.add_switch_use(sw, -mac, -arp, -vlans)
 
     def host_state_changed(self, host_id: uuid.UUID, state: str) -> None:
         with self._lock:

@@ -369,10 +369,18 @@ def bind_port_host(
         settle(s, pairs, field="host")
 
 
-def close_port(s: Session, settings: Settings, port: Port) -> set[uuid.UUID]:
+def close_port(
+    s: Session,
+    settings: Settings,
+    port: Port,
+    *,
+    freed: list[tuple[uuid.UUID, int, int, int]] | None = None,
+) -> set[uuid.UUID]:
     """Release a port inside the caller's transaction: addresses to quarantine, span shrinks.
 
-    Answers the hosts whose policy must be recompiled now that the port is gone.
+    Answers the hosts whose policy must be recompiled now that the port is gone; what
+    the switch tables gave back is appended to ``freed`` (switch, MAC, ARP, VLAN
+    deltas), for the scheduler's snapshot.
     """
     affected = port_hosts(s, port.id)
     s.execute(delete(PortSecurityGroup).where(PortSecurityGroup.port_id == port.id))
@@ -389,7 +397,9 @@ def close_port(s: Session, settings: Settings, port: Port) -> set[uuid.UUID]:
         module = s.get(Module, network.module_id)
         host = s.get(Host, port.host_id)
         assert segment is not None and module is not None and host is not None
-        l2fabric.unbind(s, segment, module, host, len(allocations))
+        change = l2fabric.unbind(s, segment, module, host, len(allocations))
+        if change is not None and freed is not None:
+            freed += [(sw, d.mac, d.arp, d.vlans) for sw, d in change.deltas.items()]
     now = utcnow()
     for allocation in allocations:
         addressing.release(s, allocation, now=now, hold_s=settings.ip_quarantine_s)

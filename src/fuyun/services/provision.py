@@ -10,10 +10,11 @@ killed mid-way resumes on restart: the interrupted step runs again.
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from fuyun.domain.errors import CapacityExhausted, Conflict, NotFound
@@ -22,11 +23,12 @@ from fuyun.drivers.compute import InstanceSpec, NicSpec
 from fuyun.scheduler.framework import Request
 from fuyun.scheduler.model import Demand
 from fuyun.services import capacity, quotas
-from fuyun.services.enforcement import recompile
+from fuyun.services.enforcement import affected_hosts, recompile
 from fuyun.services.hostports import publish_host_ports
 from fuyun.services.policy import resolve_group
+from fuyun.services.portbatch import Binding, open_ports
 from fuyun.services.ports import close_port, open_port, port_hosts
-from fuyun.services.qos_admission import holds_qos, settle
+from fuyun.services.qos_admission import holds_qos, hosts_holding_qos, settle
 from fuyun.store.models import Flavor, Host, Network, Port, QosPolicy, Segment, ServerGroup, Vm
 from fuyun.workflows.engine import Engine, StepContext, StepDef, WorkflowDef
 
@@ -126,63 +128,80 @@ def place(ctx: StepContext) -> None:
         else None
     )
     placed = rt.placement.place(s, request, count, pinned_name=p.get("host_name"))
-    affected: set[uuid.UUID] = set()
-    bound: set[str] = set()
     try:
-        vm_ids, hosts = [], {}
-        for i, choice in enumerate(placed):
-            name = p["name"] if count == 1 else f"{p['name']}-{i + 1}"
-            d = choice.decision
-            vm = Vm(
-                tenant_id=tenant_id,
-                name=name,
-                flavor_id=flavor.id,
-                image=p["image"],
-                host_id=choice.host.id,
-                state=VmState.BUILDING.value,
-                vcpus=flavor.vcpus,
-                ram_mb=flavor.ram_mb,
-                disk_gb=flavor.disk_gb,
-                bandwidth_mbps=flavor.bandwidth_mbps,
-                group_id=group.id if group else None,
-                placement={
-                    "considered": d.considered,
-                    "removed": dict(d.removed),
-                    "top": d.top,
-                    "strategy": request.strategy,
-                },
+        vm_ids = [uuid.uuid4() for _ in placed]
+        _insert_vms(s, p, tenant_id, flavor, group, request.strategy, vm_ids, placed)
+        hosts = {
+            h.id: h for h in s.scalars(select(Host).where(Host.id.in_({c.host.id for c in placed})))
+        }
+        joined: set[uuid.UUID] = set()
+        pairs_vm = list(zip(vm_ids, placed, strict=True))
+        for nic, network in enumerate(networks):
+            joined |= open_ports(
+                s,
+                rt.settings,
+                network,
+                [Binding(v, f"eth{nic}", hosts[c.host.id]) for v, c in pairs_vm],
+                groups=groups,
+                qos_policy_id=policy.id if policy is not None else None,
             )
-            s.add(vm)
-            s.flush()
-            host = s.get(Host, choice.host.id)
-            assert host is not None
-            for nic, network in enumerate(networks):
-                port = open_port(
-                    s,
-                    rt.settings,
-                    network,
-                    name=f"eth{nic}",
-                    host=host,
-                    vm_id=vm.id,
-                    groups=groups,
-                )
-                if policy is not None:
-                    s.get_one(Port, port.id).qos_policy_id = policy.id
-                affected |= port_hosts(s, port.id)
-            vm_ids.append(str(vm.id))
-            hosts[str(vm.id)] = host.name
-            bound.add(str(host.id))
-        pairs = {(tenant_id, c.host.id) for c in placed} if networks else set()
-        shaped = {pair for pair in pairs if policy is not None or holds_qos(s, *pair)}
+        used = set(hosts) if networks else set()
+        shaped = {
+            (tenant_id, h)
+            for h in (used if policy is not None else hosts_holding_qos(s, tenant_id, used))
+        }
         if shaped:
             settle(s, shaped, field="qos_policy")
     except BaseException:
         rt.placement.forget(placed, demand)
         raise
-    recompile(s, affected)
-    publish_host_ports(s, {uuid.UUID(h) for h in bound})
-    ctx.data["vms"] = vm_ids
-    ctx.data["hosts"] = hosts
+    # Which devices' policy the new members change: found once for the whole request
+    # (every port of it joined the same groups), then each device compiled once.
+    bound = set(hosts) if networks else set()
+    recompile(s, affected_hosts(s, membership_of=joined, hosts=bound) if joined else set())
+    publish_host_ports(s, bound)
+    ctx.data["vms"] = [str(v) for v in vm_ids]
+    ctx.data["hosts"] = {str(v): c.host.name for v, c in zip(vm_ids, placed, strict=True)}
+
+
+def _insert_vms(
+    s: Session,
+    p: dict[str, Any],
+    tenant_id: uuid.UUID,
+    flavor: Flavor,
+    group: ServerGroup | None,
+    strategy: str,
+    vm_ids: list[uuid.UUID],
+    placed: list[Any],
+) -> None:
+    """The batch's VM rows in one multi-row insert, each with its placement's explanation."""
+    count = len(placed)
+    s.execute(
+        insert(Vm),
+        [
+            {
+                "id": vm_id,
+                "tenant_id": tenant_id,
+                "name": p["name"] if count == 1 else f"{p['name']}-{i + 1}",
+                "flavor_id": flavor.id,
+                "image": p["image"],
+                "host_id": choice.host.id,
+                "state": VmState.BUILDING.value,
+                "vcpus": flavor.vcpus,
+                "ram_mb": flavor.ram_mb,
+                "disk_gb": flavor.disk_gb,
+                "bandwidth_mbps": flavor.bandwidth_mbps,
+                "group_id": group.id if group else None,
+                "placement": {
+                    "considered": choice.decision.considered,
+                    "removed": dict(choice.decision.removed),
+                    "top": choice.decision.top,
+                    "strategy": strategy,
+                },
+            }
+            for i, (vm_id, choice) in enumerate(zip(vm_ids, placed, strict=True))
+        ],
+    )
 
 
 def unplace(ctx: StepContext) -> None:
@@ -206,26 +225,66 @@ def _release(rt: Any, s: Session, vm: Vm) -> None:
         )
     )
     bound = {port.host_id for port in ports}
+    freed: list[tuple[uuid.UUID, int, int, int]] = []
     for port in ports:
-        affected |= close_port(s, rt.settings, port)
+        affected |= close_port(s, rt.settings, port, freed=freed)
     recompile(s, affected)
     publish_host_ports(s, bound)
     if vm.host_id is not None:
         capacity.release_host(
             s, vm.host_id, capacity.Demand(vm.vcpus, vm.ram_mb, vm.disk_gb, vm.bandwidth_mbps)
         )
-        rt.placement.released(vm.host_id, replace(_demand(vm), qos_mbps=qos_mbps))
+        rt.placement.released(
+            vm.host_id, replace(_demand(vm), qos_mbps=qos_mbps), switch_use=tuple(freed)
+        )
     quotas.release(
         s, vm.tenant_id, vms=1, vcpus=vm.vcpus, ram_mb=vm.ram_mb, bandwidth_mbps=vm.bandwidth_mbps
     )
 
 
 def boot(ctx: StepContext) -> None:
+    """Ask the driver for every VM of the batch (idempotent: a replay re-creates nothing).
+
+    Reads columns, not entities: two queries for the whole batch, whatever its size.
+    """
     rt, s = _rt(ctx), ctx.session
-    for vm in _vms(s, ctx):
-        host = s.get(Host, vm.host_id)
-        assert host is not None
-        rt.driver.create(instance_spec(s, vm, host))
+    ids = [uuid.UUID(v) for v in ctx.data.get("vms", [])]
+    if not ids:
+        return
+    nics: dict[uuid.UUID, list[NicSpec]] = defaultdict(list)
+    for vm_id, port_id, mac, vlan, network in s.execute(
+        select(Port.vm_id, Port.id, Port.mac, Segment.vlan, Network.name)
+        .join(Segment, Segment.id == Port.segment_id)
+        .join(Network, Network.id == Port.network_id)
+        .where(Port.vm_id.in_(ids))
+        .order_by(Port.name, Port.id)
+    ):
+        nics[vm_id].append(NicSpec(port_id, mac, vlan, network))
+    rows = {
+        row.id: row
+        for row in s.execute(
+            select(
+                Vm.id, Vm.name, Vm.vcpus, Vm.ram_mb, Vm.disk_gb, Vm.image, Host.name.label("host")
+            )
+            .join(Host, Host.id == Vm.host_id)
+            .where(Vm.id.in_(ids))
+        )
+    }
+    for vm_id in ids:
+        r = rows.get(vm_id)
+        if r is not None:
+            rt.driver.create(
+                InstanceSpec(
+                    vm_id=r.id,
+                    name=r.name,
+                    host=r.host,
+                    vcpus=r.vcpus,
+                    ram_mb=r.ram_mb,
+                    disk_gb=r.disk_gb,
+                    image=r.image,
+                    nics=tuple(nics[vm_id]),
+                )
+            )
 
 
 def unboot(ctx: StepContext) -> None:
@@ -237,9 +296,14 @@ def unboot(ctx: StepContext) -> None:
 
 
 def activate(ctx: StepContext) -> None:
-    for vm in _vms(ctx.session, ctx):
-        if vm.state == VmState.BUILDING.value:
-            vm.state = VmState.ACTIVE.value
+    ids = [uuid.UUID(v) for v in ctx.data.get("vms", [])]
+    if ids:
+        ctx.session.execute(
+            update(Vm)
+            .where(Vm.id.in_(ids), Vm.state == VmState.BUILDING.value)
+            .values(state=VmState.ACTIVE.value)
+            .execution_options(synchronize_session=False)
+        )
 
 
 CREATE = WorkflowDef(

@@ -18,12 +18,51 @@ _TABLES = (
 )
 
 
+#: Per decision: the span's ports, whether aggregation switches carry the VLAN, their
+#: refusal if any, and the span's ToRs that cannot learn one more MAC (with why).
+_Shared = tuple[int, bool, str | None, list[tuple[object, str]]]
+
+
 class SwitchCapacityFilter:
     name = "switch-capacity"
+
+    def __init__(self) -> None:
+        # (the request being walked, what holds for every candidate): one tuple, so a
+        # thread reading it never pairs one request with another's numbers.
+        self._state: tuple[Request, _Shared] | None = None
+
+    def prepare(self, cluster: Cluster, req: Request | None) -> None:
+        """Per decision: what does not depend on the host, computed once (``None`` forgets).
+
+        For one network, the aggregation switches' answer and the span's ToRs that
+        cannot learn one more MAC are the same for every candidate; only the
+        candidate's own ToR differs. Kept only while the framework walks ``req``.
+        """
+        self._state = None
+        if req is None or len(req.networks) != 1:
+            return
+        need = req.networks[0]
+        module = cluster.modules.get(need.module)
+        aggs = module.aggregation if module and need.switched else ()
+        agg_refusal = None
+        for agg in aggs:
+            agg_refusal = _over(cluster, agg, 1, need.ips, 1 if need.ports == 0 else 0)
+            if agg_refusal is not None:
+                break
+        blocked = []
+        for other, ports in need.span_ports.items():
+            if ports > 0:
+                refusal = _over(cluster, other, 1, 0, 0)
+                if refusal is not None:
+                    blocked.append((other, refusal))
+        self._state = (req, (need.ports, bool(aggs), agg_refusal, blocked))
 
     def reject(self, cluster: Cluster, req: Request, host: HostSlot) -> str | None:
         if not req.networks:
             return None
+        state = self._state
+        if state is not None and state[0] is req:
+            return self._prepared(cluster, req.networks[0], host, *state[1])
         if len(req.networks) == 1:
             return self._one(cluster, req.networks[0], host)
         add: dict[object, list[int]] = defaultdict(lambda: [0, 0, 0])
@@ -36,6 +75,30 @@ class SwitchCapacityFilter:
             refusal = _over(cluster, sw_id, mac, arp, vlans)
             if refusal is not None:
                 return refusal
+        return None
+
+    @staticmethod
+    def _prepared(
+        cluster: Cluster,
+        need: NetworkNeed,
+        host: HostSlot,
+        ports: int,
+        has_aggs: bool,
+        agg_refusal: str | None,
+        blocked: list[tuple[object, str]],
+    ) -> str | None:
+        # The same checks, in the same order, as ``_one``: the host's ToR, the
+        # aggregation pair, then every other ToR of the span.
+        in_span = need.span_ports.get(host.tor, 0) > 0
+        tor = (1 if in_span else ports + 1, 0 if has_aggs else need.ips, 0 if in_span else 1)
+        refusal = _over(cluster, host.tor, *tor)
+        if refusal is not None:
+            return refusal
+        if agg_refusal is not None:
+            return agg_refusal
+        for other, why in blocked:
+            if other != host.tor:
+                return why
         return None
 
     def _one(self, cluster: Cluster, need: NetworkNeed, host: HostSlot) -> str | None:
