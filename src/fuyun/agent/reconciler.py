@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from fuyun.agent.netservices import NetworkServicesAgent
 from fuyun.agent.source import DesiredStateSource, HostDocument
 from fuyun.domain.errors import FuyunError
 from fuyun.drivers.network.base import AppliedState, NetworkDriver
@@ -98,10 +99,18 @@ class HostAgent:
 
 
 class AgentLoop:
-    """Reconcile ``hosts`` every ``interval_s`` seconds in a daemon thread until stopped."""
+    """Reconcile ``hosts`` (and, on a network node, its network ``services``) every
+    ``interval_s`` seconds in a daemon thread until stopped."""
 
-    def __init__(self, agent: HostAgent, hosts: list[str], interval_s: float = 0.5) -> None:
+    def __init__(
+        self,
+        agent: HostAgent,
+        hosts: list[str],
+        interval_s: float = 0.5,
+        services: NetworkServicesAgent | None = None,
+    ) -> None:
         self.agent, self.hosts, self.interval_s = agent, hosts, interval_s
+        self.services = services
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self.run, name="fuyun-agent", daemon=True)
         self.passes = 0
@@ -120,6 +129,8 @@ class AgentLoop:
                 # Changed documents first, on every host; then the drift audit of one
                 # host (when due), so an audit never delays a change by more than one.
                 self.agent.reconcile_all(self.hosts, audit=False)
+                if self.services is not None:  # ports first: a new VM's lease follows
+                    self.services.reconcile()
                 if self.hosts:
                     self.agent.reconcile(self.hosts[turn % len(self.hosts)])
                     turn += 1
