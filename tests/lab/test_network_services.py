@@ -182,6 +182,8 @@ def test_after_a_migration_the_vm_renews_and_keeps_its_address(
     lab.converge()
     moved = Vm(mover.id, mover.name, t, target, mover.port_id, mover.ip)
     assert lab.binding(target, mover.id).port_id == mover.port_id
+    assert mover.ifname in lab.driver.ovsdb.ports(lab.lab.hosts()[target])
+    assert mover.ifname not in lab.driver.ovsdb.ports(lab.lab.hosts()[mover.host])
     ip, router, _, _ = dhcp(lab, moved, dhcp_script, request=mover.ip)
     assert ip == mover.ip
     assert pings(lab, moved, router) and pings(lab, moved, peer.ip)
