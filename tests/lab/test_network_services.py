@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +18,10 @@ import pytest
 
 from fuyun.netsvc.service import interface_name, router_name
 from tests.support.capabilities import missing
-from tests.support.labworld import LabWorld, Vm
+from tests.support.labworld import LabWorld, Vm, wait_for
 
 pytestmark = pytest.mark.slow
+CLIENT6 = str(Path(__file__).resolve().parents[1] / "support" / "dhcpv6_client.py")
 UDHCPC_SCRIPT = """#!/bin/sh
 # busybox udhcpc hook: configure what the server offered, and say what it was.
 case "$1" in
@@ -211,3 +213,61 @@ def test_deleting_a_network_stops_its_server_and_its_router(lab: LabWorld) -> No
     )
     assert link.returncode != 0
     assert not (lab.lab.root / "netsvc" / net["id"]).exists()
+
+
+def test_ipv6_router_adverts_and_static_dhcpv6_hand_out_the_ipam_address(
+    lab: LabWorld, dhcp_script: Path
+) -> None:
+    t = lab.tenant("s-six", "10.47.0.0/24")
+    net = lab.call("GET", f"/networks?tenant_id={t}&name_prefix=net")["items"][0]
+    lab.call("POST", f"/networks/{net['id']}/subnets", json={"cidr": "fd00:47::/64"})
+    one = lab.vm(t, "one", lab.hosts[0])
+    two = lab.vm(t, "two", lab.hosts[3])
+    lab.converge()
+    v6 = {
+        vm.name: next(ip for ip in lab.binding(vm.host, vm.id).ips if ":" in ip)
+        for vm in (one, two)
+    }
+    gateway6 = next(s["gateway"] for s in scope(lab, net["id"])["subnets"] if ":" in s["cidr"])
+    for vm in (one, two):
+        # Only what the network hands out: no global address, links bounced to solicit.
+        _in(
+            lab,
+            vm,
+            "sh",
+            "-ec",
+            "ip -6 addr flush dev eth0 scope global"
+            " && ip link set eth0 down && ip link set eth0 up",
+            check=True,
+        )
+    for vm in (one, two):
+        routed = wait_for(
+            lambda vm=vm: (
+                "via fe80:" in _in(lab, vm, "ip", "-6", "route", "show", "default").stdout
+            ),
+            15.0,
+        )
+        assert routed is not None, "no router advert installed a default route"
+        got = _in(lab, vm, sys.executable, CLIENT6, lab.binding(vm.host, vm.id).mac)
+        assert got.returncode == 0, got.stdout + got.stderr
+        assert got.stdout.strip() == v6[vm.name]
+        _in(
+            lab,
+            vm,
+            "ip",
+            "-6",
+            "addr",
+            "add",
+            f"{v6[vm.name]}/64",
+            "dev",
+            "eth0",
+            "nodad",
+            check=True,
+        )
+    assert _in(lab, one, "ping", "-6", "-c1", "-W2", "-q", gateway6).returncode == 0
+    assert _in(lab, one, "ping", "-6", "-c1", "-W2", "-q", v6["two"]).returncode == 0
+    zone = scope(lab, net["id"])["zone"]
+    gateway4 = next(s["gateway"] for s in scope(lab, net["id"])["subnets"] if ":" not in s["cidr"])
+    assert dhcp(lab, one, dhcp_script)[0] == one.ip  # the IPv4 lease of the same NIC
+    answer = _in(lab, one, "busybox", "nslookup", "-type=AAAA", f"two.{zone}", gateway4).stdout
+    assert v6["two"] in answer  # the dual-stack NIC has one name with both records
