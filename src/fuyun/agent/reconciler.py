@@ -128,9 +128,11 @@ class AgentLoop:
             try:
                 # Changed documents first, on every host; then the drift audit of one
                 # host (when due), so an audit never delays a change by more than one.
-                self.agent.reconcile_all(self.hosts, audit=False)
-                if self.services is not None:  # ports first: a new VM's lease follows
+                if self.services is not None:
+                    # First: a new reservation is one SIGHUP, while plugging new VMs on
+                    # the hosts takes longer; a VM's DHCP request then finds it served.
                     self.services.reconcile()
+                self.agent.reconcile_all(self.hosts, audit=False)
                 if self.hosts:
                     self.agent.reconcile(self.hosts[turn % len(self.hosts)])
                     turn += 1
