@@ -113,14 +113,32 @@ class AgentLoop:
         self.services = services
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self.run, name="fuyun-agent", daemon=True)
+        # The network node on its own thread: a reservation (one SIGHUP) never waits
+        # behind the plugging of new VMs on the hosts.
+        self._services_thread = threading.Thread(
+            target=self.run_services, name="fuyun-agent-services", daemon=True
+        )
         self.passes = 0
 
     def start(self) -> None:
         self._thread.start()
+        if self.services is not None:
+            self._services_thread.start()
 
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=10)
+        if self._services_thread.is_alive():
+            self._services_thread.join(timeout=10)
+
+    def run_services(self) -> None:
+        assert self.services is not None
+        while not self._stop.is_set():
+            try:
+                self.services.reconcile()
+            except Exception:  # keep the loop alive; the next pass retries
+                log.exception("network services pass failed")
+            self._stop.wait(self.interval_s)
 
     def run(self) -> None:
         turn = 0
@@ -128,10 +146,6 @@ class AgentLoop:
             try:
                 # Changed documents first, on every host; then the drift audit of one
                 # host (when due), so an audit never delays a change by more than one.
-                if self.services is not None:
-                    # First: a new reservation is one SIGHUP, while plugging new VMs on
-                    # the hosts takes longer; a VM's DHCP request then finds it served.
-                    self.services.reconcile()
                 self.agent.reconcile_all(self.hosts, audit=False)
                 if self.hosts:
                     self.agent.reconcile(self.hosts[turn % len(self.hosts)])

@@ -90,13 +90,18 @@ class NetworkNode:
         if before is not None and before.router != svc.router:
             self.remove(svc.network_id)  # the network moved to another VRF
             before = None
-        self._router(ns)
+        # Only reservations changed (a VM came or went): the router is as it was, and the
+        # change is a hosts file and a SIGHUP. Anything else is checked piece by piece.
+        wiring = before is None or before.generation < 0 or before.segments != svc.segments
+        if wiring:
+            self._router(ns)
         keep = {s.vlan for s in svc.segments}
         for old in before.segments if before else ():
             if old.vlan not in keep:
                 self._drop_segment(before, old)  # type: ignore[arg-type]
         for seg in svc.segments:
-            self._segment(svc, seg, bridge, ns)
+            if wiring:
+                self._segment(svc, seg, bridge, ns)
             server = self._server(svc.network_id, seg.vlan, svc.interface(seg), ns)
             server.apply(svc.segment_scope(seg))
         record = self.workdir / svc.network_id / "service.json"
