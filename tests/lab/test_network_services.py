@@ -107,9 +107,9 @@ def dnsmasq_pid(lab: LabWorld, svc_scope: dict[str, Any]) -> int:
 def test_vms_get_ipam_addresses_names_and_routes_inside_their_tenant_only(
     lab: LabWorld, dhcp_script: Path
 ) -> None:
-    acme = lab.tenant("s-acme", "10.41.0.0/24")  # network "net"
+    acme = lab.tenant("ns-acme", "10.41.0.0/24")  # network "net"
     back = network(lab, acme, "back", "10.42.0.0/24")
-    bolt = lab.tenant("s-bolt", "10.41.0.0/24")  # the same range, another VRF
+    bolt = lab.tenant("ns-bolt", "10.41.0.0/24")  # the same range, another VRF
     web1 = lab.vm(acme, "web1", lab.hosts[0])
     web2 = lab.vm(acme, "web2", lab.hosts[3])
     db = lab.vm(acme, "db", lab.hosts[1], network="back")
@@ -129,14 +129,14 @@ def test_vms_get_ipam_addresses_names_and_routes_inside_their_tenant_only(
     for vm, gateway, zone_net in expected:
         ip, router, dns, domain = dhcp(lab, vm, dhcp_script)
         assert (ip, router, dns) == (vm.ip, gateway, gateway)
-        assert domain == f"{zone_net}.s-acme.fuyun.internal"
+        assert domain == f"{zone_net}.ns-acme.fuyun.internal"
     for vm in strangers:
         assert dhcp(lab, vm, dhcp_script)[0] == vm.ip
 
     zone = front["zone"]
     assert resolve(lab, web1, f"web1.{zone}", gw_front) == web1.ip
     assert resolve(lab, web1, f"web2.{zone}", gw_front) == web2.ip
-    assert resolve(lab, web1, "b0.net.s-bolt.fuyun.internal", gw_front) is None
+    assert resolve(lab, web1, "b0.net.ns-bolt.fuyun.internal", gw_front) is None
     assert resolve(lab, web1, "example.com", gw_front) is None  # nothing leaves the lab
     reverse = _in(lab, web1, "busybox", "nslookup", web2.ip, gw_front).stdout
     assert f"web2.{zone}" in reverse
@@ -155,7 +155,7 @@ def test_vms_get_ipam_addresses_names_and_routes_inside_their_tenant_only(
 def test_a_new_vm_gets_its_lease_after_a_reload_that_keeps_the_server(
     lab: LabWorld, dhcp_script: Path
 ) -> None:
-    t = lab.tenant("s-grow", "10.43.0.0/24")
+    t = lab.tenant("ns-grow", "10.43.0.0/24")
     first = lab.vm(t, "first", lab.hosts[0])
     lab.converge()
     net = lab.call("GET", f"/networks?tenant_id={t}&name_prefix=net")["items"][0]
@@ -173,7 +173,7 @@ def test_a_new_vm_gets_its_lease_after_a_reload_that_keeps_the_server(
 def test_after_a_migration_the_vm_renews_and_keeps_its_address(
     lab: LabWorld, dhcp_script: Path
 ) -> None:
-    t = lab.tenant("s-move", "10.44.0.0/24")
+    t = lab.tenant("ns-move", "10.44.0.0/24")
     mover = lab.vm(t, "mover", lab.hosts[0])
     peer = lab.vm(t, "peer", lab.hosts[3])
     lab.converge()
@@ -192,7 +192,7 @@ def test_after_a_migration_the_vm_renews_and_keeps_its_address(
 
 
 def test_deleting_a_network_stops_its_server_and_its_router(lab: LabWorld) -> None:
-    t = lab.call("POST", "/tenants", json={"name": "s-gone", "quotas": {}})["id"]
+    t = lab.call("POST", "/tenants", json={"name": "ns-gone", "quotas": {}})["id"]
     net = network(lab, t, "tmp", "10.45.0.0/24")
     lab.converge()
     svc = scope(lab, net["id"])
@@ -218,7 +218,7 @@ def test_deleting_a_network_stops_its_server_and_its_router(lab: LabWorld) -> No
 def test_ipv6_router_adverts_and_static_dhcpv6_hand_out_the_ipam_address(
     lab: LabWorld, dhcp_script: Path
 ) -> None:
-    t = lab.tenant("s-six", "10.47.0.0/24")
+    t = lab.tenant("ns-six", "10.47.0.0/24")
     net = lab.call("GET", f"/networks?tenant_id={t}&name_prefix=net")["items"][0]
     lab.call("POST", f"/networks/{net['id']}/subnets", json={"cidr": "fd00:47::/64"})
     one = lab.vm(t, "one", lab.hosts[0])

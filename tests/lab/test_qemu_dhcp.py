@@ -43,7 +43,7 @@ def _lease(serial: Path, timeout_s: float = 120.0) -> list[str]:
 def test_a_qemu_guest_gets_its_ipam_address_from_the_network_dhcp(
     lab: LabWorld, guest: Guest, tmp_path: Path
 ) -> None:
-    t = lab.tenant("s-qemu", "10.46.0.0/24")
+    t = lab.tenant("ns-qemu", "10.46.0.0/24")
     net = lab.call("GET", f"/networks?tenant_id={t}&name_prefix=net")["items"][0]
     port = lab.call("POST", "/ports", json={"network_id": net["id"], "name": "guest0"})
     lab.converge()  # the network node serves the new reservation
