@@ -5,8 +5,9 @@ dnsmasq is told never to look further than its own zone (``no-resolv``, ``no-hos
 machine's resolver, so a tenant never learns anything from outside its network. Each
 subnet is a ``static`` range, so only the listed ``dhcp-host`` reservations are
 offered; an IPv6 subnet adds router advertisements (``enable-ra``: default route
-and the managed flag) and stateful DHCPv6 from the same reservations. A changed scope is applied by rewriting the hosts file and sending dnsmasq
-SIGHUP, which re-reads it without dropping leases.
+and the managed flag) and stateful DHCPv6 from the same reservations. A changed
+scope is applied by rewriting the hosts file and sending dnsmasq SIGHUP, which
+re-reads it without dropping leases.
 """
 
 from __future__ import annotations
