@@ -24,7 +24,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from fuyun.agent import HostAgent, StoreSource
+from fuyun.agent import HostAgent, NetworkServicesAgent, StoreNetworkServices, StoreSource
 from fuyun.api.app import create_app
 from fuyun.config import Settings
 from fuyun.domain.enums import VSwitchKind
@@ -115,6 +115,7 @@ class LabWorld:
     driver: OvsNetworkDriver
     agent: HostAgent
     hosts: list[str]
+    services: NetworkServicesAgent
     servers: list[subprocess.Popen[str]] = field(default_factory=list)
 
     @property
@@ -135,11 +136,18 @@ class LabWorld:
         )
         return str(t["id"])
 
-    def vm(self, tenant_id: str, name: str, host: str, groups: list[str] | None = None) -> Vm:
+    def vm(
+        self,
+        tenant_id: str,
+        name: str,
+        host: str,
+        groups: list[str] | None = None,
+        network: str = "net",
+    ) -> Vm:
         body: dict[str, Any] = {
             "name": name,
             "flavor": "s1.small",
-            "networks": ["net"],
+            "networks": [network],
             "host": host,
             "tenant_id": tenant_id,
         }
@@ -164,6 +172,8 @@ class LabWorld:
     def converge(self) -> None:
         for result in self.agent.reconcile_all(self.hosts, audit=True):
             assert not result.errors, result.errors
+        services = self.services.reconcile()
+        assert not services.errors, services.errors
 
     def ns(self, vm: Vm) -> str:
         return self.lab.vm_namespace(vm.ifname)
@@ -282,15 +292,26 @@ def lab_world(root: Path) -> Iterator[LabWorld]:
         lab.up(spec)
         driver = lab.driver()
         agent = HostAgent(StoreSource(db), driver)
+        node = lab.network_node()
+        services = NetworkServicesAgent(StoreNetworkServices(db, settings), node)
         app = create_app(settings, db=db, compute_driver=compute)
         with TestClient(app, raise_server_exceptions=False) as client:
             world = LabWorld(
-                lab, db, client, result.token, driver, agent, sorted(h.name for h in spec.hosts)
+                lab,
+                db,
+                client,
+                result.token,
+                driver,
+                agent,
+                sorted(h.name for h in spec.hosts),
+                services,
             )
             try:
                 yield world
             finally:
                 world.stop_servers()
+                node.shutdown()
+                node.close()
                 driver.close()
     finally:
         lab.down()
