@@ -152,10 +152,11 @@ class LabWorld:
         host: str,
         groups: list[str] | None = None,
         qos_policy: str | None = None,
+        flavor: str = "s1.small",
     ) -> Vm:
         body: dict[str, Any] = {
             "name": name,
-            "flavor": "s1.small",
+            "flavor": flavor,
             "networks": ["net"],
             "host": host,
             "tenant_id": tenant_id,

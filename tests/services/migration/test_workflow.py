@@ -290,3 +290,46 @@ def test_without_a_reconciler_the_wait_for_the_destination_runs_out(world: World
         service.migrate(world.rt, SYSTEM, vm.id, Target(host=TARGET))
     assert "did not converge" in err.value.message and TARGET in err.value.message
     assert_rolled_back(world, vm, before, dig)
+
+
+def test_the_destination_is_fully_programmed_before_the_move_and_untouched_after(
+    world: World,
+) -> None:
+    """Port map, policy and QoS of the target converge before the compute move, and
+    nothing the cut-over, verify or cleanup does changes them: the VM lands on a
+    switch that already forwards, tags, anti-spoofs and shapes for it."""
+    qos_service.create_policy(
+        world.db,
+        SYSTEM,
+        qos_service.PolicySpec("silver", guarantee_mbps=50, ceiling_mbps=200),
+        tenant_id=world.tenant_id,
+    )
+    vm = world.vm("a", SOURCE, qos_policy="silver")
+    world.vm("b", TARGET)
+    result = service.migrate(world.rt, SYSTEM, vm.id, Target(host=TARGET))
+    assert result.state == "succeeded"
+    with world.db.read_session() as s:
+        wf = s.get(Workflow, result.workflow_id)
+        assert wf is not None
+        awaited = wf.data["await"]
+        rows = {
+            r.enforcement_point: r
+            for r in s.scalars(
+                select(DeviceState).where(
+                    DeviceState.device_type == "host", DeviceState.device_name == TARGET
+                )
+            )
+        }
+    assert {"ports", "vswitch", "qos"} <= set(rows)
+    for ep, row in rows.items():
+        assert str(row.id) in awaited, f"{ep} was not converged before the move"
+        assert row.desired_generation == awaited[str(row.id)], f"{ep} changed after the move"
+        assert row.applied_generation == row.desired_generation
+    with world.db.read_session() as s:
+        mine = {str(p) for p in s.scalars(select(Port.id).where(Port.vm_id == vm.id))}
+    shaped = [
+        (q.min_bps, q.max_bps)
+        for q in HostQos.from_json(rows["qos"].rendered).ports
+        if q.port_id in mine
+    ]
+    assert shaped == [(50_000_000, 200_000_000)]
