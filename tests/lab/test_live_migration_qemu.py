@@ -15,8 +15,9 @@ A keeps nothing of it (no port, no tap, no flow naming its MAC or port).
 from __future__ import annotations
 
 import subprocess
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -24,9 +25,10 @@ from fuyun.domain.hostports import hypervisor_ifname
 from fuyun.drivers.compute.base import PowerState
 from fuyun.drivers.compute.qemu.process import Instance
 from fuyun.drivers.network.ovs.daemon import ovs_env
+from fuyun.lab import Manifest
 from tests.services.migration.test_workflow import identity
 from tests.support.guest import Guest, wait_ready
-from tests.support.labworld import LabWorld, lab_world, wait_for
+from tests.support.labworld import LabWorld, lab_fabric, lab_world, wait_for
 from tests.support.qemu_lab import Prober
 
 pytestmark = pytest.mark.slow
@@ -34,8 +36,6 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def qlab(tmp_path_factory: pytest.TempPathFactory, guest: Guest) -> Iterator[LabWorld]:
-    from tests.support.labworld import lab_fabric
-
     hosts = sorted(h.name for h in lab_fabric().hosts)
     # A and B under different ToRs (the move crosses the aggregation); the prober on a
     # third host, a namespace.
@@ -45,15 +45,21 @@ def qlab(tmp_path_factory: pytest.TempPathFactory, guest: Guest) -> Iterator[Lab
         yield world
 
 
+def _manifest(world: LabWorld) -> Manifest:
+    m = world.lab.manifest()
+    assert m is not None
+    return m
+
+
 def _ovs(world: LabWorld, *argv: str) -> str:
-    root = world.lab.daemons(world.lab._require()).root
+    root = world.lab.daemons(_manifest(world)).root
     done = subprocess.run(argv, env=ovs_env(root), capture_output=True, text=True, check=True)
     return done.stdout
 
 
 def _ports(world: LabWorld, host: str) -> list[str]:
     bridge = world.lab.hosts()[host]
-    db = world.lab.daemons(world.lab._require()).db
+    db = world.lab.daemons(_manifest(world)).db
     return _ovs(world, "ovs-vsctl", f"--db={db}", "list-ports", bridge).split()
 
 
@@ -67,12 +73,14 @@ def _ping(world: LabWorld, netns: str, ip: str, count: int = 1) -> bool:
 
 
 def _link_exists(world: LabWorld, name: str) -> bool:
-    netns = world.lab._require().switch_netns
+    netns = _manifest(world).switch_netns
     cmd = ["ip", "-n", netns, "link", "show", name]
     return subprocess.run(cmd, capture_output=True, check=False).returncode == 0
 
 
-def test_a_qemu_vm_moves_through_the_api_with_a_prober_pinging_it(qlab: LabWorld) -> None:
+def test_a_qemu_vm_moves_through_the_api_with_a_prober_pinging_it(
+    qlab: LabWorld, record_property: Callable[[str, object], None]
+) -> None:
     w = qlab
     a, prober_host, b = w.hosts[0], w.hosts[1], w.hosts[2]
     assert w.qemu is not None
@@ -104,7 +112,7 @@ def test_a_qemu_vm_moves_through_the_api_with_a_prober_pinging_it(qlab: LabWorld
     vm_before = w.call("GET", f"/vms/{guest.id}")
 
     probes = Prober(w.ns(prober), guest.ip, interval_ms=10)
-    assert wait_for(lambda: False, 0.5) is None  # half a second of answers from A
+    time.sleep(0.5)  # answers from A before the move, so the gap has a start
     result = w.call("POST", f"/vms/{guest.id}/migrate", json={"to": b})
     assert _ping(w, w.ns(prober), guest.ip, count=20), "the guest does not answer from B"
     seen = probes.stop()
@@ -113,6 +121,13 @@ def test_a_qemu_vm_moves_through_the_api_with_a_prober_pinging_it(qlab: LabWorld
         f"longest gap {seen.longest_gap_ms:.0f} ms, QEMU total {result['stats']['total_ms']:.0f}"
         f" ms, downtime {result['stats']['downtime_ms']:.0f} ms"
     )
+    for key, value in (
+        ("probes_sent", seen.sent),
+        ("probes_lost", seen.lost),
+        ("longest_gap_ms", round(seen.longest_gap_ms)),
+        *result["stats"].items(),
+    ):
+        record_property(key, value)  # in the JUnit report, beside the printed line
     assert result["state"] == "succeeded"
     assert result["plan"]["scope"] == "same-module"
     assert seen.received > 0 and seen.sent - seen.received < seen.sent // 2
@@ -131,7 +146,7 @@ def test_a_qemu_vm_moves_through_the_api_with_a_prober_pinging_it(qlab: LabWorld
 
     # B enforces the port; A, once the agent has applied the cleanup, holds nothing of it.
     w.converge()
-    db = w.lab.daemons(w.lab._require()).db
+    db = w.lab.daemons(_manifest(w)).db
     vsctl = ["ovs-vsctl", f"--db={db}"]
     assert tap_b in _ports(w, b) and _link_exists(w, tap_b)
     assert _ovs(w, *vsctl, "get", "Port", tap_b, "tag").strip() == str(w.binding(b, guest.id).vlan)
