@@ -142,23 +142,45 @@ class Lab:
 
     # -- using it -----------------------------------------------------------------------
 
-    def env(self) -> dict[str, str]:
-        """Settings that point the ``ovs`` driver (``OvsNetworkDriver.from_env``) at this lab."""
+    def env(self, qemu_hosts: set[str] | None = None) -> dict[str, str]:
+        """Settings that point the ``ovs`` driver (``OvsNetworkDriver.from_env``) at this lab,
+        and, for ``qemu_hosts``, the ``qemu`` compute driver (:meth:`qemu_hosts`)."""
         m = self._require()
         d = self.daemons(m)
-        return {
+        env = {
             "FUYUN_OVS_DB": d.db,
             "FUYUN_OVS_RUNDIR": str(d.root),
             "FUYUN_OVS_PLUG_NETNS": m.switch_netns,
             "FUYUN_OVS_PLUG_PREFIX": m.vm_prefix,
         }
+        if qemu_hosts:
+            env["FUYUN_OVS_HYPERVISOR_HOSTS"] = ",".join(sorted(qemu_hosts))
+            env["FUYUN_QEMU_HOSTS"] = json.dumps(self.qemu_hosts(qemu_hosts))
+        return env
 
-    def driver(self, sflow: SflowConfig | None = None) -> OvsNetworkDriver:
+    def driver(
+        self, sflow: SflowConfig | None = None, qemu_hosts: set[str] | None = None
+    ) -> OvsNetworkDriver:
+        """The ``ovs`` driver for this lab; VMs on ``qemu_hosts`` are QEMU processes whose
+        taps the driver adopts, VMs elsewhere namespaces it makes."""
         m = self._require()
         d = self.daemons(m)
-        return OvsNetworkDriver(
-            d.db, d.root, plugger=NamespacePlugger(m.switch_netns, m.vm_prefix), sflow=sflow
-        )
+        plugger = NamespacePlugger(m.switch_netns, m.vm_prefix, frozenset(qemu_hosts or ()))
+        return OvsNetworkDriver(d.db, d.root, plugger=plugger, sflow=sflow)
+
+    def qemu_hosts(self, hosts: set[str]) -> dict[str, dict[str, str]]:
+        """Where the ``qemu`` driver runs each host's VMs (``FUYUN_QEMU_HOSTS``): in the
+        lab's switch namespace, where ``ovs-vswitchd`` opens the taps QEMU makes, plugged
+        into the host's bridge through the lab's own OVSDB."""
+        m = self._require()
+        db, bridges = self.daemons(m).db, self.hosts()
+        unknown = sorted(hosts - set(bridges))
+        if unknown:
+            raise Conflict(f"no lab host {', '.join(unknown)}", field="hosts")
+        return {
+            h: {"netns": m.switch_netns, "plug": f"ovs:{bridges[h]}", "ovsdb": db}
+            for h in sorted(hosts)
+        }
 
     def network_node(self) -> NetworkNode:
         """The lab's network node: tenant routers and DHCP/DNS on the service bridges."""

@@ -84,6 +84,8 @@ class OvsPlug:
                 f"external_ids:vm-id={vm_id}",
             ]
         )  # fmt: skip
+        # QEMU leaves a tap it made without a script down; a down port passes nothing.
+        _run([*_ip(self.netns), "link", "set", tap, "up"])
 
     def unplug(self, tap: str) -> None:
         _run([*self._vsctl(), "--if-exists", "del-port", self.bridge, tap])
