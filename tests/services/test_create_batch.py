@@ -6,6 +6,7 @@ deletes exactly (they used to only grow, refusing hosts that had room).
 
 from __future__ import annotations
 
+import ipaddress
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +16,7 @@ from sqlalchemy import event, func, select
 
 from fuyun.config import Settings
 from fuyun.domain.errors import DriverError
+from fuyun.drivers.compute import InstanceSpec
 from fuyun.drivers.compute.fake import FakeComputeDriver
 from fuyun.ipam.addresses import unpack
 from fuyun.services import networks, tenants, vms
@@ -180,3 +182,26 @@ def test_a_rolled_back_batch_gives_its_switch_tables_back(rt: Runtime) -> None:
         _create(rt, tenant.id, net, "lost", 10)
     rt.driver.fail_on.clear()
     _snapshot_matches_store(rt)
+
+
+def test_every_vm_of_a_batch_boots_with_its_ipam_addresses(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hypervisor gets each NIC's addresses: a guest without DHCP configures from them."""
+    booted: dict[uuid.UUID, tuple[str, ...]] = {}
+    create = rt.driver.create
+
+    def recording(spec: InstanceSpec) -> None:
+        booted[spec.vm_id] = tuple(ip for nic in spec.nics for ip in nic.ips)
+        create(spec)
+
+    monkeypatch.setattr(rt.driver, "create", recording)
+    tenant = _tenant(rt, "nics")
+    made = _create(rt, tenant.id, _network(rt, tenant.id, "10.44.0.0/24"), "n", 3)
+    with rt.db.read_session() as s:
+        for vm in made:
+            addresses = s.scalars(
+                select(IpAllocation.address).join(Port).where(Port.vm_id == vm.id)
+            )
+            expected = tuple(str(ipaddress.ip_address(unpack(a))) for a in addresses)
+            assert booted[vm.id] == expected and expected

@@ -52,33 +52,38 @@ def _demand(vm: Vm) -> Demand:
     return Demand(vm.vcpus, vm.ram_mb, vm.disk_gb, vm.bandwidth_mbps)
 
 
-def _nics(s: Session, vm: Vm) -> tuple[NicSpec, ...]:
-    """The VM's ports as the hypervisor plugs them: MAC, the segment's VLAN, the network,
-    and the addresses IPAM gave each (a guest without DHCP configures itself from them)."""
+def nics_of(s: Session, vm_ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[NicSpec, ...]]:
+    """Each VM's ports as the hypervisor plugs them: MAC, the segment's VLAN, the network,
+    and the addresses IPAM gave each (a guest without DHCP configures itself from them).
+
+    Two queries for any number of VMs, so a batch boots as cheaply as one VM.
+    """
+    if not vm_ids:
+        return {}
     rows = list(
         s.execute(
-            select(Port.id, Port.mac, Segment.vlan, Network.name)
+            select(Port.vm_id, Port.id, Port.mac, Segment.vlan, Network.name)
             .join(Segment, Segment.id == Port.segment_id)
             .join(Network, Network.id == Port.network_id)
-            .where(Port.vm_id == vm.id)
+            .where(Port.vm_id.in_(vm_ids))
             .order_by(Port.name, Port.id)
         )
     )
-    ips: dict[uuid.UUID, list[str]] = {}
+    ips: dict[uuid.UUID, list[str]] = defaultdict(list)
     if rows:
         for port_id, address, family in s.execute(
             select(IpAllocation.port_id, IpAllocation.address, IpAllocation.family)
             .where(
-                IpAllocation.port_id.in_([r[0] for r in rows]),
+                IpAllocation.port_id.in_([r.id for r in rows]),
                 IpAllocation.state == "allocated",
             )
             .order_by(IpAllocation.family, IpAllocation.address)
         ):
-            ips.setdefault(port_id, []).append(str(to_address(unpack(address), family)))
-    return tuple(
-        NicSpec(port_id, mac, vlan, network, tuple(ips.get(port_id, ())))
-        for port_id, mac, vlan, network in rows
-    )
+            ips[port_id].append(str(to_address(unpack(address), family)))
+    nics: dict[uuid.UUID, list[NicSpec]] = defaultdict(list)
+    for vm_id, port_id, mac, vlan, network in rows:
+        nics[vm_id].append(NicSpec(port_id, mac, vlan, network, tuple(ips.get(port_id, ()))))
+    return {vm_id: tuple(nics.get(vm_id, ())) for vm_id in vm_ids}
 
 
 def instance_spec(s: Session, vm: Vm, host: Host) -> InstanceSpec:
@@ -91,7 +96,7 @@ def instance_spec(s: Session, vm: Vm, host: Host) -> InstanceSpec:
         ram_mb=vm.ram_mb,
         disk_gb=vm.disk_gb,
         image=vm.image,
-        nics=_nics(s, vm),
+        nics=nics_of(s, [vm.id])[vm.id],
     )
 
 
@@ -273,21 +278,13 @@ def _release(rt: Any, s: Session, vm: Vm) -> None:
 def boot(ctx: StepContext) -> None:
     """Ask the driver for every VM of the batch (idempotent: a replay re-creates nothing).
 
-    Reads columns, not entities: two queries for the whole batch, whatever its size.
+    Reads columns, not entities: three queries for the whole batch, whatever its size.
     """
     rt, s = _rt(ctx), ctx.session
     ids = [uuid.UUID(v) for v in ctx.data.get("vms", [])]
     if not ids:
         return
-    nics: dict[uuid.UUID, list[NicSpec]] = defaultdict(list)
-    for vm_id, port_id, mac, vlan, network in s.execute(
-        select(Port.vm_id, Port.id, Port.mac, Segment.vlan, Network.name)
-        .join(Segment, Segment.id == Port.segment_id)
-        .join(Network, Network.id == Port.network_id)
-        .where(Port.vm_id.in_(ids))
-        .order_by(Port.name, Port.id)
-    ):
-        nics[vm_id].append(NicSpec(port_id, mac, vlan, network))
+    nics = nics_of(s, ids)
     rows = {
         row.id: row
         for row in s.execute(
@@ -310,7 +307,7 @@ def boot(ctx: StepContext) -> None:
                     ram_mb=r.ram_mb,
                     disk_gb=r.disk_gb,
                     image=r.image,
-                    nics=tuple(nics[vm_id]),
+                    nics=nics[vm_id],
                 )
             )
 
