@@ -192,7 +192,9 @@ def place(ctx: StepContext) -> None:
     # (every port of it joined the same groups), then each device compiled once.
     bound = set(hosts) if networks else set()
     recompile(s, affected_hosts(s, membership_of=joined, hosts=bound) if joined else set())
-    publish_host_ports(s, bound)
+    # Every host that received a VM has a ports document, even if empty (a VM without
+    # NICs): the agent and the console see the host as managed from its first VM on.
+    publish_host_ports(s, set(hosts))
     ctx.data["vms"] = [str(v) for v in vm_ids]
     ctx.data["hosts"] = {str(v): c.host.name for v, c in zip(vm_ids, placed, strict=True)}
 
