@@ -131,6 +131,7 @@ from fuyun.policy.ir import (  # noqa: E402
 )
 from fuyun.services import enforcement, networks, policy, tenants, verification, vms  # noqa: E402
 from fuyun.services.bootstrap import bootstrap  # noqa: E402
+from fuyun.services.memory import settle_after_startup  # noqa: E402
 from fuyun.services.principal import SYSTEM  # noqa: E402
 from fuyun.services.runtime import Runtime  # noqa: E402
 from fuyun.store.engine import Database  # noqa: E402
@@ -1078,11 +1079,48 @@ def build_store(
     return refs, boot.token
 
 
+def load_store(db: Database, settings: Settings, res: DbResult) -> tuple[list[TenantRefs], str]:
+    """The tenants of a store an earlier run built (``--store``), and a fresh operator token."""
+    from fuyun.store.models import SecurityGroup, Tenant, Vm
+
+    token = bootstrap(db, settings, FakeComputeDriver(), fabric="default").token
+
+    with db.read_session() as s:
+        rows = s.execute(
+            select(Tenant.id, Tenant.name, SecurityGroup.name, SecurityGroup.id)
+            .join(SecurityGroup, SecurityGroup.tenant_id == Tenant.id)
+            .where(Tenant.name.like("bench-%"), SecurityGroup.name.in_(GROUPS))
+        ).all()
+        by_tenant: dict[uuid.UUID, TenantRefs] = {}
+        for tid, tname, gname, gid in rows:
+            ref = by_tenant.setdefault(tid, TenantRefs(tid, int(tname.split("-")[1]), {}))
+            ref.groups[gname] = gid
+        res.vms = s.scalar(select(func.count()).select_from(Vm)) or 0
+        res.rules = s.scalar(select(func.count()).select_from(SecurityGroupRule)) or 0
+    refs = sorted(by_tenant.values(), key=lambda r: r.index)
+    res.tenants = len(refs)
+    log(f"db[{res.store}]: reused store: {res.tenants} tenants, {res.vms} VMs, {res.rules} rules")
+    return refs, token
+
+
 def run_db(url: str, label: str, args: argparse.Namespace, workdir: Path) -> DbResult:
     res = DbResult(store=label)
     settings = Settings(database_url=url)
     db = Database(url)
-    refs, token = build_store(db, settings, args, res)
+    if args.store is not None and label == "sqlite" and args.store.exists():
+        refs, token = load_store(db, settings, res)
+    else:
+        refs, token = build_store(db, settings, args, res)
+    # The server's own start-up step (``fuyun serve``, ``fuyun worker``): collect, freeze
+    # what start-up loaded, raise the collector's thresholds.
+    settled = settle_after_startup() if not args.no_settle else None
+    if settled is None:
+        log(f"db[{label}]: --no-settle: default gc thresholds {gc.get_threshold()}, nothing frozen")
+    else:
+        log(
+            f"db[{label}]: settled after start-up: {settled.frozen:,} objects frozen, "
+            f"gc thresholds {settled.thresholds}"
+        )
     with RendererGuard().installed() as guard:
         measure_changes(db, url, token, refs, args, res, workdir)
     res.render_failures = dict(guard.errors)
@@ -1731,6 +1769,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-render", action="store_true")
     ap.add_argument("--seed", type=int, default=5)
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument(
+        "--no-settle",
+        action="store_true",
+        help="skip the server's start-up gc step (freeze, thresholds), for comparison",
+    )
+    ap.add_argument(
+        "--store",
+        type=Path,
+        help="SQLite file of the store step: reused when it exists (set-up skipped), "
+        "else built there and kept",
+    )
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
     if args.db_tenants is None:
@@ -1743,9 +1792,10 @@ def main(argv: list[str] | None = None) -> int:
     pure = None if args.skip_pure else run_pure(args)
     dbs: list[DbResult] = []
     workdir = Path(tempfile.mkdtemp(prefix="bench-policy-"))
+    sqlite_file = args.store if args.store is not None else workdir / "policy.db"
     try:
         if not args.skip_db and not args.skip_sqlite:
-            dbs.append(run_db(f"sqlite:///{workdir / 'policy.db'}", "sqlite", args, workdir))
+            dbs.append(run_db(f"sqlite:///{sqlite_file}", "sqlite", args, workdir))
         if not args.skip_db and args.postgres:
             dbs.append(run_db(args.postgres, "postgresql", args, workdir))
     finally:
