@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import delete, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 
 from fuyun.domain.enums import EnforcementPoint
 from fuyun.domain.errors import FuyunError
@@ -104,13 +104,25 @@ def gather(
     if not host_ids:
         return [], PolicySnapshot(), {}
     hosts = {h.id: h for h in s.scalars(select(Host).where(Host.id.in_(list(host_ids))))}
+    # Columns, not entities: a change touches hundreds of ports, and building ORM
+    # objects for them costs more than the whole compile.
     rows = s.execute(
-        select(Port, Segment.vlan, Network.vrf_id)
+        select(
+            Port.id,
+            Port.tenant_id,
+            Port.network_id,
+            Port.segment_id,
+            Port.mac,
+            Port.host_id,
+            Port.peer_host_id,
+            Segment.vlan,
+            Network.vrf_id,
+        )
         .join(Segment, Segment.id == Port.segment_id)
         .join(Network, Network.id == Port.network_id)
         .where(or_(Port.host_id.in_(list(host_ids)), Port.peer_host_id.in_(list(host_ids))))
     ).all()
-    port_ids = [p.id for p, _, _ in rows]
+    port_ids = [p.id for p in rows]
     groups_of: dict[uuid.UUID, set[uuid.UUID]] = defaultdict(set)
     for port_id, group_id in s.execute(
         select(PortSecurityGroup.port_id, PortSecurityGroup.group_id).where(
@@ -124,26 +136,28 @@ def gather(
         Endpoint(
             p.id,
             p.tenant_id,
-            vrf,
+            p.vrf_id,
             p.network_id,
             p.segment_id,
-            vlan,
+            p.vlan,
             p.mac,
             tuple(ips.get(p.id, ())),
             frozenset(groups_of.get(p.id, ())),
             host=hosts[bound].name if bound in hosts else None,
             device=device_name(p.id),
         )
-        for p, vlan, vrf in rows
-        for bound in _bindings(p, hosts)
+        for p in rows
+        for bound in _bindings(p.host_id, p.peer_host_id, hosts)
     ]
     return endpoints, snapshot_for(s, {g for e in endpoints for g in e.groups}), hosts
 
 
-def _bindings(port: Port, hosts: dict[uuid.UUID, Host]) -> list[uuid.UUID | None]:
-    """The hosts of ``hosts`` this port is bound to: its own, and its peer while it moves."""
-    found = [h for h in (port.host_id, port.peer_host_id) if h is not None and h in hosts]
-    return found or [port.host_id]
+def _bindings(
+    host_id: uuid.UUID | None, peer_host_id: uuid.UUID | None, hosts: dict[uuid.UUID, Host]
+) -> list[uuid.UUID | None]:
+    """The hosts of ``hosts`` a port is bound to: its own, and its peer while it moves."""
+    found = [h for h in (host_id, peer_host_id) if h is not None and h in hosts]
+    return found or [host_id]
 
 
 def _addresses(s: Session, port_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
@@ -161,8 +175,18 @@ def snapshot_for(s: Session, groups: set[uuid.UUID]) -> PolicySnapshot:
     snap = PolicySnapshot()
     remote: set[uuid.UUID] = set()
     if groups:
-        for r in s.scalars(
-            select(SecurityGroupRule).where(SecurityGroupRule.group_id.in_(list(groups)))
+        for r in s.execute(
+            select(
+                SecurityGroupRule.id,
+                SecurityGroupRule.group_id,
+                SecurityGroupRule.direction,
+                SecurityGroupRule.ethertype,
+                SecurityGroupRule.protocol,
+                SecurityGroupRule.port_min,
+                SecurityGroupRule.port_max,
+                SecurityGroupRule.remote_cidr,
+                SecurityGroupRule.remote_group_id,
+            ).where(SecurityGroupRule.group_id.in_(list(groups)))
         ):
             snap.rules.setdefault(r.group_id, []).append(
                 GroupRule(
@@ -365,12 +389,22 @@ def recompile(s: Session, host_ids: set[uuid.UUID]) -> Compiled:
         return Compiled(0, 0)
     changed = 0
     compiled = device_policies(s, host_ids)
+    # Without the documents themselves: the digest decides, and a device's IR and text
+    # (up to megabytes for a ToR) are only ever overwritten here, never read.
     existing = {
         (d.device_type, d.device_name, d.enforcement_point): d
         for d in s.scalars(
-            select(DeviceState).where(
-                DeviceState.device_name.in_([p.device for _, _, p in compiled])
+            select(DeviceState)
+            .options(
+                load_only(
+                    DeviceState.device_type,
+                    DeviceState.device_name,
+                    DeviceState.enforcement_point,
+                    DeviceState.digest,
+                    DeviceState.desired_generation,
+                )
             )
+            .where(DeviceState.device_name.in_([p.device for _, _, p in compiled]))
         )
     }
     for dtype, flavor, policy in compiled:
