@@ -14,7 +14,15 @@ from __future__ import annotations
 import uuid
 
 from fuyun.policy.compile import GlobalRule, GroupRule, PolicySnapshot, compile_device
-from fuyun.policy.ir import Action, DevicePolicy, Direction, Endpoint, Gateway, device_name
+from fuyun.policy.ir import (
+    Action,
+    DevicePolicy,
+    Direction,
+    Endpoint,
+    Gateway,
+    Trunk,
+    device_name,
+)
 
 
 def _id(n: int) -> uuid.UUID:
@@ -143,9 +151,19 @@ def vm_policy(n: int = 1) -> DevicePolicy:
     return compile_device(snapshot(), f"vm-{e.port_id.hex[-4:]}", "vm-iptables", [e])
 
 
+# tor1's host-facing trunks: h1 holds ports on three VLANs, h2 on one, h3 none yet.
+TRUNKS = [
+    Trunk("Ethernet1/10", "h3", ()),
+    Trunk("Ethernet1/2", "h2", (200,)),
+    Trunk("Ethernet1/1", "h1", (100, 101, 200)),
+]
+
+
 def tor_policy() -> DevicePolicy:
     """ToR tor1 carries VLANs 100, 101, 200 with the endpoints, and transit VLAN 300."""
-    return compile_device(snapshot(), "tor1", "tor-acl", ENDPOINTS, vlans=[300, 200, 101, 100])
+    return compile_device(
+        snapshot(), "tor1", "tor-acl", ENDPOINTS, vlans=[300, 200, 101, 100], trunks=TRUNKS
+    )
 
 
 # The subnets' gateways: tenant 1 routes VLANs 100 and 101 in its VRF; tenant 2 reuses

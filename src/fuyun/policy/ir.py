@@ -14,6 +14,7 @@ set lookups, not rules x members.
 from __future__ import annotations
 
 import ipaddress
+import re
 import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -124,6 +125,20 @@ class Gateway:
         return f"{self.address}/{self.cidr.split('/')[1]}"
 
 
+@dataclass(frozen=True, order=True)
+class Trunk:
+    """A ToR's host-facing interface: a trunk carrying only the VLANs of that host's ports."""
+
+    interface: str  # e.g. "Ethernet1/7"
+    host: str
+    vlans: tuple[int, ...]
+
+    def sort_key(self) -> tuple[object, ...]:
+        """Interfaces in port order: ``Ethernet1/2`` before ``Ethernet1/10``."""
+        parts = re.split(r"(\d+)", self.interface)
+        return tuple((int(x), "") if x.isdigit() else (-1, x) for x in parts), self.host
+
+
 @dataclass(frozen=True)
 class DevicePolicy:
     """Everything one device enforces."""
@@ -136,6 +151,8 @@ class DevicePolicy:
     vlans: tuple[int, ...] = ()
     # ToR only: the gateways of the local networks' subnets (SVIs in the tenant VRF).
     gateways: tuple[Gateway, ...] = ()
+    # ToR only: one trunk per host cabled to it, allowed VLANs = that host's ports' VLANs.
+    trunks: tuple[Trunk, ...] = ()
 
     def set_by_name(self) -> dict[str, AddressSet]:
         return {s.name: s for s in self.sets}
@@ -187,6 +204,10 @@ def to_json(policy: DevicePolicy) -> dict[str, object]:
         out["gw"] = [
             {"vlan": g.vlan, "vrf": str(g.vrf_id), "cidr": g.cidr, "ip": g.address}
             for g in policy.gateways
+        ]
+    if policy.trunks:  # absent when empty, as for gateways
+        out["trunks"] = [
+            {"if": t.interface, "host": t.host, "vlans": list(t.vlans)} for t in policy.trunks
         ]
     return out
 
@@ -246,6 +267,10 @@ def from_json(data: dict[str, object]) -> DevicePolicy:
         Gateway(int(g["vlan"]), uuid.UUID(g["vrf"]), str(g["cidr"]), str(g["ip"]))
         for g in data.get("gw", ())  # type: ignore[attr-defined]
     )
+    trunks = tuple(
+        Trunk(str(t["if"]), str(t["host"]), tuple(int(v) for v in t["vlans"]))
+        for t in data.get("trunks", ())  # type: ignore[attr-defined]
+    )
     return DevicePolicy(
         str(data["device"]),
         str(data["ep"]),
@@ -253,4 +278,5 @@ def from_json(data: dict[str, object]) -> DevicePolicy:
         sets,
         tuple(data.get("vlans", ())),  # type: ignore[call-overload]
         gateways,
+        trunks,
     )

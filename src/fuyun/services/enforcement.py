@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, load_only
 
 from fuyun.domain.enums import EnforcementPoint
 from fuyun.domain.errors import FuyunError
+from fuyun.fabric.torports import derive
 from fuyun.ipam.addresses import to_address, unpack
 from fuyun.policy.compile import GlobalRule, GroupRule, PolicySnapshot, compile_device
 from fuyun.policy.ir import (
@@ -30,6 +31,7 @@ from fuyun.policy.ir import (
     Direction,
     Endpoint,
     Gateway,
+    Trunk,
     device_name,
     from_json,
     to_json,
@@ -236,10 +238,10 @@ def snapshot_for(s: Session, groups: set[uuid.UUID]) -> PolicySnapshot:
 
 
 def with_tor_peers(s: Session, host_ids: set[uuid.UUID]) -> set[uuid.UUID]:
-    """``host_ids`` plus, where a ToR enforces, every host with ports under that ToR.
+    """``host_ids`` plus, where a ToR enforces, every host cabled to that ToR.
 
-    A ToR's configuration covers all its hosts' ports: compiled from the changed
-    hosts alone it would drop the entries of every other host under it.
+    A ToR's configuration covers all its hosts' ports and one trunk per host:
+    compiled from the changed hosts alone it would drop every other host's.
     """
     if not host_ids:
         return host_ids
@@ -258,12 +260,8 @@ def with_tor_peers(s: Session, host_ids: set[uuid.UUID]) -> set[uuid.UUID]:
     )
     if not tor_enforced:
         return host_ids
-    peers = s.scalars(
-        select(Port.host_id)
-        .join(Host, Host.id == Port.host_id)
-        .where(Host.tor_id.in_(list(tor_enforced)))
-        .distinct()
-    )
+    # Every host cabled to the ToR, ports or not: each has a trunk in its configuration.
+    peers = s.scalars(select(Host.id).where(Host.tor_id.in_(list(tor_enforced))))
     return host_ids | set(peers)
 
 
@@ -308,6 +306,7 @@ def device_policies(s: Session, host_ids: set[uuid.UUID]) -> list[tuple[str, str
         s,
         {e.segment_id for (dtype, *_), eps in by_device.items() if dtype == "switch" for e in eps},
     )
+    trunks = _trunks(hosts, tors, by_device)
     out = []
     for (dtype, name, ep, flavor), eps in sorted(by_device.items()):
         svis = [g for seg in {e.segment_id for e in eps} for g in gateways.get(seg, ())]
@@ -318,8 +317,46 @@ def device_policies(s: Session, host_ids: set[uuid.UUID]) -> list[tuple[str, str
             eps,
             vlans={e.vlan for e in eps},
             gateways=svis if dtype == "switch" else (),
+            trunks=trunks.get(name, ()) if dtype == "switch" else (),
         )
         out.append((dtype, flavor, policy))
+    return out
+
+
+def _trunks(
+    hosts: dict[uuid.UUID, Host],
+    tors: dict[uuid.UUID, Switch],
+    by_device: dict[tuple[str, str, str, str], list[Endpoint]],
+) -> dict[str, list[Trunk]]:
+    """Per enforcing ToR, one trunk per host cabled to it: the VLANs of that host's ports.
+
+    ``hosts`` holds every host of those ToRs (:func:`with_tor_peers`). A host the
+    inventory gives no interface gets the one its index under the ToR (in name
+    order) derives, as a fabric file without ``tor_port`` would.
+    """
+    enforcing = {name for dtype, name, *_ in by_device if dtype == "switch"}
+    vlans: dict[str, set[int]] = defaultdict(set)
+    for (dtype, _, _, _), eps in by_device.items():
+        if dtype == "switch":
+            for e in eps:
+                if e.host:
+                    vlans[e.host].add(e.vlan)
+    under: dict[uuid.UUID, list[Host]] = defaultdict(list)
+    for h in hosts.values():
+        if h.tor_id in tors and tors[h.tor_id].name in enforcing:
+            under[h.tor_id].append(h)
+    out: dict[str, list[Trunk]] = defaultdict(list)
+    for tor_id, members in under.items():
+        tor = tors[tor_id]
+        members.sort(key=lambda h: h.name)
+        derived = derive(
+            tor.platform,
+            sum(1 for h in members if not h.tor_port),
+            {h.tor_port for h in members if h.tor_port},
+        )
+        for h in members:
+            interface = h.tor_port or next(derived)
+            out[tor.name].append(Trunk(interface, h.name, tuple(sorted(vlans.get(h.name, ())))))
     return out
 
 

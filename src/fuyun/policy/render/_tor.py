@@ -43,7 +43,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from fuyun.domain.errors import InvalidInput
-from fuyun.policy.ir import AddressSet, DevicePolicy, Gateway, PortPolicy, Rule
+from fuyun.policy.ir import AddressSet, DevicePolicy, Gateway, PortPolicy, Rule, Trunk
 from fuyun.policy.render._common import (
     Atom,
     addresses,
@@ -138,6 +138,18 @@ class TorConfig:
     groups: tuple[ObjectGroup, ...]
     acls: tuple[Acl, ...]
     svis: tuple[Svi, ...] = ()
+    trunks: tuple[Trunk, ...] = ()  # host-facing interfaces, in port order
+
+
+def vlan_ranges(vlans: tuple[int, ...]) -> list[tuple[int, int]]:
+    """Sorted VLANs as maximal runs ``(first, last)``: how switches write VLAN lists."""
+    out: list[tuple[int, int]] = []
+    for v in sorted(set(vlans)):
+        if out and out[-1][1] == v - 1:
+            out[-1] = (out[-1][0], v)
+        else:
+            out.append((v, v))
+    return out
 
 
 def vrf_name(vrf_hex: str) -> str:
@@ -197,6 +209,7 @@ def build(policy: DevicePolicy) -> TorConfig:
         groups,
         tuple(acls),
         svis,
+        policy.trunks,
     )
 
 

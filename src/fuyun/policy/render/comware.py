@@ -28,7 +28,15 @@ from __future__ import annotations
 import ipaddress
 
 from fuyun.policy.ir import DevicePolicy
-from fuyun.policy.render._tor import Addr, Entry, ObjectGroup, Run, TorConfig, build
+from fuyun.policy.render._tor import (
+    Addr,
+    Entry,
+    ObjectGroup,
+    Run,
+    TorConfig,
+    build,
+    vlan_ranges,
+)
 
 _PROTO6 = {"ip": "ipv6", "icmp": "icmpv6"}
 
@@ -56,6 +64,19 @@ def render_config(config: TorConfig) -> str:
             else:
                 net = ipaddress.ip_interface(address)
                 out.append(f" ip address {net.ip} {net.netmask}")
+        out.append("#")
+    for trunk in config.trunks:
+        out += [
+            f"interface {trunk.interface}",
+            f" description fuyun host {trunk.host}",
+            " port link-type trunk",
+            " undo port trunk permit vlan all",
+        ]
+        if trunk.vlans:
+            allowed = " ".join(
+                str(a) if a == b else f"{a} to {b}" for a, b in vlan_ranges(trunk.vlans)
+            )
+            out.append(f" port trunk permit vlan {allowed}")
         out.append("#")
     for group in config.groups:
         out += [*_group(group), "#"]

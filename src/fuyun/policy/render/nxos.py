@@ -36,7 +36,15 @@ import ipaddress
 from dataclasses import replace
 
 from fuyun.policy.ir import DevicePolicy
-from fuyun.policy.render._tor import Addr, Entry, ObjectGroup, Run, TorConfig, build
+from fuyun.policy.render._tor import (
+    Addr,
+    Entry,
+    ObjectGroup,
+    Run,
+    TorConfig,
+    build,
+    vlan_ranges,
+)
 
 ARP_ACL = "FUYUN-ARP"
 
@@ -65,6 +73,16 @@ def render_config(config: TorConfig) -> str:
         for address in svi.addresses:
             out.append(f"  {'ipv6' if ':' in address else 'ip'} address {address}")
         out.append("!")
+    for trunk in config.trunks:
+        allowed = ",".join(str(a) if a == b else f"{a}-{b}" for a, b in vlan_ranges(trunk.vlans))
+        out += [
+            f"interface {trunk.interface}",
+            f"  description fuyun host {trunk.host}",
+            "  switchport",
+            "  switchport mode trunk",
+            f"  switchport trunk allowed vlan {allowed or 'none'}",
+            "!",
+        ]
     for group in config.groups:
         out += _group(group)
     out.append("!")
