@@ -76,6 +76,11 @@ def group_rules(web: uuid.UUID, db: uuid.UUID, base: int) -> dict[uuid.UUID, lis
     return rules
 
 
+# Each network's DHCP service answers on its subnets' gateways (VLAN 101's network is
+# static-only: no DHCP service, so no DHCP for its ports).
+DHCP = {100: ("10.1.0.1", "2001:db8:1::1"), 101: (), 200: ("10.1.0.1",)}
+
+
 def endpoint(
     n: int,
     tenant: uuid.UUID,
@@ -98,6 +103,7 @@ def endpoint(
         groups=frozenset(groups),
         host=host,
         device=device_name(port),
+        dhcp=DHCP.get(vlan, ()),
     )
 
 
@@ -109,7 +115,7 @@ ENDPOINTS = [
     endpoint(3, T1, VRF1, 100, ("10.1.0.20", "2001:db8:1::20"), {DB1}),
     endpoint(4, T1, VRF1, 101, ("10.1.1.21", "2001:db8:1:1::21"), {DB1}),
     endpoint(5, T2, VRF2, 200, ("10.1.0.10",), {WEB2}),
-    endpoint(6, T2, VRF2, 200, ("2001:db8:2::30",), {DB2}),
+    endpoint(6, T2, VRF2, 200, ("2001:db8:2::30",), {DB2}, host="h2"),
 ]
 # Web members that live elsewhere (another host or ToR) are still in the sets.
 REMOTE_WEB = {WEB1: {4: {"10.1.2.50"}, 6: {"2001:db8:1:2::50"}}, WEB2: {4: set(), 6: set()}}

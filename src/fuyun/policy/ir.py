@@ -96,9 +96,43 @@ class Endpoint:
     groups: frozenset[uuid.UUID]
     host: str | None = None
     device: str = ""  # interface name on the host (e.g. "fy" + port id prefix)
+    # The network's DHCP service addresses (its subnets' gateways) when it serves DHCP.
+    dhcp: tuple[str, ...] = ()
 
     def addresses(self, family: int) -> list[str]:
         return [ip for ip in self.ips if ipaddress.ip_address(ip).version == family]
+
+    @property
+    def binding(self) -> Binding:
+        return Binding(self.mac, self.ips, self.dhcp)
+
+
+@dataclass(frozen=True)
+class Binding:
+    """What a port may send as, and the one DHCP service it may talk to.
+
+    Every enforcement point renders it before any tenant rule (anti-spoofing):
+    frames from the port carry ``mac``; IP packets carry one of ``ips`` as source
+    (DHCP's unspecified source excepted); DHCP client traffic (v4 udp 68->67, v6
+    546->547) goes to the service's addresses in ``dhcp_servers`` or to the
+    protocol's broadcast/multicast address, and DHCP replies (67->68, 547->546)
+    are accepted only from ``dhcp_servers``. No DHCP service, no DHCP: the
+    default deny holds. A port never answers as a DHCP server.
+    """
+
+    mac: str
+    ips: tuple[str, ...]
+    dhcp_servers: tuple[str, ...]
+
+    def addresses(self, family: int) -> list[str]:
+        return [ip for ip in self.ips if ipaddress.ip_address(ip).version == family]
+
+    def servers(self, family: int) -> list[str]:
+        return [ip for ip in self.dhcp_servers if ipaddress.ip_address(ip).version == family]
+
+
+DHCP_CLIENT = {4: (68, 67), 6: (546, 547)}  # (client port, server port)
+DHCP_ALL_SERVERS = {4: "255.255.255.255", 6: "ff02::1:2"}
 
 
 @dataclass(frozen=True)
@@ -231,6 +265,7 @@ def _to_json(policy: DevicePolicy) -> dict[str, object]:
                 "groups": sorted(str(g) for g in p.endpoint.groups),
                 "host": p.endpoint.host,
                 "dev": p.endpoint.device,
+                **({"dhcp": list(p.endpoint.dhcp)} if p.endpoint.dhcp else {}),
                 "in": _rules(p.ingress),
                 "out": _rules(p.egress),
             }
@@ -260,6 +295,7 @@ def from_json(data: dict[str, object]) -> DevicePolicy:
             frozenset(uuid.UUID(g) for g in p["groups"]),
             p.get("host"),
             str(p.get("dev", "")),
+            tuple(p.get("dhcp", ())),
         )
         ports.append(PortPolicy(e, rules(p["in"]), rules(p["out"])))
     sets = tuple(AddressSet(str(s["n"]), int(s["f"]), frozenset(s["a"])) for s in data["sets"])  # type: ignore[attr-defined]

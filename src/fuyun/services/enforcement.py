@@ -133,6 +133,7 @@ def gather(
     ):
         groups_of[port_id].add(group_id)
     ips = _addresses(s, port_ids)
+    dhcp = _dhcp_servers(s, {p.network_id for p in rows})
     # A port in the middle of a move is bound to two hosts; each enforces it.
     endpoints = [
         Endpoint(
@@ -147,6 +148,7 @@ def gather(
             frozenset(groups_of.get(p.id, ())),
             host=hosts[bound].name if bound in hosts else None,
             device=device_name(p.id),
+            dhcp=dhcp.get(p.network_id, ()),
         )
         for p in rows
         for bound in _bindings(p.host_id, p.peer_host_id, hosts)
@@ -160,6 +162,25 @@ def _bindings(
     """The hosts of ``hosts`` a port is bound to: its own, and its peer while it moves."""
     found = [h for h in (host_id, peer_host_id) if h is not None and h in hosts]
     return found or [host_id]
+
+
+def _dhcp_servers(s: Session, network_ids: set[uuid.UUID]) -> dict[uuid.UUID, tuple[str, ...]]:
+    """Per network that serves DHCP, the addresses its service answers on: the gateways."""
+    out: dict[uuid.UUID, list[str]] = defaultdict(list)
+    if not network_ids:
+        return {}
+    for network_id, gateway, family in s.execute(
+        select(Subnet.network_id, Subnet.gateway, Subnet.family)
+        .join(Network, Network.id == Subnet.network_id)
+        .where(
+            Subnet.network_id.in_(list(network_ids)),
+            Subnet.gateway.is_not(None),
+            Network.dhcp.is_(True),
+        )
+        .order_by(Subnet.family, Subnet.gateway)
+    ):
+        out[network_id].append(str(to_address(unpack(gateway), family)))
+    return {k: tuple(v) for k, v in out.items()}
 
 
 def _addresses(s: Session, port_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[str]]:

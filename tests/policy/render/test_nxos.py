@@ -62,6 +62,18 @@ def test_each_host_trunk_parses_back_to_its_vlans(parsed: ParsedNxos) -> None:
     assert from_json(to_json(policy)).trunks == policy.trunks
 
 
+def test_each_ports_binding_is_source_guarded_on_its_hosts_interface(parsed: ParsedNxos) -> None:
+    interface_of = {t.host: t.interface for t in tor_policy().trunks}
+    expected = {
+        (interface_of[e.host or ""], e.vlan, ip, e.mac)
+        for e in ENDPOINTS
+        for ip in e.addresses(4)  # NX-OS IP source guard is IPv4
+    }
+    assert parsed.bindings == expected
+    assert parsed.guarded == {i for i, *_ in expected}
+    assert "Ethernet1/10" not in parsed.guarded, "no port, no guard"
+
+
 def test_round_trip_equals_the_model(parsed: ParsedNxos) -> None:
     model = build(tor_policy())
     assert parsed.groups == {g.name: g for g in model.groups}

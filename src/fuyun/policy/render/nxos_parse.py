@@ -32,6 +32,9 @@ class ParsedNxos:
     trunks: dict[str, tuple[str, tuple[int, ...]]] = field(
         default_factory=dict
     )  # interface -> (host, allowed VLANs)
+    # IP source guard: (interface, VLAN, address, MAC as aa:bb:...) and guarded interfaces.
+    bindings: set[tuple[str, int, str, str]] = field(default_factory=set)
+    guarded: set[str] = field(default_factory=set)
 
     def vlan_entries(self, vlan: int, family: int) -> list[Entry]:
         """The first-match list the switch applies to one family of a VLAN's traffic."""
@@ -96,9 +99,21 @@ def parse_nxos(text: str) -> ParsedNxos:
         if vrf not in vrfs:
             raise InvalidInput(f"{obj.text} is a member of undeclared VRF '{vrf}'")
         svis[vlan] = (vrf, tuple(addresses))
-    trunks = {}
+    trunks, guarded = {}, set()
     for obj in conf.find_objects(r"^interface (?!Vlan)\S+$"):
-        trunks[obj.text.split()[1]] = _trunk(obj.text, [c.text.strip() for c in obj.children])
+        lines = [c.text.strip() for c in obj.children]
+        if "ip verify source dhcp-snooping-vlan" in lines:
+            guarded.add(obj.text.split()[1])
+            lines.remove("ip verify source dhcp-snooping-vlan")
+        trunks[obj.text.split()[1]] = _trunk(obj.text, lines)
+    bindings = set()
+    for obj in conf.find_objects(r"^ip source binding "):
+        words = obj.text.split()  # ip source binding A MAC vlan V interface IF
+        if len(words) != 9 or words[5] != "vlan" or words[7] != "interface":
+            raise InvalidInput(f"unexpected source binding: {obj.text}")
+        mac = words[4].replace(".", "")
+        mac = ":".join(mac[i : i + 2] for i in range(0, 12, 2))
+        bindings.add((words[8], int(words[6]), str(ipaddress.ip_address(words[3])), mac))
     return ParsedNxos(
         vlans,
         vrfs,
@@ -108,6 +123,8 @@ def parse_nxos(text: str) -> ParsedNxos:
         filters,
         svis,
         trunks,
+        bindings,
+        guarded,
     )
 
 
