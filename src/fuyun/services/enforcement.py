@@ -52,6 +52,9 @@ from fuyun.store.models import (
 from fuyun.store.models import GlobalRule as GlobalRuleRow
 from fuyun.store.types import utcnow
 
+# Enum lookup by value is a slow call; a change reads thousands of rule rows.
+_DIRECTION = {d.value: d for d in Direction}
+
 
 @dataclass(frozen=True)
 class Compiled:
@@ -215,7 +218,7 @@ def snapshot_for(s: Session, groups: set[uuid.UUID]) -> PolicySnapshot:
                 GroupRule(
                     r.id,
                     r.group_id,
-                    Direction(r.direction),
+                    _DIRECTION[r.direction],
                     r.ethertype,
                     r.protocol,
                     r.port_min,
@@ -245,7 +248,7 @@ def snapshot_for(s: Session, groups: set[uuid.UUID]) -> PolicySnapshot:
         GlobalRule(
             g.id,
             Action(g.action),
-            Direction(g.direction),
+            _DIRECTION[g.direction],
             g.ethertype,
             g.protocol,
             g.port_min,
@@ -467,7 +470,8 @@ def recompile(s: Session, host_ids: set[uuid.UUID]) -> Compiled:
     }
     for dtype, flavor, policy in compiled:
         ir = to_json(policy)
-        digest = hashlib.sha256(json.dumps(ir, sort_keys=True).encode()).hexdigest()
+        # ``to_json`` builds its dicts in one fixed order, so the text needs no key sort.
+        digest = hashlib.sha256(json.dumps(ir, separators=(",", ":")).encode()).hexdigest()
         row = existing.get((dtype, policy.device, policy.enforcement_point))
         if row is not None and row.digest == digest:
             continue
