@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import weakref
 from collections.abc import Iterator
 
 import pytest
@@ -23,7 +24,8 @@ def test_settle_freezes_startup_objects_and_raises_thresholds(restored_gc: None)
     loaded = [[i] for i in range(10_000)]  # start-up state the process keeps
     settled = settle_after_startup()
     assert settled.frozen >= len(loaded)
-    assert gc.get_freeze_count() == settled.frozen
+    # (A server thread left by another test may settle too: the count never shrinks.)
+    assert gc.get_freeze_count() >= settled.frozen
     assert settled.thresholds == gc.get_threshold()
     assert gc.get_threshold()[0] == GEN0_THRESHOLD > 700
     # Frozen objects are out of the collector's sight: a full pass does not traverse them.
@@ -37,5 +39,8 @@ def test_garbage_made_after_settling_is_still_collected(restored_gc: None) -> No
         def __init__(self) -> None:
             self.me = self
 
-    Node()  # a cycle, unreachable at once
-    assert gc.collect() >= 1
+    node = Node()  # a cycle
+    gone = weakref.ref(node)
+    del node  # unreachable now: only the collector can free it
+    gc.collect()
+    assert gone() is None

@@ -15,7 +15,7 @@ from tests.fabric.test_loader import load
 
 def test_upgrade_backfills_each_hosts_tor_interface_in_name_order(db: Database) -> None:
     load(db, build_tiny())
-    command.downgrade(alembic_config(db.engine), "0005")  # a store from before the column
+    command.downgrade(alembic_config(db.engine), "-1")  # a store from before the column
     upgrade(db.engine)
     with db.read_session() as s:
         backfilled = {n: p for n, p in s.execute(select(Host.name, Host.tor_port))}
