@@ -183,7 +183,16 @@ def source_bindings(policy: DevicePolicy) -> tuple[SourceBinding, ...]:
         for ip in binding.ips:
             out.add(SourceBinding(interface, p.endpoint.vlan, ip, binding.mac.lower()))
     return tuple(
-        sorted(out, key=lambda b: (Trunk(b.interface, "", ()).sort_key(), _ip_key(b.address)))
+        sorted(
+            out,
+            # Tenants reuse addresses: the VLAN and MAC make the order total.
+            key=lambda b: (
+                Trunk(b.interface, "", ()).sort_key(),
+                _ip_key(b.address),
+                b.vlan,
+                b.mac,
+            ),
+        )
     )
 
 
