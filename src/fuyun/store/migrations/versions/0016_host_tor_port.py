@@ -4,7 +4,7 @@ Existing hosts get the name derived from their index under their ToR (in name or
 as a fabric file without ``tor_port`` would give them.
 
 Revision ID: 0016
-Revises: 0017
+Revises: 0012
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0016"
-down_revision = "0017"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
