@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import statistics
 import sys
 import tempfile
@@ -100,17 +101,11 @@ def one_run(
             driver.delete(host, vm_id)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", default="64,256,1024", help="guest RAM sizes in MiB")
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--interval-ms", type=int, default=10)
-    args = ap.parse_args()
-    logging.getLogger("qemu.qmp").setLevel(logging.CRITICAL)
-    guest = build_guest()
+def driver_mode(args: argparse.Namespace, guest: object) -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
+    print("== the qemu driver alone: two namespaces with Linux bridges ==")
     with lab() as lab_, tempfile.TemporaryDirectory(prefix="fyqbench") as state:
-        driver = QemuComputeDriver(lab_.config(Path(state) / "guest", guest))
+        driver = QemuComputeDriver(lab_.config(Path(state) / "guest", guest))  # type: ignore[arg-type]
         bare = QemuComputeDriver(lab_.config(Path(state) / "bare", None))
         choice = driver.accelerator
         print(f"accelerator: {choice.accel} ({choice.reason})")
@@ -149,6 +144,30 @@ def main() -> None:
                 f"{worst['gap_ms']:.0f} ms, lost {worst['lost']}; boot {med('boot_s'):.1f} s, "
                 f"driver wall {med('wall_ms'):.0f} ms"
             )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="64,256,1024", help="guest RAM sizes in MiB")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--interval-ms", type=int, default=10)
+    ap.add_argument(
+        "--mode",
+        choices=("both", "driver", "lab"),
+        default="both",
+        help="driver: the driver between two bridges; lab: the vm.migrate workflow on the lab",
+    )
+    args = ap.parse_args()
+    logging.getLogger("qemu.qmp").setLevel(logging.CRITICAL)
+    guest = build_guest()
+    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    if args.mode in ("both", "driver"):
+        driver_mode(args, guest)
+    if args.mode in ("both", "lab"):
+        from benchmarks.migration_lab import lab_mode
+
+        lab_mode(args, guest)
+    print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

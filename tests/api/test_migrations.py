@@ -54,6 +54,49 @@ def test_plan_then_migrate_keeps_addresses(api: Api, make_tenant: Any) -> None:
     assert any(e["action"] == "vm.migrate" and e["result"] == "success" for e in audit)
 
 
+def test_migrate_without_waiting_answers_202_and_the_move_can_be_followed(
+    api: Api, make_tenant: Any
+) -> None:
+    _, vm = _setup(api, make_tenant)
+    r = api.client.post(
+        f"/api/v1/vms/{vm['id']}/migrate?wait=false",
+        headers=api.op,
+        json={"to": "sz1-m01-t02-h01"},
+    )
+    assert r.status_code == 202, r.text
+    started = r.json()
+    assert started["state"] == "running" and started["plan"]["target_host"] == "sz1-m01-t02-h01"
+    location = r.headers["location"]
+    assert location == f"/api/v1/migrations/{started['workflow_id']}"
+    deadline = time.monotonic() + 30
+    while True:
+        move = api.client.get(location, headers=api.op).json()
+        if move["state"] not in ("pending", "running") or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert move["state"] == "succeeded", move
+    assert move["steps"][0]["name"] == "reserve" and move["progress"] == 1.0
+    assert set(move["stats"]) >= {"total_ms", "downtime_ms"}
+    got = api.client.get(f"/api/v1/vms/{vm['id']}", headers=api.op).json()
+    host = api.client.get(f"/api/v1/hosts/{got['host_id']}", headers=api.op).json()
+    assert host["name"] == "sz1-m01-t02-h01"
+    audit = api.client.get("/api/v1/audit-events?limit=50", headers=api.op).json()["items"]
+    assert any(
+        e["action"] == "vm.migrate"
+        and e["result"] == "success"
+        and e["detail"].get("workflow_id") == started["workflow_id"]
+        for e in audit
+    ), "audited when it ended"
+    r = api.client.get(f"/api/v1/migrations/{vm['id']}", headers=api.op)
+    assert r.status_code == 404 and r.json()["error"]["field"] == "workflow_id"
+    r = api.client.post(
+        f"/api/v1/vms/{vm['id']}/migrate?wait=false",
+        headers=api.op,
+        json={"to": "sh1-m01-t01-h01"},
+    )
+    assert r.status_code == 409 and r.json()["error"]["code"] == "infeasible"
+
+
 def test_refusals_name_the_field(api: Api, make_tenant: Any) -> None:
     acme, vm = _setup(api, make_tenant)
     r = api.client.post(

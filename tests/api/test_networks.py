@@ -256,3 +256,42 @@ def test_dhcp_scope_is_exactly_what_ipam_allocated(api: Api, make_tenant: Tenant
     assert scope["generation"] > before
     events = api.client.get("/api/v1/audit-events?action=network.update", headers=api.op).json()
     assert any(e["detail"].get("dhcp") is False for e in events["items"])
+
+
+def test_network_service_has_one_router_interface_per_vlan(api: Api, make_tenant: Tenant) -> None:
+    from fuyun.config import Settings
+    from fuyun.services.netservices import network_generations, network_service
+
+    acme = make_tenant("acme")
+    net = _net(api, acme, name="grow", cidr="10.9.0.0/24")
+    r = api.client.post(
+        f"/api/v1/networks/{net['id']}/subnets",
+        headers=acme.headers,
+        json={"cidr": "10.9.1.0/24", "new_vlan": True},
+    )
+    assert r.status_code == 201, r.text
+    grown = r.json()["vlan"]
+    r = api.client.post(
+        f"/api/v1/networks/{net['id']}/subnets", headers=acme.headers, json={"cidr": "fd00:9::/64"}
+    )
+    assert r.status_code == 201, r.text
+    v6_vlan = r.json()["vlan"]
+    r = api.client.post(
+        "/api/v1/vms",
+        headers=acme.headers,
+        json={"name": "web", "flavor": "s1.small", "networks": ["grow"]},
+    )
+    assert r.status_code == 201, r.text
+    svc = network_service(api.db, Settings(), net["id"])
+    assert svc.generation == network_generations(api.db)[net["id"]]
+    assert len(svc.segments) == 2 and svc.segments[0].vlan != svc.segments[1].vlan
+    by_vlan = {s.vlan: s for s in svc.segments}
+    growth = by_vlan[grown]
+    first = next(s for s in svc.segments if s.vlan != grown)
+    v6 = ["fd00:9::1/64"]
+    assert first.gateways() == ["10.9.0.1/24", *(v6 if v6_vlan == first.vlan else [])]
+    assert growth.gateways() == ["10.9.1.1/24", *(v6 if v6_vlan == grown else [])]
+    assert svc.segment_scope(growth).dns_server == "10.9.1.1"
+    assert [(x.address, x.hostname) for x in svc.scope.reservations] == [("10.9.0.2", "web")]
+    scope = api.client.get(f"/api/v1/networks/{net['id']}/dhcp", headers=acme.headers)
+    assert scope.status_code == 200, scope.text  # a dual-stack scope renders

@@ -63,6 +63,19 @@ def test_plan_and_migrate(server: dict[str, str]) -> None:
     assert code == 2 and "routed-clos" in text
 
 
+def test_migrate_no_wait_follows_the_steps_to_the_end(server: dict[str, str]) -> None:
+    _vm(server, "nw", "sz1-m01-t01-h02", "web")
+    code, text = fuyun(server, "migrate", "nw", "--to", "sz1-m01-t02-h02", "--no-wait")
+    assert code == 0, text
+    assert "moved nw: sz1-m01-t01-h02 -> sz1-m01-t02-h02 (same-module)" in text
+    code, text = fuyun(server, "migrate", "nw", "--to", "sz1-m01-t03-h02", "--no-wait", "--json")
+    assert code == 0, text
+    move = json.loads(text)
+    assert move["state"] == "succeeded" and {s["state"] for s in move["steps"]} == {"done"}
+    code, text = fuyun(server, "migrate", "nw", "--to", "sh1-m01-t01-h01", "--no-wait")
+    assert code == 2 and "routed-clos" in text, "refused before anything starts"
+
+
 def test_evacuate_drain_rebalance(server: dict[str, str]) -> None:
     _vm(server, "e1", "sz1-m01-t02-h02", "web")
     _vm(server, "d1", "sh1-m01-t02-h01", "db")

@@ -3,16 +3,21 @@
 ``apt-get download`` fetches ``linux-image-*-cloud-amd64`` and ``busybox-static``
 into a cache directory; the kernel is unpacked, and an initramfs is written with a
 busybox ``/init`` that loads the virtio NIC modules, brings ``eth0`` up with an
-IPv4 address derived from its MAC (``10.254.<mac[4]>.<mac[5]>/16``, so a prober
-knows where to ping without DHCP) and prints ``fuyun-guest-ready`` on the serial
-console. Under TCG it reaches userspace in 2-3 s. Built once and reused: the cache
-key is the package versions.
+IPv4 address — with ``fuyun.dhcp=1`` on the kernel command line (:data:`DHCP_FLAG`)
+by busybox ``udhcpc``, printing ``fuyun-guest-lease IP ROUTER`` (:data:`LEASE`) once
+bound; else the ones its hypervisor gave on the kernel command line (``fuyun.ip0=A[,B]``,
+each a /32 with a default route on the link, as IPAM allocated them); else one derived
+from its MAC (``10.254.<mac[4]>.<mac[5]>/16``, so a prober knows where to ping without
+DHCP) — and prints ``fuyun-guest-ready`` on the serial console. Under TCG it reaches
+userspace in 2-3 s. Built once and reused: the cache key is the package versions and
+the init script.
 """
 
 from __future__ import annotations
 
 import fcntl
 import gzip
+import hashlib
 import io
 import shutil
 import subprocess
@@ -22,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 READY = "fuyun-guest-ready"
+LEASE = "fuyun-guest-lease"
+DHCP_FLAG = "fuyun.dhcp=1"
 DEFAULT_CACHE = Path(__file__).resolve().parents[2] / ".cache" / "guest"
 
 _MODULES = (
@@ -48,7 +55,27 @@ mac=$(cat /sys/class/net/eth0/address 2>/dev/null || echo 00:00:00:00:00:00)
 b5=$(echo $mac | cut -d: -f5)
 b6=$(echo $mac | cut -d: -f6)
 ip link set eth0 up
-ip addr add 10.254.$((0x$b5)).$((0x$b6))/16 dev eth0
+given=$(sed -n 's/.*fuyun\\.ip0=\\([^ ]*\\).*/\\1/p' /proc/cmdline)
+if grep -q {dhcp_flag} /proc/cmdline; then
+  cat > /bin/dhcp-hook <<'HOOK'
+#!/bin/sh
+case "$1" in bound|renew)
+  ip addr flush dev $interface
+  ip addr add $ip/$mask dev $interface
+  [ -n "$router" ] && ip route replace default via ${{router%% *}}
+  echo {lease} $ip $router > /dev/console
+;; esac
+HOOK
+  chmod 755 /bin/dhcp-hook
+  udhcpc -i eth0 -b -t 30 -T 1 -s /bin/dhcp-hook >/dev/null 2>&1
+elif [ -n "$given" ]; then
+  for a in $(echo "$given" | tr , ' '); do
+    case $a in *:*) ;; *) ip addr add $a/32 dev eth0;; esac
+  done
+  ip route add default dev eth0
+else
+  ip addr add 10.254.$((0x$b5)).$((0x$b6))/16 dev eth0
+fi
 echo {ready} $mac
 while true; do sleep 3600; done
 """
@@ -111,7 +138,7 @@ def _initramfs(busybox: bytes, modules_root: Path) -> bytes:
         if path.exists():
             entries.append((f"lib/modules/{path.name}", 0o100644, path.read_bytes()))
             names.append(path.name)
-    init = _INIT.format(modules=" ".join(names), ready=READY)
+    init = _INIT.format(modules=" ".join(names), ready=READY, lease=LEASE, dhcp_flag=DHCP_FLAG)
     entries.append(("init", 0o100755, init.encode()))
     return gzip.compress(_cpio_newc(entries), compresslevel=6)
 
@@ -122,7 +149,9 @@ def build_guest(cache: Path = DEFAULT_CACHE) -> Guest:
     with open(cache / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # parallel sessions build it once
         package = _kernel_package()
-        kernel, initrd = cache / f"{package}.vmlinuz", cache / f"{package}.initrd.gz"
+        init_key = hashlib.sha256(_INIT.encode()).hexdigest()[:8]
+        kernel = cache / f"{package}.vmlinuz"
+        initrd = cache / f"{package}-{init_key}.initrd.gz"
         if kernel.exists() and initrd.exists():
             return Guest(kernel, initrd)
         with tempfile.TemporaryDirectory(dir=cache) as tmp:

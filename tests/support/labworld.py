@@ -9,10 +9,12 @@ the namespaces the lab made; ``Lab.down`` removes them at the end.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -24,12 +26,17 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from fuyun.agent import HostAgent, StoreSource
+from fuyun.agent import HostAgent, NetworkServicesAgent, StoreNetworkServices, StoreSource
 from fuyun.api.app import create_app
 from fuyun.config import Settings
 from fuyun.domain.enums import VSwitchKind
+from fuyun.domain.errors import DriverError
 from fuyun.domain.hostports import HostPorts, PortBinding
+from fuyun.drivers.compute import ComputeDriver
+from fuyun.drivers.compute.base import InstanceSpec, InstanceStatus, MigrationStats
 from fuyun.drivers.compute.fake import FakeComputeDriver
+from fuyun.drivers.compute.qemu import QemuComputeDriver, QemuConfig
+from fuyun.drivers.compute.qemu.config import parse_hosts
 from fuyun.drivers.network.ovs import OvsNetworkDriver
 from fuyun.fabric.generator import generate
 from fuyun.fabric.spec import FabricSpec
@@ -37,10 +44,12 @@ from fuyun.fabric.yamlio import dump_fabric
 from fuyun.lab import Lab
 from fuyun.policy.ir import device_name
 from fuyun.services.bootstrap import bootstrap
+from fuyun.services.runtime import Runtime
 from fuyun.store.engine import Database
 from fuyun.store.models import DeviceState
 from tests.policy.netns_lab import CONNECT, SERVER
 from tests.support.capabilities import missing
+from tests.support.guest import Guest
 
 NEEDS = {
     "ovs-vswitchd": "openvswitch-switch",
@@ -115,7 +124,9 @@ class LabWorld:
     driver: OvsNetworkDriver
     agent: HostAgent
     hosts: list[str]
+    services: NetworkServicesAgent
     servers: list[subprocess.Popen[str]] = field(default_factory=list)
+    qemu: QemuComputeDriver | None = None
 
     @property
     def op(self) -> dict[str, str]:
@@ -135,16 +146,27 @@ class LabWorld:
         )
         return str(t["id"])
 
-    def vm(self, tenant_id: str, name: str, host: str, groups: list[str] | None = None) -> Vm:
+    def vm(
+        self,
+        tenant_id: str,
+        name: str,
+        host: str,
+        groups: list[str] | None = None,
+        network: str = "net",
+        qos_policy: str | None = None,
+        flavor: str = "s1.small",
+    ) -> Vm:
         body: dict[str, Any] = {
             "name": name,
-            "flavor": "s1.small",
-            "networks": ["net"],
+            "flavor": flavor,
+            "networks": [network],
             "host": host,
             "tenant_id": tenant_id,
         }
         if groups:
             body["security_groups"] = groups
+        if qos_policy:
+            body["qos_policy"] = qos_policy
         made = self.call("POST", "/vms", json=body)["items"][0]
         binding = self.binding(host, made["id"])
         return Vm(made["id"], name, tenant_id, host, binding.port_id, binding.ips[0])
@@ -164,6 +186,8 @@ class LabWorld:
     def converge(self) -> None:
         for result in self.agent.reconcile_all(self.hosts, audit=True):
             assert not result.errors, result.errors
+        services = self.services.reconcile()
+        assert not services.errors, services.errors
 
     def ns(self, vm: Vm) -> str:
         return self.lab.vm_namespace(vm.ifname)
@@ -268,30 +292,121 @@ def wait_for(check: Callable[[], bool], timeout_s: float, interval_s: float = 0.
 
 
 @contextmanager
-def lab_world(root: Path) -> Iterator[LabWorld]:
+def lab_world(
+    root: Path, *, qemu_hosts: frozenset[str] = frozenset(), guest: Guest | None = None
+) -> Iterator[LabWorld]:
+    """The lab with its store, API and agent; VMs on ``qemu_hosts`` are real QEMU guests
+    (``guest`` booted by the ``qemu`` driver in the lab's switch namespace), the others
+    namespaces. With QEMU hosts the API's runtime applies devices through the lab's
+    ``ovs`` driver too, so a move converges its destination on the wire before the VM
+    moves; without, it is the ``sim`` default and the agent alone drives the lab."""
     require_lab()
     spec = lab_fabric()
     fabric_file = root / "fabric.yaml"
     fabric_file.write_text(dump_fabric(spec))
     db = Database(f"sqlite:///{root / 'fuyun.db'}")
     settings = Settings(database_url=db.url)
-    compute = FakeComputeDriver()
-    result = bootstrap(db, settings, compute, fabric=str(fabric_file))
+    fake = FakeComputeDriver()
+    result = bootstrap(db, settings, fake, fabric=str(fabric_file))
     lab = Lab(root / "lab")
+    qemu: QemuComputeDriver | None = None
+    run_dir = Path(tempfile.mkdtemp(prefix="fylq", dir="/tmp"))  # short socket paths
     try:
         lab.up(spec)
-        driver = lab.driver()
+        driver = lab.driver(qemu_hosts=set(qemu_hosts))
         agent = HostAgent(StoreSource(db), driver)
-        app = create_app(settings, db=db, compute_driver=compute)
+        node = lab.network_node()
+        services = NetworkServicesAgent(StoreNetworkServices(db, settings), node)
+        compute: ComputeDriver = fake
+        network: OvsNetworkDriver | None = None
+        if qemu_hosts:
+            qemu = QemuComputeDriver(
+                QemuConfig(
+                    state_dir=root / "qemu",
+                    run_dir=run_dir,
+                    kernel=guest.kernel if guest else None,
+                    initrd=guest.initrd if guest else None,
+                    append=guest.append if guest else "",
+                    hosts=parse_hosts(json.dumps(lab.qemu_hosts(set(qemu_hosts)))),
+                )
+            )
+            compute = PerHostCompute(qemu, fake, qemu_hosts)
+            network = lab.driver(qemu_hosts=set(qemu_hosts))
+        runtime = Runtime(db, settings, compute, network=network)
+        app = create_app(settings, runtime=runtime)
         with TestClient(app, raise_server_exceptions=False) as client:
             world = LabWorld(
-                lab, db, client, result.token, driver, agent, sorted(h.name for h in spec.hosts)
+                lab,
+                db,
+                client,
+                result.token,
+                driver,
+                agent,
+                sorted(h.name for h in spec.hosts),
+                services,
             )
+            world.qemu = qemu
             try:
                 yield world
             finally:
                 world.stop_servers()
+                node.shutdown()
+                node.close()
                 driver.close()
+                if network is not None:
+                    network.close()
     finally:
+        if qemu is not None:  # before the lab: QEMU processes outlive their namespace
+            for host in qemu_hosts:
+                for inst in qemu.list_instances(host):
+                    qemu.delete(host, inst.vm_id)
         lab.down()
+        shutil.rmtree(run_dir, ignore_errors=True)
         db.dispose()
+
+
+class PerHostCompute:
+    """QEMU on some lab hosts, the ``fake`` driver (VMs as the lab's namespaces) on the
+    rest: one API serves both, as a fleet of mixed hypervisors would."""
+
+    name = "per-host"
+
+    def __init__(
+        self, qemu: QemuComputeDriver, other: ComputeDriver, qemu_hosts: frozenset[str]
+    ) -> None:
+        self.qemu, self.other, self.qemu_hosts = qemu, other, qemu_hosts
+
+    def _on(self, host: str) -> ComputeDriver:
+        return self.qemu if host in self.qemu_hosts else self.other
+
+    def create(self, spec: InstanceSpec) -> None:
+        self._on(spec.host).create(spec)
+
+    def start(self, host: str, vm_id: uuid.UUID) -> None:
+        self._on(host).start(host, vm_id)
+
+    def stop(self, host: str, vm_id: uuid.UUID) -> None:
+        self._on(host).stop(host, vm_id)
+
+    def reboot(self, host: str, vm_id: uuid.UUID) -> None:
+        self._on(host).reboot(host, vm_id)
+
+    def resize(self, host: str, vm_id: uuid.UUID, vcpus: int, ram_mb: int) -> None:
+        self._on(host).resize(host, vm_id, vcpus, ram_mb)
+
+    def delete(self, host: str, vm_id: uuid.UUID) -> None:
+        self._on(host).delete(host, vm_id)
+
+    def migrate(
+        self, vm_id: uuid.UUID, source_host: str, dest_host: str, *, max_downtime_ms: int = 300
+    ) -> MigrationStats:
+        src, dst = self._on(source_host), self._on(dest_host)
+        if src is not dst:
+            raise DriverError(f"{source_host} and {dest_host} run different hypervisors")
+        return src.migrate(vm_id, source_host, dest_host, max_downtime_ms=max_downtime_ms)
+
+    def status(self, host: str, vm_id: uuid.UUID) -> InstanceStatus | None:
+        return self._on(host).status(host, vm_id)
+
+    def list_instances(self, host: str) -> list[InstanceStatus]:
+        return self._on(host).list_instances(host)

@@ -124,6 +124,8 @@ class ProbeResult:
     received: int
     interval_ms: float
     longest_gap_ms: float
+    # Answers' times (``ping -D``: the epoch clock), to place gaps against other events.
+    stamps: tuple[float, ...] = ()
 
     @property
     def lost(self) -> int:
@@ -131,12 +133,14 @@ class ProbeResult:
 
 
 class Prober:
-    """``ping -i`` from the prober namespace, started before and stopped after a move."""
+    """``ping -i`` from the prober namespace (the lab's, or any namespace named), started
+    before and stopped after a move."""
 
-    def __init__(self, lab: Lab, ip: str, interval_ms: int = 10) -> None:
+    def __init__(self, lab: Lab | str, ip: str, interval_ms: int = 10) -> None:
         self.interval_ms = interval_ms
+        netns = lab if isinstance(lab, str) else lab.prober
         self._proc = subprocess.Popen(
-            ["ip", "netns", "exec", lab.prober, "ping", "-D", "-n", "-W", "1",
+            ["ip", "netns", "exec", netns, "ping", "-D", "-n", "-W", "1",
              "-i", f"{interval_ms / 1000:.3f}", ip],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )  # fmt: skip
@@ -154,4 +158,5 @@ class Prober:
             received=int(summary.group(2)),
             interval_ms=self.interval_ms,
             longest_gap_ms=max(gaps, default=0.0) * 1000,
+            stamps=tuple(stamps),
         )

@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from fuyun.agent.netservices import NetworkServicesAgent
 from fuyun.agent.source import DesiredStateSource, HostDocument
 from fuyun.domain.errors import FuyunError
 from fuyun.drivers.network.base import AppliedState, NetworkDriver
@@ -98,20 +99,46 @@ class HostAgent:
 
 
 class AgentLoop:
-    """Reconcile ``hosts`` every ``interval_s`` seconds in a daemon thread until stopped."""
+    """Reconcile ``hosts`` (and, on a network node, its network ``services``) every
+    ``interval_s`` seconds in a daemon thread until stopped."""
 
-    def __init__(self, agent: HostAgent, hosts: list[str], interval_s: float = 0.5) -> None:
+    def __init__(
+        self,
+        agent: HostAgent,
+        hosts: list[str],
+        interval_s: float = 0.5,
+        services: NetworkServicesAgent | None = None,
+    ) -> None:
         self.agent, self.hosts, self.interval_s = agent, hosts, interval_s
+        self.services = services
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self.run, name="fuyun-agent", daemon=True)
+        # The network node on its own thread: a reservation (one SIGHUP) never waits
+        # behind the plugging of new VMs on the hosts.
+        self._services_thread = threading.Thread(
+            target=self.run_services, name="fuyun-agent-services", daemon=True
+        )
         self.passes = 0
 
     def start(self) -> None:
         self._thread.start()
+        if self.services is not None:
+            self._services_thread.start()
 
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=10)
+        if self._services_thread.is_alive():
+            self._services_thread.join(timeout=10)
+
+    def run_services(self) -> None:
+        assert self.services is not None
+        while not self._stop.is_set():
+            try:
+                self.services.reconcile()
+            except Exception:  # keep the loop alive; the next pass retries
+                log.exception("network services pass failed")
+            self._stop.wait(self.interval_s)
 
     def run(self) -> None:
         turn = 0

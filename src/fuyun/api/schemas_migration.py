@@ -80,6 +80,8 @@ class MigrationPublic(BaseModel):
     progress: float
     steps: list[dict[str, str]]
     created_at: datetime
+    # QEMU's (the compute driver's) figures once the VM has moved: total_ms, downtime_ms, …
+    stats: dict[str, Any] = {}
 
 
 class BatchIn(In):

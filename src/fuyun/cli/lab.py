@@ -93,6 +93,7 @@ def lab_status(
         + ", ".join(f"{k} {v or '-'}" for k, v in status.daemons.items())
     )
     out.print(f"{status.bridges} bridges, {status.hosts} hosts, {len(status.vm_namespaces)} VMs")
+    out.print(f"{len(status.routers)} tenant routers, {status.dhcp_servers} DHCP/DNS servers")
     for host, ports in sorted(status.ports.items()):
         if ports:
             out.print(f"  {host}: {ports} VM ports")
@@ -117,8 +118,16 @@ def agent(
 
     With ``--api`` (``FUYUN_URL``) and the host credential (``FUYUN_AGENT_TOKEN``) the
     desired state comes from the controllers' watch API; otherwise from the database.
+    With ``--lab`` and the database, the agent also runs the lab's network node:
+    tenant routers, DHCP and DNS for the lab's networks.
     """
-    from fuyun.agent import AgentLoop, HostAgent, StoreSource
+    from fuyun.agent import (
+        AgentLoop,
+        HostAgent,
+        NetworkServicesAgent,
+        StoreNetworkServices,
+        StoreSource,
+    )
     from fuyun.agent.api_source import ApiSource
     from fuyun.config import Settings
     from fuyun.domain.errors import FuyunError
@@ -142,10 +151,17 @@ def agent(
         if api
         else StoreSource(Database(settings.database_url))
     )
-    loop = AgentLoop(HostAgent(source, driver), host, interval)
+    services = None
+    if lab_dir and not api:
+        services = NetworkServicesAgent(
+            StoreNetworkServices(Database(settings.database_url), settings),
+            _lab(lab_dir).network_node(),
+        )
+    loop = AgentLoop(HostAgent(source, driver), host, interval, services=services)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
-    out.print(f"agent for {', '.join(host)} with the {driver.name} driver")
+    extra = " and the lab's network services" if services else ""
+    out.print(f"agent for {', '.join(host)} with the {driver.name} driver{extra}")
     loop.start()
     with contextlib.suppress(KeyboardInterrupt):
         done.wait()

@@ -152,7 +152,7 @@ def serve(
         err.print(f"[red]error:[/red] {exc.message}")
         raise typer.Exit(2) from exc
     if lab:
-        _start_lab(db, lab_dir)
+        _start_lab(db, lab_dir, settings)
     elif settings.reconcile_in_process:
         # One network driver for the loop and for moves, so both see the same devices.
         ReconcileLoop(db, runtime.network or create_network_driver(settings.network_driver)).start()
@@ -243,9 +243,17 @@ def _run_processes(settings: object, host: str, port: int, workers: int, log_lev
     )
 
 
-def _start_lab(db: Any, lab_dir: Path) -> tuple[Any, Any]:
-    """The lab as the network's target: one bridge per host, the agent converging all."""
-    from fuyun.agent import AgentLoop, HostAgent, StoreSource
+def _start_lab(db: Any, lab_dir: Path, settings: Any = None) -> tuple[Any, Any]:
+    """The lab as the network's target: one bridge per host, the agent converging all
+    hosts and the lab's network node (tenant routers, DHCP and DNS)."""
+    from fuyun.agent import (
+        AgentLoop,
+        HostAgent,
+        NetworkServicesAgent,
+        StoreNetworkServices,
+        StoreSource,
+    )
+    from fuyun.config import Settings
     from fuyun.fabric.loader import export_from_store
     from fuyun.lab import Lab
 
@@ -253,7 +261,13 @@ def _start_lab(db: Any, lab_dir: Path) -> tuple[Any, Any]:
         spec = export_from_store(s)
     lab = Lab(lab_dir)
     manifest = lab.up(spec)
-    loop = AgentLoop(HostAgent(StoreSource(db), lab.driver()), sorted(lab.hosts()), 0.2)
+    services = NetworkServicesAgent(
+        StoreNetworkServices(db, settings or Settings.from_env(database_url=db.url)),
+        lab.network_node(),
+    )
+    loop = AgentLoop(
+        HostAgent(StoreSource(db), lab.driver()), sorted(lab.hosts()), 0.2, services=services
+    )
     loop.start()
     out.print(
         f"lab {manifest.tag} up in {manifest.up_seconds:.1f} s ({len(lab.hosts())} hosts) "

@@ -69,6 +69,13 @@ def migrate(
     to_module: ModuleOpt = None,
     to_site: SiteOpt = None,
     max_downtime_ms: Annotated[int, typer.Option(help="downtime the hypervisor may take")] = 300,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait/--no-wait",
+            help="--no-wait: start the move, then follow its steps with a progress bar",
+        ),
+    ] = True,
     as_json: JsonOpt = False,
 ) -> None:
     """Plan a move (`migrate plan VM`) or make it (`migrate VM`), keeping IP and MAC.
@@ -100,7 +107,12 @@ def migrate(
         raise fail("usage: fuyun migrate [plan] VM [--to HOST|--to-tor|--to-module|--to-site]")
     body["max_downtime_ms"] = max_downtime_ms
     started = time.monotonic()
-    result = call("POST", f"/vms/{vm_id_of(words[0])}/migrate", json_body=body)
+    path = f"/vms/{vm_id_of(words[0])}/migrate"
+    if not wait:
+        result = call("POST", path, json_body=body, params={"wait": "false"})
+        _follow_move(result, started, as_json)
+        return
+    result = call("POST", path, json_body=body)
     if as_json:
         show_one(result, as_json=True)
         return
@@ -110,6 +122,49 @@ def migrate(
         f"{escape(plan['target_host'])} ({plan['scope']}) in {time.monotonic() - started:.2f} s; "
         f"workflow {result['workflow_id']}"
     )
+
+
+def _follow_move(started_move: dict[str, Any], started: float, as_json: bool) -> None:
+    """Poll a started move step by step until it ends; exit 2 if it failed (rolled back)."""
+    plan = started_move["plan"]
+    path = f"/migrations/{started_move['workflow_id']}"
+    move = call("GET", path)
+    with Progress(
+        TextColumn(f"{escape(plan['vm'])} -> {escape(plan['target_host'])}"),
+        BarColumn(),
+        TextColumn("{task.fields[step]}"),
+        TimeElapsedColumn(),
+        console=out,
+        transient=as_json,
+        disable=as_json,
+    ) as progress:
+        task = progress.add_task("", total=len(move["steps"]) or 1, step="")
+        while True:
+            done = sum(1 for st in move["steps"] if st["state"] == "done")
+            now = next((st["name"] for st in move["steps"] if st["state"] == "running"), "")
+            progress.update(task, completed=done, step=now)
+            if move["state"] not in ("pending", "running"):
+                break
+            time.sleep(POLL_S)
+            move = call("GET", path)
+    if as_json:
+        show_one(move, as_json=True)
+    elif move["state"] == "succeeded":
+        stats = move.get("stats") or {}
+        figures = (
+            f"; downtime {stats['downtime_ms']:.0f} ms of {stats['total_ms']:.0f} ms"
+            if "downtime_ms" in stats
+            else ""
+        )
+        out.print(
+            f"moved {escape(plan['vm'])}: {escape(plan['source_host'])} -> "
+            f"{escape(plan['target_host'])} ({plan['scope']}) in "
+            f"{time.monotonic() - started:.2f} s{figures}; workflow {move['id']}"
+        )
+    else:
+        out.print(f"[red]{move['state']}[/red]: {escape(move['error'] or 'no reason given')}")
+    if move["state"] != "succeeded":
+        raise typer.Exit(2)
 
 
 def _site_plan(site: str, to_site: str | None, as_json: bool) -> None:

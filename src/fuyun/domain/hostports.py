@@ -9,7 +9,9 @@ traffic with it; a migration rewrites it on both hosts.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import uuid
 from dataclasses import asdict, dataclass
 
 ENFORCEMENT_POINT = "ports"
@@ -42,3 +44,16 @@ class HostPorts:
             host=raw["host"],
             ports=tuple(PortBinding(**{**p, "ips": tuple(p["ips"])}) for p in raw.get("ports", ())),
         )
+
+
+def hypervisor_ifname(host: str, port_id: str | uuid.UUID) -> str:
+    """The interface a hypervisor makes for a port on a host (a QEMU tap).
+
+    At most 15 characters, as Linux requires, and distinct per host: during a live
+    migration the VM has a tap on the source and one on the destination, and in the
+    lab every host's switch (so every tap) lives in one namespace. The host's network
+    driver names the switch port the same way, so it can program the port — tag,
+    anti-spoofing and policy flows — before the hypervisor creates the interface.
+    """
+    digest = hashlib.sha1(f"{host}/{port_id}".encode()).hexdigest()
+    return f"fv{digest[:12]}"

@@ -23,7 +23,9 @@ from pathlib import Path
 from pyroute2 import IPRoute, netns
 
 from fuyun.domain.errors import Conflict, DriverError
+from fuyun.drivers.network.dnsmasq import kill_pidfile
 from fuyun.drivers.network.ovs import NamespacePlugger, OvsDaemons, OvsNetworkDriver
+from fuyun.drivers.network.ovs.netnode import NetworkNode
 from fuyun.drivers.network.ovs.ofctl import Ofctl
 from fuyun.drivers.network.ovs.ovsdb import HOST_KEY, Ovsdb, SflowConfig
 from fuyun.fabric.spec import FabricSpec
@@ -41,6 +43,12 @@ class Manifest:
     trunks: list[list[str]] = field(default_factory=list)
     started_at: float = 0.0
     up_seconds: float = 0.0
+    service_bridges: dict[str, str] = field(default_factory=dict)  # module -> bridge
+
+    @property
+    def router_prefix(self) -> str:
+        """Tenant routers' namespaces: ``fuyun-lab-TAGr-fr…`` (not VMs, still the lab's)."""
+        return f"fuyun-lab-{self.tag}r-"
 
 
 @dataclass(frozen=True)
@@ -52,6 +60,8 @@ class LabStatus:
     hosts: int
     vm_namespaces: list[str]
     ports: dict[str, int]  # host -> VM ports on its bridge
+    routers: list[str] = field(default_factory=list)  # tenant router namespaces
+    dhcp_servers: int = 0  # dnsmasq processes of the network node
 
 
 class Lab:
@@ -89,6 +99,7 @@ class Lab:
         layout = plan(spec, m.tag, hosts)
         m.bridges = [asdict(b) for b in layout.bridges]
         m.trunks = [list(t) for t in layout.trunks]
+        m.service_bridges = dict(layout.service_bridges)
         self._save(m)  # before anything exists, so down can always clean up
         if m.switch_netns not in netns.listnetns():
             netns.create(m.switch_netns)
@@ -131,22 +142,56 @@ class Lab:
 
     # -- using it -----------------------------------------------------------------------
 
-    def env(self) -> dict[str, str]:
-        """Settings that point the ``ovs`` driver (``OvsNetworkDriver.from_env``) at this lab."""
+    def env(self, qemu_hosts: set[str] | None = None) -> dict[str, str]:
+        """Settings that point the ``ovs`` driver (``OvsNetworkDriver.from_env``) at this lab,
+        and, for ``qemu_hosts``, the ``qemu`` compute driver (:meth:`qemu_hosts`)."""
         m = self._require()
         d = self.daemons(m)
-        return {
+        env = {
             "FUYUN_OVS_DB": d.db,
             "FUYUN_OVS_RUNDIR": str(d.root),
             "FUYUN_OVS_PLUG_NETNS": m.switch_netns,
             "FUYUN_OVS_PLUG_PREFIX": m.vm_prefix,
         }
+        if qemu_hosts:
+            env["FUYUN_OVS_HYPERVISOR_HOSTS"] = ",".join(sorted(qemu_hosts))
+            env["FUYUN_QEMU_HOSTS"] = json.dumps(self.qemu_hosts(qemu_hosts))
+        return env
 
-    def driver(self, sflow: SflowConfig | None = None) -> OvsNetworkDriver:
+    def driver(
+        self, sflow: SflowConfig | None = None, qemu_hosts: set[str] | None = None
+    ) -> OvsNetworkDriver:
+        """The ``ovs`` driver for this lab; VMs on ``qemu_hosts`` are QEMU processes whose
+        taps the driver adopts, VMs elsewhere namespaces it makes."""
         m = self._require()
         d = self.daemons(m)
-        return OvsNetworkDriver(
-            d.db, d.root, plugger=NamespacePlugger(m.switch_netns, m.vm_prefix), sflow=sflow
+        plugger = NamespacePlugger(m.switch_netns, m.vm_prefix, frozenset(qemu_hosts or ()))
+        return OvsNetworkDriver(d.db, d.root, plugger=plugger, sflow=sflow)
+
+    def qemu_hosts(self, hosts: set[str]) -> dict[str, dict[str, str]]:
+        """Where the ``qemu`` driver runs each host's VMs (``FUYUN_QEMU_HOSTS``): in the
+        lab's switch namespace, where ``ovs-vswitchd`` opens the taps QEMU makes, plugged
+        into the host's bridge through the lab's own OVSDB."""
+        m = self._require()
+        db, bridges = self.daemons(m).db, self.hosts()
+        unknown = sorted(hosts - set(bridges))
+        if unknown:
+            raise Conflict(f"no lab host {', '.join(unknown)}", field="hosts")
+        return {
+            h: {"netns": m.switch_netns, "plug": f"ovs:{bridges[h]}", "ovsdb": db}
+            for h in sorted(hosts)
+        }
+
+    def network_node(self) -> NetworkNode:
+        """The lab's network node: tenant routers and DHCP/DNS on the service bridges."""
+        m = self._require()
+        d = self.daemons(m)
+        return NetworkNode(
+            Ovsdb(d.db),
+            switch_netns=m.switch_netns,
+            prefix=m.router_prefix,
+            workdir=self.root / "netsvc",
+            bridges=dict(m.service_bridges),
         )
 
     def hosts(self) -> dict[str, str]:
@@ -184,7 +229,11 @@ class Lab:
             finally:
                 db.close()
         hosts = sum(1 for b in m.bridges if b["role"] == "host")
-        return LabStatus(d.running(), m.tag, pids, len(m.bridges), hosts, vms, ports)
+        routers = sorted(n for n in netns.listnetns() if n.startswith(m.router_prefix))
+        servers = sum(1 for p in (self.root / "netsvc").glob("*/*/dnsmasq.pid") if _alive(p))
+        return LabStatus(
+            d.running(), m.tag, pids, len(m.bridges), hosts, vms, ports, routers, servers
+        )
 
     def down(self) -> list[str]:
         """Stop and remove everything the lab made; answers what was removed."""
@@ -198,8 +247,11 @@ class Lab:
             if pid is not None:
                 removed.append(f"process {name} ({pid})")
         daemons.stop()
+        for pidfile in sorted((self.root / "netsvc").glob("*/*/dnsmasq.pid")):
+            if kill_pidfile(pidfile):
+                removed.append(f"process dnsmasq ({pidfile.parent.parent.name[:8]}…)")
         for ns in sorted(netns.listnetns()):
-            if ns.startswith(m.vm_prefix) or ns == m.switch_netns:
+            if ns.startswith((m.vm_prefix, m.router_prefix)) or ns == m.switch_netns:
                 try:
                     netns.remove(ns)
                 except OSError as exc:
@@ -208,3 +260,10 @@ class Lab:
         shutil.rmtree(self.root, ignore_errors=True)
         removed.append(f"directory {self.root}")
         return removed
+
+
+def _alive(pidfile: Path) -> bool:
+    try:
+        return Path(f"/proc/{int(pidfile.read_text().strip())}").exists()
+    except (FileNotFoundError, ValueError):
+        return False

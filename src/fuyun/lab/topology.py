@@ -29,6 +29,9 @@ class LabBridge:
 class LabPlan:
     bridges: tuple[LabBridge, ...]
     trunks: tuple[tuple[str, str], ...]  # (lower bridge, upper bridge)
+    # module -> the bridge its network node (tenant gateways, DHCP/DNS) attaches to: the
+    # aggregation bridge, which every host of the module reaches; without one, the first ToR.
+    service_bridges: tuple[tuple[str, str], ...] = ()
 
     def host_bridges(self) -> dict[str, str]:
         return {b.fabric_name: b.name for b in self.bridges if b.role == "host"}
@@ -45,6 +48,7 @@ def plan(spec: FabricSpec, tag: str, hosts: set[str] | None = None) -> LabPlan:
     bridges: list[LabBridge] = []
     trunks: list[tuple[str, str]] = []
     agg_bridge: dict[str, str] = {}
+    service: dict[str, str] = {}
     for t_index, tor in enumerate(sorted(by_tor), start=1):
         tor_bridge = f"fl{tag}t{t_index}"
         bridges.append(LabBridge(tor_bridge, "tor", tor))
@@ -60,7 +64,12 @@ def plan(spec: FabricSpec, tag: str, hosts: set[str] | None = None) -> LabPlan:
                 agg_bridge[agg] = f"fl{tag}a{len(agg_bridge) + 1}"
                 bridges.append(LabBridge(agg_bridge[agg], "aggregation", agg))
             trunks.append((tor_bridge, agg_bridge[agg]))
+            agg_module = switches[agg].module if agg in switches else None
+            if agg_module:
+                service[agg_module] = agg_bridge[agg]
+        if spec_tor and spec_tor.module:
+            service.setdefault(spec_tor.module, tor_bridge)
     too_long = [b.name for b in bridges if len(b.name) > 15]
     if too_long:
         raise ValueError(f"lab bridge names over 15 characters: {too_long[:3]}")
-    return LabPlan(tuple(bridges), tuple(trunks))
+    return LabPlan(tuple(bridges), tuple(trunks), tuple(sorted(service.items())))

@@ -4,8 +4,10 @@ dnsmasq is told never to look further than its own zone (``no-resolv``, ``no-hos
 ``local=/zone/``): a name it does not know gets NXDOMAIN instead of a query to the
 machine's resolver, so a tenant never learns anything from outside its network. Each
 subnet is a ``static`` range, so only the listed ``dhcp-host`` reservations are
-offered. A changed scope is applied by rewriting the hosts file and sending dnsmasq
-SIGHUP, which re-reads it without dropping leases.
+offered; an IPv6 subnet adds router advertisements (``enable-ra``: default route
+and the managed flag) and stateful DHCPv6 from the same reservations. A changed
+scope is applied by rewriting the hosts file and sending dnsmasq SIGHUP, which
+re-reads it without dropping leases.
 """
 
 from __future__ import annotations
@@ -43,7 +45,12 @@ def config(scope: DhcpScope, *, interface: str, hosts_file: str, lease_file: str
             if subnet.gateway:
                 lines.append(f"dhcp-option=tag:{tag},option:router,{subnet.gateway}")
         else:
+            # Stateful DHCPv6 from the static reservations (by MAC: dnsmasq reads it from
+            # the client's DUID-LL or neighbour entry); router adverts carry the gateway
+            # and the managed flag, so a client knows to ask instead of inventing one.
             lines.append(f"dhcp-range=set:{tag},{net.network_address},static,{net.prefixlen},12h")
+            if "enable-ra" not in lines:
+                lines.append("enable-ra")
     if scope.dns_server:
         lines.append(f"dhcp-option=option:dns-server,{scope.dns_server}")
     return "\n".join(lines) + "\n"

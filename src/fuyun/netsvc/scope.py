@@ -78,13 +78,22 @@ def reservation_names(reservations: list[tuple[str, str, str]]) -> list[Reservat
     """(mac, address, name) -> reservations with DNS-safe host names, unique in the zone.
 
     Two NICs of one VM on the network, or two names that map to one label, get
-    ``-2``, ``-3``… in address order, so every reservation resolves.
+    ``-2``, ``-3``… in address order (IPv4 first), so every reservation resolves; the
+    IPv4 and IPv6 address of one NIC (one MAC) share its name.
     """
     taken: dict[str, int] = {}
+    named: dict[str, str] = {}
     out = []
-    for mac, address, name in sorted(reservations, key=lambda r: ipaddress.ip_address(r[1])):
-        base = label(name)
-        n = taken.get(base, 0) + 1
-        taken[base] = n
-        out.append(Reservation(mac, address, base if n == 1 else f"{base}-{n}"))
+
+    def order(r: tuple[str, str, str]) -> tuple[int, int]:
+        address = ipaddress.ip_address(r[1])
+        return address.version, int(address)
+
+    for mac, address, name in sorted(reservations, key=order):
+        if mac not in named:
+            base = label(name)
+            n = taken.get(base, 0) + 1
+            taken[base] = n
+            named[mac] = base if n == 1 else f"{base}-{n}"
+        out.append(Reservation(mac, address, named[mac]))
     return out

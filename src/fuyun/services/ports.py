@@ -367,6 +367,13 @@ def bind_port_host(
     }
     if pairs:
         settle(s, pairs, field="host")
+    # Its shaping, though, is in force on the peer host too (the destination of a move
+    # shapes the port before the VM lands; the source until it is cleaned up).
+    peers = touched - primary
+    if peers and (
+        port.qos_policy_id is not None or any(holds_qos(s, port.tenant_id, h) for h in peers)
+    ):
+        qos_admission.compile_hosts(s, peers)
 
 
 def close_port(

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from fuyun.domain.errors import CapacityExhausted, Conflict, NotFound
 from fuyun.domain.vm_states import VmState, check_transition
 from fuyun.drivers.compute import InstanceSpec, NicSpec
+from fuyun.ipam.addresses import to_address, unpack
 from fuyun.scheduler.framework import Request
 from fuyun.scheduler.model import Demand
 from fuyun.services import capacity, quotas
@@ -29,7 +30,17 @@ from fuyun.services.policy import resolve_group
 from fuyun.services.portbatch import Binding, open_ports
 from fuyun.services.ports import close_port, open_port, port_hosts
 from fuyun.services.qos_admission import holds_qos, hosts_holding_qos, settle
-from fuyun.store.models import Flavor, Host, Network, Port, QosPolicy, Segment, ServerGroup, Vm
+from fuyun.store.models import (
+    Flavor,
+    Host,
+    IpAllocation,
+    Network,
+    Port,
+    QosPolicy,
+    Segment,
+    ServerGroup,
+    Vm,
+)
 from fuyun.workflows.engine import Engine, StepContext, StepDef, WorkflowDef
 
 
@@ -42,15 +53,32 @@ def _demand(vm: Vm) -> Demand:
 
 
 def _nics(s: Session, vm: Vm) -> tuple[NicSpec, ...]:
-    """The VM's ports as the hypervisor plugs them: MAC, the segment's VLAN, the network."""
-    rows = s.execute(
-        select(Port.id, Port.mac, Segment.vlan, Network.name)
-        .join(Segment, Segment.id == Port.segment_id)
-        .join(Network, Network.id == Port.network_id)
-        .where(Port.vm_id == vm.id)
-        .order_by(Port.name, Port.id)
+    """The VM's ports as the hypervisor plugs them: MAC, the segment's VLAN, the network,
+    and the addresses IPAM gave each (a guest without DHCP configures itself from them)."""
+    rows = list(
+        s.execute(
+            select(Port.id, Port.mac, Segment.vlan, Network.name)
+            .join(Segment, Segment.id == Port.segment_id)
+            .join(Network, Network.id == Port.network_id)
+            .where(Port.vm_id == vm.id)
+            .order_by(Port.name, Port.id)
+        )
     )
-    return tuple(NicSpec(port_id, mac, vlan, network) for port_id, mac, vlan, network in rows)
+    ips: dict[uuid.UUID, list[str]] = {}
+    if rows:
+        for port_id, address, family in s.execute(
+            select(IpAllocation.port_id, IpAllocation.address, IpAllocation.family)
+            .where(
+                IpAllocation.port_id.in_([r[0] for r in rows]),
+                IpAllocation.state == "allocated",
+            )
+            .order_by(IpAllocation.family, IpAllocation.address)
+        ):
+            ips.setdefault(port_id, []).append(str(to_address(unpack(address), family)))
+    return tuple(
+        NicSpec(port_id, mac, vlan, network, tuple(ips.get(port_id, ())))
+        for port_id, mac, vlan, network in rows
+    )
 
 
 def instance_spec(s: Session, vm: Vm, host: Host) -> InstanceSpec:

@@ -30,7 +30,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from fuyun.domain.errors import CapacityExhausted, Conflict
@@ -78,14 +78,16 @@ def host_inputs(s: Session, host_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Ho
         .join(Tenant, Tenant.id == Port.tenant_id)
         .outerjoin(Vm, Vm.id == Port.vm_id)
         .outerjoin(QosPolicy, QosPolicy.id == Port.qos_policy_id)
-        .where(Port.host_id.in_(ids))
+        # A port moving here is shaped here before the VM arrives, as it is plugged
+        # (the port map): the destination of a live migration holds it as its peer.
+        .where(or_(Port.host_id.in_(ids), Port.peer_host_id.in_(ids)))
     ).all()
     aggregates = _aggregates(s, {p.tenant_id for p, *_ in rows})
     ports: dict[uuid.UUID, list[PortRow]] = defaultdict(list)
     for port, vlan, tenant, vm, policy in rows:
-        ports[port.host_id].append(
-            PortRow(str(port.id), port.mac, vlan, vm or "", tenant, _rates(policy))
-        )
+        row = PortRow(str(port.id), port.mac, vlan, vm or "", tenant, _rates(policy))
+        for host_id in {port.host_id, port.peer_host_id} & set(ids):
+            ports[host_id].append(row)
     return {
         h.id: HostInput(
             h.name,

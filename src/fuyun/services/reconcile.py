@@ -86,7 +86,8 @@ def converge(s: Session, driver: NetworkDriver, ids: list[uuid.UUID]) -> Pass:
             DeviceState.applied_generation < DeviceState.desired_generation,
         )
     )
-    for row in list(rows):
+    # The port map first: the other documents of a host (QoS above all) name its ports.
+    for row in sorted(rows, key=lambda r: r.enforcement_point != "ports"):
         state = AppliedState(
             row.device_type,
             row.device_name,

@@ -63,7 +63,7 @@ def test_bad_qemu_settings_name_the_setting(env: dict[str, str], field: str) -> 
 def test_plugs_by_spec() -> None:
     assert make_plug("none", None) == NoPlug()
     assert make_plug("bridge:br0", "ns1") == LinuxBridgePlug("br0", "ns1")
-    assert make_plug("ovs:br-int", None, "unix:/db") == OvsPlug("br-int", "unix:/db")
+    assert make_plug("ovs:br-int", None, "unix:/db") == OvsPlug("br-int", "unix:/db", None)
     for bad in ("bridge", "ovs:", "vde:sw0", "none:x"):
         with pytest.raises(InvalidInput):
             make_plug(bad, None)

@@ -90,7 +90,7 @@ def test_guest_nic_has_the_port_mac_on_the_host_bridge(
         with session(inst.qmp_socket) as mon:
             [nic] = mon.cmd("query-rx-filter")
         assert nic["main-mac"] == spec.nics[0].mac
-        link = sh("ip", "-n", qemu_lab.hosts[host], "-d", "link", "show", inst.tap(0))
+        link = sh("ip", "-n", qemu_lab.hosts[host], "-d", "link", "show", inst.tap(spec.nics[0]))
         assert "master br0" in link
         assert qemu_lab.ping(guest_ip(spec.nics[0].mac), count=3)
     finally:
@@ -190,7 +190,7 @@ def test_live_migration_keeps_the_guest_answering_pings(
         st = guest_driver.status(dst, spec.vm_id)
         assert st is not None and st.power is PowerState.RUNNING
         assert guest_driver.status(src, spec.vm_id) is None
-        dest_tap = Instance(guest_driver.config, dst, spec.vm_id).tap(0)
+        dest_tap = Instance(guest_driver.config, dst, spec.vm_id).tap(spec.nics[0])
         assert "master br0" in sh("ip", "-n", qemu_lab.hosts[dst], "link", "show", dest_tap)
         report = {
             "total_ms": stats.total_ms,

@@ -85,7 +85,7 @@ def test_ovs_plug_tags_the_port_with_the_vlan_and_removes_it_with_the_vm(
     vm_id, port_id = uuid.uuid4(), uuid.uuid4()
     nic = NicSpec(port_id, "52:54:00:0a:0b:0c", 123, "tenant-net")
     driver.create(InstanceSpec(vm_id, "ovs-vm", "ovs-h1", 1, 64, 1, "none", (nic,)))
-    tap = Instance(driver.config, "ovs-h1", vm_id).tap(0)
+    tap = Instance(driver.config, "ovs-h1", vm_id).tap(nic)
     try:
         vsctl = ["ovs-vsctl", f"--db={db}"]
         assert sh(*vsctl, "get", "Port", tap, "tag").strip() == "123"

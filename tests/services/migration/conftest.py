@@ -47,6 +47,7 @@ class World:
                 host=host,
                 group=group,
                 security_groups=tuple(kw.get("security_groups", ())),  # type: ignore[arg-type]
+                qos_policy=kw.get("qos_policy"),  # type: ignore[arg-type]
             ),
         )
         return made.vms[0]

@@ -9,6 +9,8 @@ import pytest
 from sqlalchemy import select
 
 from fuyun.domain.errors import DriverError, FuyunError
+from fuyun.domain.qos import HostQos
+from fuyun.services import qos as qos_service
 from fuyun.services.migration import service
 from fuyun.services.migration.plan import Target
 from fuyun.services.migration.workflow import STEPS
@@ -20,6 +22,7 @@ from fuyun.store.models import (
     IpAllocation,
     Port,
     PortSecurityGroup,
+    QosPolicy,
     SpanMember,
     Switch,
     Vm,
@@ -31,8 +34,25 @@ from tests.services.migration.conftest import World
 SOURCE, TARGET = "sz1-m01-t01-h01", "sz1-m01-t03-h01"
 
 
+def port_shaping(s: Any, port: Port) -> tuple[int, int] | None:
+    """(guarantee, ceiling) in bit/s the port's current host is asked to shape it with."""
+    host = s.get(Host, port.host_id) if port.host_id else None
+    rendered = s.scalar(
+        select(DeviceState.rendered).where(
+            DeviceState.device_type == "host",
+            DeviceState.device_name == (host.name if host else ""),
+            DeviceState.enforcement_point == "qos",
+        )
+    )
+    if not rendered:
+        return None
+    shaped = [q for q in HostQos.from_json(rendered).ports if q.port_id == str(port.id)]
+    return (shaped[0].min_bps, shaped[0].max_bps) if shaped else None
+
+
 def identity(db: Database, vm_id: uuid.UUID) -> dict[str, Any]:
-    """What a partner sees of a VM's network: must not change across a move."""
+    """What a partner sees of a VM's network: must not change across a move — addresses,
+    MAC, security groups, and QoS (its policy, and the shaping its host is asked for)."""
     with db.read_session() as s:
         out = {}
         for port in s.scalars(select(Port).where(Port.vm_id == vm_id)):
@@ -46,7 +66,21 @@ def identity(db: Database, vm_id: uuid.UUID) -> dict[str, Any]:
                     select(PortSecurityGroup.group_id).where(PortSecurityGroup.port_id == port.id)
                 )
             )
-            out[str(port.id)] = (port.mac, ips, groups, port.segment_id, port.name)
+            policy = s.get(QosPolicy, port.qos_policy_id) if port.qos_policy_id else None
+            qos = (
+                (policy.name, policy.guarantee_mbps, policy.ceiling_mbps, policy.burst_bytes)
+                if policy
+                else None
+            )
+            out[str(port.id)] = (
+                port.mac,
+                ips,
+                groups,
+                port.segment_id,
+                port.name,
+                qos,
+                port_shaping(s, port),
+            )
         return out
 
 
@@ -88,9 +122,16 @@ def assert_rolled_back(w: World, vm: Vm, before: dict[str, Any], dig: dict[Any, 
 
 
 def test_move_keeps_ip_mac_groups_and_moves_policy(world: World) -> None:
-    vm = world.vm("a", SOURCE)
+    qos_service.create_policy(
+        world.db,
+        SYSTEM,
+        qos_service.PolicySpec("gold", guarantee_mbps=100, ceiling_mbps=400),
+        tenant_id=world.tenant_id,
+    )
+    vm = world.vm("a", SOURCE, qos_policy="gold")
     peer = world.vm("b", "sz1-m01-t01-h02")
     before = identity(world.db, vm.id)
+    assert next(iter(before.values()))[-1] == (100_000_000, 400_000_000), "shaped on the source"
     result = service.migrate(world.rt, SYSTEM, vm.id, Target(host=TARGET))
     assert result.state == "succeeded" and result.plan.scope == "same-module"
     assert identity(world.db, vm.id) == before
@@ -249,3 +290,46 @@ def test_without_a_reconciler_the_wait_for_the_destination_runs_out(world: World
         service.migrate(world.rt, SYSTEM, vm.id, Target(host=TARGET))
     assert "did not converge" in err.value.message and TARGET in err.value.message
     assert_rolled_back(world, vm, before, dig)
+
+
+def test_the_destination_is_fully_programmed_before_the_move_and_untouched_after(
+    world: World,
+) -> None:
+    """Port map, policy and QoS of the target converge before the compute move, and
+    nothing the cut-over, verify or cleanup does changes them: the VM lands on a
+    switch that already forwards, tags, anti-spoofs and shapes for it."""
+    qos_service.create_policy(
+        world.db,
+        SYSTEM,
+        qos_service.PolicySpec("silver", guarantee_mbps=50, ceiling_mbps=200),
+        tenant_id=world.tenant_id,
+    )
+    vm = world.vm("a", SOURCE, qos_policy="silver")
+    world.vm("b", TARGET)
+    result = service.migrate(world.rt, SYSTEM, vm.id, Target(host=TARGET))
+    assert result.state == "succeeded"
+    with world.db.read_session() as s:
+        wf = s.get(Workflow, result.workflow_id)
+        assert wf is not None
+        awaited = wf.data["await"]
+        rows = {
+            r.enforcement_point: r
+            for r in s.scalars(
+                select(DeviceState).where(
+                    DeviceState.device_type == "host", DeviceState.device_name == TARGET
+                )
+            )
+        }
+    assert {"ports", "vswitch", "qos"} <= set(rows)
+    for ep, row in rows.items():
+        assert str(row.id) in awaited, f"{ep} was not converged before the move"
+        assert row.desired_generation == awaited[str(row.id)], f"{ep} changed after the move"
+        assert row.applied_generation == row.desired_generation
+    with world.db.read_session() as s:
+        mine = {str(p) for p in s.scalars(select(Port.id).where(Port.vm_id == vm.id))}
+    shaped = [
+        (q.min_bps, q.max_bps)
+        for q in HostQos.from_json(rows["qos"].rendered).ports
+        if q.port_id in mine
+    ]
+    assert shaped == [(50_000_000, 200_000_000)]

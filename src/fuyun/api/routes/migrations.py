@@ -11,7 +11,7 @@ import uuid
 from dataclasses import asdict
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Response, status
 
 from fuyun.api.deps import Caller, Ctx
 from fuyun.api.routes.common import ERRORS
@@ -81,20 +81,56 @@ def plan(ctx: Ctx, who: Caller, vm_id: uuid.UUID, body: MigrationTarget) -> Migr
     return plan_view(service.plan(ctx.runtime, who, vm_id, _target(body)))
 
 
-@router.post("/vms/{vm_id}/migrate", response_model=MigrationResultPublic)
-def migrate(ctx: Ctx, who: Caller, vm_id: uuid.UUID, body: MigrateIn) -> MigrationResultPublic:
+@router.post(
+    "/vms/{vm_id}/migrate",
+    response_model=MigrationResultPublic,
+    responses={202: {"model": MigrationResultPublic, "description": "started; not waited for"}},
+)
+def migrate(
+    ctx: Ctx,
+    who: Caller,
+    vm_id: uuid.UUID,
+    body: MigrateIn,
+    response: Response,
+    wait: Annotated[bool, Query(description="false: answer 202 once the move started")] = True,
+) -> MigrationResultPublic:
     """Live-migrate: destination programmed and converged first, then the VM moves, then
     the source is cleaned. 409 ``infeasible`` with the plan's reasons; a failed step rolls
-    the whole move back (502 ``driver_error``, 409 ``verify_failed``)."""
-    result = service.migrate(
-        ctx.runtime, who, vm_id, _target(body), max_downtime_ms=body.max_downtime_ms
-    )
+    the whole move back (502 ``driver_error``, 409 ``verify_failed``). With
+    ``?wait=false`` the answer is ``202`` as soon as the move is planned and started
+    (``state: running``, ``Location: /api/v1/migrations/{workflow_id}`` to follow it)."""
+    run = service.migrate if wait else service.start
+    result = run(ctx.runtime, who, vm_id, _target(body), max_downtime_ms=body.max_downtime_ms)
+    if not wait:
+        response.status_code = status.HTTP_202_ACCEPTED
+        response.headers["Location"] = f"/api/v1/migrations/{result.workflow_id}"
     return MigrationResultPublic(
         workflow_id=result.workflow_id,
         state=result.state,
         plan=plan_view(result.plan),
         stats=result.stats,
     )
+
+
+def migration_view(m: service.MigrationView) -> MigrationPublic:
+    return MigrationPublic(
+        id=m.id,
+        vm_id=m.vm_id,
+        state=m.state,
+        target=m.target,
+        scope=m.scope,
+        error=m.error,
+        progress=m.progress,
+        steps=[{"name": n, "state": st} for n, st in m.steps],
+        created_at=m.created_at,
+        stats=dict(m.data.get("stats", {})),
+    )
+
+
+@router.get("/migrations/{workflow_id}", response_model=MigrationPublic)
+def get_migration(ctx: Ctx, who: Caller, workflow_id: uuid.UUID) -> MigrationPublic:
+    """One move: its state, each step's state, progress, and QEMU's figures once moved."""
+    return migration_view(service.get_migration(ctx.runtime, who, workflow_id))
 
 
 @router.get("/migrations", response_model=ListOf[MigrationPublic])
@@ -106,20 +142,7 @@ def list_migrations(
 ) -> dict:
     rows = service.list_migrations(ctx.runtime, who, vm_id=vm_id, limit=limit)
     return {
-        "items": [
-            MigrationPublic(
-                id=m.id,
-                vm_id=m.vm_id,
-                state=m.state,
-                target=m.target,
-                scope=m.scope,
-                error=m.error,
-                progress=m.progress,
-                steps=[{"name": n, "state": st} for n, st in m.steps],
-                created_at=m.created_at,
-            )
-            for m in rows
-        ],
+        "items": [migration_view(m) for m in rows],
         "next_cursor": None,
     }
 

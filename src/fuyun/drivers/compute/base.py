@@ -33,6 +33,9 @@ class NicSpec:
     mac: str
     vlan: int
     network: str
+    # The addresses IPAM gave the port, for a guest that configures itself from what
+    # its hypervisor tells it (a kernel command line, a config drive) rather than DHCP.
+    ips: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -84,6 +84,7 @@ class DnsmasqServer:
 
     def _restart(self) -> None:
         self.stop()
+        kill_pidfile(self.pidfile)  # one left by an earlier owner (an agent restarted)
         argv = [
             "dnsmasq",
             "--keep-in-foreground",
@@ -106,6 +107,38 @@ class DnsmasqServer:
                 return
             time.sleep(0.02)
         raise DriverError("dnsmasq did not start within 5 s")
+
+
+def kill_pidfile(pidfile: Path, timeout_s: float = 5.0) -> bool:
+    """Terminate the dnsmasq a pidfile names (only if it is one) and remove the file;
+    True if a process was stopped. How ``lab down`` and a restarted owner clean up."""
+    try:
+        pid = int(pidfile.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        pidfile.unlink(missing_ok=True)
+        return False
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (FileNotFoundError, ProcessLookupError):
+        cmdline = b""
+    stopped = False
+    if b"dnsmasq" in cmdline:
+        try:
+            os.kill(pid, signal.SIGTERM)
+            stopped = True
+        except ProcessLookupError:
+            pass
+        deadline = time.monotonic() + timeout_s
+        while stopped and time.monotonic() < deadline:
+            try:
+                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except (FileNotFoundError, ProcessLookupError, IndexError):
+                break
+            if state == "Z":
+                break  # gone, waiting for its parent to reap it
+            time.sleep(0.02)
+    pidfile.unlink(missing_ok=True)
+    return stopped
 
 
 def _write_if_changed(path: Path, text: str) -> bool:

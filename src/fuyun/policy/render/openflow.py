@@ -20,7 +20,8 @@ Table layout::
 
     0   classify source: dl_src=MAC -> reg5=port, reg7=VLAN
     1   classify destination: dl_dst=MAC -> reg6=port, reg7=VLAN
-    2   dispatch: not ours -> 30; IP/IPv6 -> ct(zone=reg7, table=5); ARP -> 9; else drop
+    2   dispatch: not ours -> 30; ND/MLD -> 9; IP/IPv6 -> ct(zone=reg7, table=5);
+        ARP -> 9; else drop
     5   conntrack state: +inv drop; +est/+rel -> 30; +new -> 9
     9   egress guard: non-local source -> 19; ARP and IP anti-spoofing and DHCP to
         the network's service (the port's Binding), ND, broadcast/multicast drop;
@@ -149,6 +150,11 @@ def _fixed(t: _Table) -> None:
     t.add(CLASSIFY_SRC, 0, "", f"resubmit(,{CLASSIFY_DST})")
     t.add(CLASSIFY_DST, 0, "", f"resubmit(,{DISPATCH})")
     t.add(DISPATCH, 100, "reg5=0,reg6=0", f"resubmit(,{OUTPUT})")
+    # Neighbour discovery and MLD bypass conntrack: the userspace datapath's tracker
+    # calls them invalid, which would drop every NA a VM sends (no IPv6 at all). The
+    # guards still decide who may send which of them.
+    for icmp_type in (131, 133, 134, 135, 136, 143):
+        t.add(DISPATCH, 95, f"icmp6,icmpv6_type={icmp_type}", f"resubmit(,{EGRESS_GUARD})")
     for proto in ("ip", "ipv6"):
         t.add(DISPATCH, 90, proto, f"ct(table={STATE},zone={ZONE})")
         t.add(OUTPUT, 100, f"ct_state=+new+trk,{proto}", f"ct(commit,zone={ZONE})", "NORMAL")

@@ -2,9 +2,10 @@
 
 ``target_devices`` names the desired-state rows that enforce a VM's ports on the
 target host (its vswitch, its ToR, or the guest's own iptables, by the module's
-enforcement point). ``verify_ports`` is ``fuyun verify`` narrowed to those
-devices: each must hold, applied, exactly the policy the intent compiles to for
-the VM's ports and the address sets they use.
+enforcement point); ``destination_devices`` adds the host's port map and QoS
+document, which a move converges before the VM is touched. ``verify_ports`` is
+``fuyun verify`` narrowed to those devices: each must hold, applied, exactly the
+policy the intent compiles to for the VM's ports and the address sets they use.
 """
 
 from __future__ import annotations
@@ -36,6 +37,29 @@ def target_devices(s: Session, host: Host, vm_id: uuid.UUID) -> list[DeviceState
             )
         )
     )
+
+
+HOST_DOCUMENTS = ("ports", "qos")
+
+
+def destination_devices(s: Session, host: Host, vm_id: uuid.UUID) -> list[DeviceState]:
+    """Everything the destination must run before the VM arrives: the policy devices of
+    :func:`target_devices`, and the host's own port map (each port plugged, tagged with
+    its VLAN and anti-spoofed) and QoS document (its shaping)."""
+    rows = target_devices(s, host, vm_id)
+    seen = {r.id for r in rows}
+    rows += [
+        r
+        for r in s.scalars(
+            select(DeviceState).where(
+                DeviceState.device_type == "host",
+                DeviceState.device_name == host.name,
+                DeviceState.enforcement_point.in_(HOST_DOCUMENTS),
+            )
+        )
+        if r.id not in seen
+    ]
+    return rows
 
 
 def _normal(policy: DevicePolicy) -> DevicePolicy:

@@ -6,6 +6,7 @@ addresses), then run as the ``vm.migrate`` workflow; both outcomes are audited.
 
 from __future__ import annotations
 
+import threading
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -92,6 +93,58 @@ def move(
 ) -> MoveResult:
     """:func:`migrate` on behalf of another use case (a resize that no longer fits),
     which has already decided the caller may have the VM moved."""
+    chosen, payload = _planned(rt, principal, vm_id, target, max_downtime_ms, demand)
+    outcome = rt.engine.execute(
+        KIND,
+        payload,
+        tenant_id=uuid.UUID(chosen.tenant_id),
+        actor=principal.username,
+        subject=str(vm_id),
+    )
+    return _finished(rt, principal, vm_id, chosen, outcome, raise_error=raise_error)
+
+
+def start(
+    rt: Any,
+    principal: Principal,
+    vm_id: uuid.UUID,
+    target: Target,
+    *,
+    max_downtime_ms: int = 300,
+) -> MoveResult:
+    """Plan the move and start it without waiting: answers the workflow (``running``) at
+    once; the move goes on in a thread of this process (or a workflow worker's, in queue
+    mode) and is audited when it ends. Follow it at ``/migrations/{workflow_id}``."""
+    principal.require_operator()
+    chosen, payload = _planned(rt, principal, vm_id, target, max_downtime_ms, None)
+    tenant_id = uuid.UUID(chosen.tenant_id)
+    queued = rt.engine.queue
+    wf_id = rt.engine.start(
+        KIND,
+        payload,
+        tenant_id=tenant_id,
+        actor=principal.username,
+        subject=str(vm_id),
+        lease=not queued,
+    )
+
+    def finish() -> None:
+        outcome = rt.engine.wait(wf_id) if queued else rt.engine.run(wf_id)
+        _finished(rt, principal, vm_id, chosen, outcome, raise_error=False)
+
+    threading.Thread(target=finish, name=f"fuyun-migrate-{vm_id}", daemon=True).start()
+    return MoveResult(chosen, wf_id, "running")
+
+
+def _planned(
+    rt: Any,
+    principal: Principal,
+    vm_id: uuid.UUID,
+    target: Target,
+    max_downtime_ms: int,
+    demand: Demand | None,
+) -> tuple[MigrationPlan, dict[str, Any]]:
+    """The plan of a feasible move and its workflow's payload; refused (and audited) else."""
     try:
         with rt.db.read_session() as s:
             chosen = plan_move(rt, s, _vm(s, principal, vm_id), target, demand=demand)
@@ -112,19 +165,25 @@ def move(
         )
         raise
     assert chosen.target_host_id is not None
-    outcome = rt.engine.execute(
-        KIND,
-        {
-            "vm_id": str(vm_id),
-            "target_host_id": chosen.target_host_id,
-            "target": chosen.target_host,
-            "scope": chosen.scope,
-            "max_downtime_ms": max_downtime_ms,
-        },
-        tenant_id=uuid.UUID(chosen.tenant_id),
-        actor=principal.username,
-        subject=str(vm_id),
-    )
+    payload = {
+        "vm_id": str(vm_id),
+        "target_host_id": chosen.target_host_id,
+        "target": chosen.target_host,
+        "scope": chosen.scope,
+        "max_downtime_ms": max_downtime_ms,
+    }
+    return chosen, payload
+
+
+def _finished(
+    rt: Any,
+    principal: Principal,
+    vm_id: uuid.UUID,
+    chosen: MigrationPlan,
+    outcome: Any,
+    *,
+    raise_error: bool,
+) -> MoveResult:
     detail: dict[str, Any] = {
         "workflow_id": str(outcome.id),
         "from": chosen.source_host,
@@ -183,14 +242,29 @@ class MigrationView:
         return done / len(self.steps) if self.steps else 0.0
 
 
+def get_migration(rt: Any, principal: Principal, workflow_id: uuid.UUID) -> MigrationView:
+    """One move by its workflow id (404 when there is none)."""
+    found = list_migrations(rt, principal, workflow_id=workflow_id, limit=1)
+    if not found:
+        raise NotFound("no such migration", field="workflow_id")
+    return found[0]
+
+
 def list_migrations(
-    rt: Any, principal: Principal, *, vm_id: uuid.UUID | None = None, limit: int = 50
+    rt: Any,
+    principal: Principal,
+    *,
+    vm_id: uuid.UUID | None = None,
+    workflow_id: uuid.UUID | None = None,
+    limit: int = 50,
 ) -> list[MigrationView]:
     principal.require_operator()
     with rt.db.read_session() as s:
         stmt = select(Workflow).where(Workflow.kind == KIND)
         if vm_id is not None:
             stmt = stmt.where(Workflow.subject == str(vm_id))
+        if workflow_id is not None:
+            stmt = stmt.where(Workflow.id == workflow_id)
         rows = list(s.scalars(stmt.order_by(Workflow.created_at.desc()).limit(limit)))
         steps: dict[uuid.UUID, list[tuple[str, str]]] = {}
         for st in s.scalars(

@@ -7,9 +7,10 @@ Steps, each recorded before it runs and undone in reverse on failure:
              span grows to the target ToR (switch tables claimed, over an L2
              extension if need be) and security policy is recompiled for the
              target's devices — desired state written at the destination.
-``converge`` apply those devices through the network driver (the reconcile path)
-             and wait until each reports the generation written; a device that
-             does not converge fails the move before the VM is touched.
+``converge`` apply those devices — and the target host's port map (port plugged,
+             VLAN-tagged, anti-spoofed) and QoS — through the network driver (the
+             reconcile path) and wait until each reports the generation written;
+             a device that does not converge fails the move before the VM is touched.
 ``migrate``  the compute driver's live migration (undone by migrating back).
 ``cutover``  the port's primary binding and the VM's host become the target (flow
              and telemetry mappings follow the binding); the hypervisor announces
@@ -39,7 +40,7 @@ from fuyun.domain.vm_states import VmState, check_transition
 from fuyun.scheduler.model import Demand
 from fuyun.services import capacity, l2fabric
 from fuyun.services.enforcement import recompile
-from fuyun.services.migration.checks import target_devices, verify_ports
+from fuyun.services.migration.checks import destination_devices, verify_ports
 from fuyun.services.migration.plan import assess
 from fuyun.services.ports import bind_port_host
 from fuyun.services.reconcile import converge
@@ -164,7 +165,7 @@ def extend(ctx: StepContext) -> None:
     recompile(s, affected)
     ctx.data["extended"] = extended
     ctx.data["await"] = {
-        str(row.id): row.desired_generation for row in target_devices(s, target, vm.id)
+        str(row.id): row.desired_generation for row in destination_devices(s, target, vm.id)
     }
 
 
@@ -278,7 +279,7 @@ def verify(ctx: StepContext) -> None:
     # Cut-over (or a concurrent move to the same host) may have moved the target's
     # devices on: apply what is desired now, then judge what they run.
     if rt.network is not None:
-        converge(s, rt.network, [d.id for d in target_devices(s, target, vm.id)])
+        converge(s, rt.network, [d.id for d in destination_devices(s, target, vm.id)])
     problems = verify_ports(s, target, vm.id)
     if problems:
         raise Conflict(

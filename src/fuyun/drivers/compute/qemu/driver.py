@@ -76,13 +76,13 @@ class QemuComputeDriver:
 
     def _plug_all(self, inst: Instance, spec: InstanceSpec) -> None:
         plug = self._plug(inst.host)
-        for i, nic in enumerate(spec.nics):
-            plug.plug(inst.tap(i), nic, spec.vm_id)
+        for nic in spec.nics:
+            plug.plug(inst.tap(nic), nic, spec.vm_id)
 
     def _unplug(self, inst: Instance, spec: InstanceSpec) -> None:
         plug = self._plug(inst.host)
-        for i in range(len(spec.nics)):
-            plug.unplug(inst.tap(i))
+        for nic in spec.nics:
+            plug.unplug(inst.tap(nic))
 
     def _end(self, inst: Instance, spec: InstanceSpec) -> None:
         """Power off (QMP ``quit``, then SIGKILL if it lingers) and unplug the taps."""

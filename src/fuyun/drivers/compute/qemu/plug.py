@@ -67,11 +67,14 @@ class LinuxBridgePlug:
 class OvsPlug:
     bridge: str
     db: str | None = None
+    netns: str | None = None
 
     def _vsctl(self) -> list[str]:
         return ["ovs-vsctl", f"--db={self.db}"] if self.db else ["ovs-vsctl"]
 
     def plug(self, tap: str, nic: NicSpec, vm_id: uuid.UUID) -> None:
+        # Open vSwitch opens a system port as it is; a tap left down passes no frame.
+        _run([*_ip(self.netns), "link", "set", tap, "up"])
         _run(
             [
                 *self._vsctl(), "--may-exist", "add-port", self.bridge, tap, f"tag={nic.vlan}",
@@ -81,6 +84,8 @@ class OvsPlug:
                 f"external_ids:vm-id={vm_id}",
             ]
         )  # fmt: skip
+        # QEMU leaves a tap it made without a script down; a down port passes nothing.
+        _run([*_ip(self.netns), "link", "set", tap, "up"])
 
     def unplug(self, tap: str) -> None:
         _run([*self._vsctl(), "--if-exists", "del-port", self.bridge, tap])
@@ -93,7 +98,7 @@ def make_plug(spec: str, netns: str | None, ovsdb: str | None = None) -> NicPlug
     if kind == "bridge" and name:
         return LinuxBridgePlug(name, netns)
     if kind == "ovs" and name:
-        return OvsPlug(name, ovsdb)
+        return OvsPlug(name, ovsdb, netns)
     raise InvalidInput(
         f"unknown NIC plug '{spec}'; use none, bridge:NAME or ovs:NAME", field="plug"
     )

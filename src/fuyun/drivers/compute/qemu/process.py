@@ -23,7 +23,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from fuyun.domain.errors import DriverError
-from fuyun.drivers.compute.base import InstanceSpec
+from fuyun.domain.hostports import hypervisor_ifname
+from fuyun.drivers.compute.base import InstanceSpec, NicSpec
 from fuyun.drivers.compute.qemu.config import QemuConfig
 from fuyun.drivers.compute.specjson import spec_from_json, spec_to_json
 
@@ -56,9 +57,9 @@ class Instance:
     def serial_log(self) -> Path:
         return self.dir / "serial.log"
 
-    def tap(self, index: int) -> str:
-        """A tap name unique per host and VM, within the kernel's 15 characters."""
-        return f"f{self._key[:3]}{self.vm_id.hex[:9]}{index:x}"
+    def tap(self, nic: NicSpec) -> str:
+        """The NIC's tap on this host: named as the host's network driver expects it."""
+        return hypervisor_ifname(self.host, nic.port_id)
 
     def exists(self) -> bool:
         return (self.dir / "spec.json").exists()
@@ -103,18 +104,26 @@ def command(
         "-serial", f"file:{inst.serial_log}",
     ]  # fmt: skip
     if cfg.kernel is not None:
-        argv += ["-kernel", str(cfg.kernel), "-append", cfg.append]
+        argv += ["-kernel", str(cfg.kernel), "-append", _append(cfg.append, spec)]
         if cfg.initrd is not None:
             argv += ["-initrd", str(cfg.initrd)]
     for i, nic in enumerate(spec.nics):
         argv += [
-            "-netdev", f"tap,id=n{i},ifname={inst.tap(i)},script=no,downscript=no",
+            "-netdev", f"tap,id=n{i},ifname={inst.tap(nic)},script=no,downscript=no",
             "-device", f"virtio-net-pci,netdev=n{i},mac={nic.mac},id=nic{i}",
         ]  # fmt: skip
     if incoming is not None:
         argv += ["-incoming", incoming]
     netns = cfg.host(inst.host).netns
     return ["ip", "netns", "exec", netns, *argv] if netns else argv
+
+
+def _append(base: str, spec: InstanceSpec) -> str:
+    """The kernel command line: the configured one, plus ``fuyun.ipN=ADDR[,ADDR…]`` per
+    NIC with addresses, which a guest without DHCP reads to configure itself (the
+    kernel ignores parameters it does not know and leaves them in /proc/cmdline)."""
+    extra = [f"fuyun.ip{i}={','.join(nic.ips)}" for i, nic in enumerate(spec.nics) if nic.ips]
+    return " ".join([base, *extra]) if extra else base
 
 
 class Processes:

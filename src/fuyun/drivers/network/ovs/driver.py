@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from fuyun.domain.errors import DriverError
-from fuyun.domain.hostports import HostPorts, PortBinding
+from fuyun.domain.hostports import HostPorts, PortBinding, hypervisor_ifname
 from fuyun.domain.qos import HostQos
 from fuyun.drivers.network.base import AppliedState
 from fuyun.drivers.network.ovs.flows import POLICY_COOKIE, PORTS_COOKIE, policy_flows, port_flows
@@ -69,14 +69,18 @@ class OvsNetworkDriver:
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> OvsNetworkDriver:
         """``FUYUN_OVS_DB``, ``FUYUN_OVS_RUNDIR``, ``FUYUN_SFLOW_TARGET`` (host:port) and,
-        for the lab, ``FUYUN_OVS_PLUG_NETNS`` + ``FUYUN_OVS_PLUG_PREFIX``."""
+        for the lab, ``FUYUN_OVS_PLUG_NETNS`` + ``FUYUN_OVS_PLUG_PREFIX`` (+
+        ``FUYUN_OVS_HYPERVISOR_HOSTS``: hosts whose VMs are QEMU, not namespaces)."""
         env = dict(os.environ if env is None else env)
         rundir = Path(env.get("FUYUN_OVS_RUNDIR", "/var/run/openvswitch"))
         db = env.get("FUYUN_OVS_DB", f"unix:{rundir / 'db.sock'}")
         plugger: Plugger | None = None
         if env.get("FUYUN_OVS_PLUG_NETNS"):
+            hypervisor = env.get("FUYUN_OVS_HYPERVISOR_HOSTS", "")
             plugger = NamespacePlugger(
-                env["FUYUN_OVS_PLUG_NETNS"], env.get("FUYUN_OVS_PLUG_PREFIX", "fuyun-vm-")
+                env["FUYUN_OVS_PLUG_NETNS"],
+                env.get("FUYUN_OVS_PLUG_PREFIX", "fuyun-vm-"),
+                frozenset(h.strip() for h in hypervisor.split(",") if h.strip()),
             )
         return cls(db, rundir, plugger=plugger, sflow=sflow_from_env(env))
 
@@ -181,17 +185,32 @@ class OvsNetworkDriver:
             "fuyun-tenant": binding.tenant,
         }
 
+    def _names(self, doc: HostPorts) -> dict[str, PortBinding]:
+        """The switch port of each binding: the hypervisor's tap on a hypervisor host,
+        the port's own device name where the plugger makes the interface (lab VMs)."""
+        if self.plugger.hypervisor(doc.host):
+            return {hypervisor_ifname(doc.host, b.port_id): b for b in doc.ports}
+        return {device_name_of(b): b for b in doc.ports}
+
     def _apply_ports(self, bridge: str, doc: HostPorts) -> None:
-        want = {device_name_of(b): b for b in doc.ports}
+        want = self._names(doc)
+        hypervisor = self.plugger.hypervisor(doc.host)
         have = self.ovsdb.ports(bridge)
         for name, port in have.items():
             if "iface-id" in port.iface_ids and name not in want:
                 self.ovsdb.delete_port(bridge, name)
-                self.plugger.unplug(name)
-        self.plugger.plug([(binding, name) for name, binding in want.items()])
+                if not hypervisor:  # a hypervisor's tap is its own; it goes with the VM
+                    self.plugger.unplug(name)
+        if not hypervisor:
+            self.plugger.plug([(binding, name) for name, binding in want.items()])
+        # A hypervisor's tap may not exist yet (a live migration's destination is
+        # programmed before the VM arrives): its port asks for a fixed OpenFlow number,
+        # so the flows below match it from the moment the interface appears.
+        requests = _requests(have, want) if hypervisor else {}
         self.ovsdb.add_access_ports(
             bridge,
             {n: (b.vlan, self._ids(b)) for n, b in want.items() if n not in have},
+            {n: r for n, r in requests.items() if n not in have},
         )
         for name, binding in want.items():
             current = have.get(name)
@@ -203,7 +222,12 @@ class OvsNetworkDriver:
                 or not _ids_match(current, self._ids(binding))
             ):
                 self.ovsdb.set_port(name, tag=binding.vlan, iface_ids=self._ids(binding))
-        ofports = self._wait_ofports(bridge, set(want))
+            if name in requests and current.ofport_request != requests[name]:
+                self.ovsdb.request_ofport(name, requests[name])
+        if hypervisor:
+            ofports = {n: requests[n] for n in want}
+        else:
+            ofports = self._wait_ofports(bridge, set(want))
         self.ofctl.replace(
             bridge, PORTS_COOKIE, port_flows([(b, ofports[n]) for n, b in want.items()])
         )
@@ -226,7 +250,8 @@ class OvsNetworkDriver:
             time.sleep(0.02)
 
     def _ports_drift(self, bridge: str, doc: HostPorts) -> list[str]:
-        want = {device_name_of(b): b for b in doc.ports}
+        want = self._names(doc)
+        hypervisor = self.plugger.hypervisor(doc.host)
         have = self.ovsdb.ports(bridge)
         out = []
         for name, port in sorted(have.items()):
@@ -241,10 +266,17 @@ class OvsNetworkDriver:
                 out.append(f"port {name} has tag {port.tag}, wants {binding.vlan}")
             if not _ids_match(port, self._ids(binding)):
                 out.append(f"port {name} has wrong external_ids")
-            if port.ofport <= 0:
+            if hypervisor and port.ofport_request is None:
+                out.append(f"port {name} has no OpenFlow port number asked for")
+            if not hypervisor and port.ofport <= 0:
                 out.append(f"port {name} has no OpenFlow port")
         if not out:
-            flows = port_flows([(b, have[n].ofport) for n, b in want.items()])
+            flows = port_flows(
+                [
+                    (b, (have[n].ofport_request or -1) if hypervisor else have[n].ofport)
+                    for n, b in want.items()
+                ]
+            )
             out += [f"flow {line}" for line in self.ofctl.diff(bridge, PORTS_COOKIE, flows)]
         if self.ovsdb.sflow(bridge) != self._sflow_for(bridge):
             out.append("sFlow agent differs")
@@ -254,8 +286,13 @@ class OvsNetworkDriver:
 
     def _qos_want(self, doc: HostQos) -> dict[str, dict[str, int | str]]:
         link = doc.uplink_bps or DEFAULT_LINK_BPS
+        hypervisor = self.plugger.hypervisor(doc.host)
         return {
-            device_name(_uuid(p.port_id)): {
+            (
+                hypervisor_ifname(doc.host, p.port_id)
+                if hypervisor
+                else device_name(_uuid(p.port_id))
+            ): {
                 "type": "linux-htb",
                 "link": link,
                 "min": p.min_bps,
@@ -292,6 +329,32 @@ class OvsNetworkDriver:
             if got != q:
                 out.append(f"port {name} QoS is {got}, wants {q}")
         return out
+
+
+FIRST_REQUESTED_OFPORT = 1000  # above what the switch numbers patch ports with
+
+
+def _requests(have: dict[str, OvsPort], want: dict[str, PortBinding]) -> dict[str, int]:
+    """The OpenFlow port number of each wanted hypervisor port: the one it asked for,
+    else the one it has (asking for it changes nothing), else the lowest free one."""
+    out: dict[str, int] = {}
+    for name in want:
+        port = have.get(name)
+        if port is not None and port.ofport_request:
+            out[name] = port.ofport_request
+        elif port is not None and port.ofport > 0:
+            out[name] = port.ofport
+    taken = set(out.values()) | {p.ofport for p in have.values() if p.ofport > 0}
+    taken |= {p.ofport_request for p in have.values() if p.ofport_request}
+    free = FIRST_REQUESTED_OFPORT
+    for name in sorted(want):
+        if name in out:
+            continue
+        while free in taken:
+            free += 1
+        out[name] = free
+        taken.add(free)
+    return out
 
 
 def device_name_of(binding: PortBinding) -> str:

@@ -32,6 +32,8 @@ class OvsPort:
     iface_type: str
     iface_ids: dict[str, str]
     qos: dict[str, Any] | None  # {"max": .., "min": .., "ceil": ..} for fuyun QoS
+    # The OpenFlow port number asked for (a port programmed before its interface exists).
+    ofport_request: int | None = None
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,7 @@ class Ovsdb:
                 iface_type=iface.type if iface is not None else "",
                 iface_ids=dict(iface.external_ids) if iface is not None else {},
                 qos=_qos_of(port),
+                ofport_request=_one(iface.ofport_request) if iface is not None else None,
             )
         return out
 
@@ -168,15 +171,28 @@ class Ovsdb:
             if iface_ids:
                 txn.add(self.api.db_set("Interface", name, ("external_ids", iface_ids)))
 
-    def add_access_ports(self, bridge: str, ports: dict[str, tuple[int, dict[str, str]]]) -> None:
-        """Add ``name -> (tag, interface external_ids)`` ports in one transaction."""
+    def add_access_ports(
+        self,
+        bridge: str,
+        ports: dict[str, tuple[int, dict[str, str]]],
+        ofport_requests: dict[str, int] | None = None,
+    ) -> None:
+        """Add ``name -> (tag, interface external_ids)`` ports in one transaction, each
+        with the OpenFlow port number ``ofport_requests`` asks for, if any."""
         if not ports:
             return
+        requests = ofport_requests or {}
         with self.txn() as txn:
             for name, (tag, ids) in ports.items():
                 txn.add(self.api.add_port(bridge, name, may_exist=True))
                 txn.add(self.api.db_set("Port", name, ("tag", tag)))
                 txn.add(self.api.db_set("Interface", name, ("external_ids", ids)))
+                if name in requests:
+                    txn.add(self.api.db_set("Interface", name, ("ofport_request", requests[name])))
+
+    def request_ofport(self, name: str, ofport: int) -> None:
+        with self.txn() as txn:
+            txn.add(self.api.db_set("Interface", name, ("ofport_request", ofport)))
 
     def set_port(self, name: str, *, tag: int, iface_ids: dict[str, str]) -> None:
         with self.txn() as txn:

@@ -26,6 +26,10 @@ PARALLEL = 8  # namespace set-up is mostly waiting on short-lived processes
 
 
 class Plugger(Protocol):
+    def hypervisor(self, host: str) -> bool:
+        """Whether a hypervisor makes the host's VM interfaces (named by
+        :func:`~fuyun.domain.hostports.hypervisor_ifname`); the switch then only adds them."""
+
     def plug(self, items: list[tuple[PortBinding, str]]) -> None:
         """Make each interface exist for the switch, with its binding's MAC and addresses."""
 
@@ -36,7 +40,10 @@ class Plugger(Protocol):
 
 
 class ExistingInterface:
-    """The hypervisor made the interface; the switch only adds it."""
+    """The hypervisor makes the interface; the switch only adds it."""
+
+    def hypervisor(self, host: str) -> bool:
+        return True
 
     def plug(self, items: list[tuple[PortBinding, str]]) -> None:
         return None
@@ -49,11 +56,19 @@ class ExistingInterface:
 
 
 class NamespacePlugger:
-    """Each port a namespace ``{prefix}{ifname}`` wired into ``switch_netns``."""
+    """Each port a namespace ``{prefix}{ifname}`` wired into ``switch_netns`` — except on
+    ``hypervisor_hosts``, whose VMs are real (QEMU runs in ``switch_netns`` and makes
+    their taps there)."""
 
-    def __init__(self, switch_netns: str, prefix: str) -> None:
+    def __init__(
+        self, switch_netns: str, prefix: str, hypervisor_hosts: frozenset[str] = frozenset()
+    ) -> None:
         self.switch_netns, self.prefix = switch_netns, prefix
+        self.hypervisor_hosts = hypervisor_hosts
         self._sw: IPRoute | None = None
+
+    def hypervisor(self, host: str) -> bool:
+        return host in self.hypervisor_hosts
 
     def namespace(self, ifname: str) -> str:
         return f"{self.prefix}{ifname}"
