@@ -144,3 +144,17 @@ def test_tenant_aggregate_and_host_document(
     assert [(x.tenant, x.min_bps, x.max_bps) for x in doc.tenants] == [
         ("studio", 200_000_000, 900_000_000)
     ]
+    # Without a choice the host's documents are ambiguous: a 422 naming the field and them.
+    r = api.client.get(f"/api/v1/devices/host/{hname}", headers=api.op)
+    assert r.status_code == 422, r.text
+    error = r.json()["error"]
+    assert error["field"] == "enforcement_point"
+    assert "qos" in error["message"] and "vswitch" in error["message"]
+    r = api.client.get(
+        f"/api/v1/devices/host/{hname}", headers=api.op, params={"enforcement_point": "vswitch"}
+    )
+    assert r.status_code == 200 and r.json()["enforcement_point"] == "vswitch"
+    r = api.client.get(
+        f"/api/v1/devices/host/{hname}", headers=api.op, params={"enforcement_point": "vepa"}
+    )
+    assert r.status_code == 404 and r.json()["error"]["field"] == "enforcement_point"

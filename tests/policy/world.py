@@ -14,7 +14,15 @@ from __future__ import annotations
 import uuid
 
 from fuyun.policy.compile import GlobalRule, GroupRule, PolicySnapshot, compile_device
-from fuyun.policy.ir import Action, DevicePolicy, Direction, Endpoint, Gateway, device_name
+from fuyun.policy.ir import (
+    Action,
+    DevicePolicy,
+    Direction,
+    Endpoint,
+    Gateway,
+    Trunk,
+    device_name,
+)
 
 
 def _id(n: int) -> uuid.UUID:
@@ -68,6 +76,11 @@ def group_rules(web: uuid.UUID, db: uuid.UUID, base: int) -> dict[uuid.UUID, lis
     return rules
 
 
+# Each network's DHCP service answers on its subnets' gateways (VLAN 101's network is
+# static-only: no DHCP service, so no DHCP for its ports).
+DHCP = {100: ("10.1.0.1", "2001:db8:1::1"), 101: (), 200: ("10.1.0.1",)}
+
+
 def endpoint(
     n: int,
     tenant: uuid.UUID,
@@ -90,6 +103,7 @@ def endpoint(
         groups=frozenset(groups),
         host=host,
         device=device_name(port),
+        dhcp=DHCP.get(vlan, ()),
     )
 
 
@@ -101,7 +115,7 @@ ENDPOINTS = [
     endpoint(3, T1, VRF1, 100, ("10.1.0.20", "2001:db8:1::20"), {DB1}),
     endpoint(4, T1, VRF1, 101, ("10.1.1.21", "2001:db8:1:1::21"), {DB1}),
     endpoint(5, T2, VRF2, 200, ("10.1.0.10",), {WEB2}),
-    endpoint(6, T2, VRF2, 200, ("2001:db8:2::30",), {DB2}),
+    endpoint(6, T2, VRF2, 200, ("2001:db8:2::30",), {DB2}, host="h2"),
 ]
 # Web members that live elsewhere (another host or ToR) are still in the sets.
 REMOTE_WEB = {WEB1: {4: {"10.1.2.50"}, 6: {"2001:db8:1:2::50"}}, WEB2: {4: set(), 6: set()}}
@@ -143,9 +157,19 @@ def vm_policy(n: int = 1) -> DevicePolicy:
     return compile_device(snapshot(), f"vm-{e.port_id.hex[-4:]}", "vm-iptables", [e])
 
 
+# tor1's host-facing trunks: h1 holds ports on three VLANs, h2 on one, h3 none yet.
+TRUNKS = [
+    Trunk("Ethernet1/10", "h3", ()),
+    Trunk("Ethernet1/2", "h2", (200,)),
+    Trunk("Ethernet1/1", "h1", (100, 101, 200)),
+]
+
+
 def tor_policy() -> DevicePolicy:
     """ToR tor1 carries VLANs 100, 101, 200 with the endpoints, and transit VLAN 300."""
-    return compile_device(snapshot(), "tor1", "tor-acl", ENDPOINTS, vlans=[300, 200, 101, 100])
+    return compile_device(
+        snapshot(), "tor1", "tor-acl", ENDPOINTS, vlans=[300, 200, 101, 100], trunks=TRUNKS
+    )
 
 
 # The subnets' gateways: tenant 1 routes VLANs 100 and 101 in its VRF; tenant 2 reuses

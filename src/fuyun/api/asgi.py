@@ -6,17 +6,22 @@ upgraded on start under an advisory lock, so several processes may start at once
 
 from __future__ import annotations
 
-import gc
-
 from fastapi import FastAPI
 
 from fuyun.api.app import create_app
 from fuyun.config import Settings
+from fuyun.services.memory import (
+    GEN0_THRESHOLD,
+    GEN1_THRESHOLD,
+    GEN2_THRESHOLD,
+    settle_after_startup,
+)
 from fuyun.store.engine import Database
 from fuyun.store.migrate import upgrade
 
-#: (young, middle, old) collection thresholds for a serving process.
-SERVER_GC_THRESHOLDS = (20_000, 20, 20)
+#: (young, middle, old) collection thresholds for a serving process: one setting,
+#: in :mod:`fuyun.services.memory`, for the API, the worker and the benchmarks.
+SERVER_GC_THRESHOLDS = (GEN0_THRESHOLD, GEN1_THRESHOLD, GEN2_THRESHOLD)
 
 
 def app() -> FastAPI:
@@ -29,14 +34,10 @@ def app() -> FastAPI:
 
 
 def freeze_startup_objects() -> None:
-    """Move everything allocated at start-up out of the garbage collector's sight.
+    """Move everything allocated at start-up out of the garbage collector's sight and
+    raise its thresholds (:mod:`fuyun.services.memory`).
 
     The ~200k long-lived objects of FastAPI, pydantic and SQLAlchemy otherwise make
     every full collection pause a request for 250-400 ms on a small machine.
     """
-    gc.collect()
-    gc.freeze()
-    # What a request allocates is short-lived; collecting the young generation every
-    # 700 allocations (the default) mostly walks live request state. Fewer, larger
-    # young collections, and a full one only after many of them.
-    gc.set_threshold(*SERVER_GC_THRESHOLDS)
+    settle_after_startup(SERVER_GC_THRESHOLDS)

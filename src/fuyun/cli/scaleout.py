@@ -44,6 +44,7 @@ def worker(
     from fuyun.config import Settings
     from fuyun.drivers.compute import create_driver
     from fuyun.services.bootstrap import resync_driver
+    from fuyun.services.memory import settle_after_startup
     from fuyun.services.runtime import Runtime
     from fuyun.store.engine import Database
     from fuyun.store.migrate import upgrade
@@ -74,6 +75,7 @@ def worker(
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    settle_after_startup()  # before the pool's threads allocate per workflow
     pool.start()
     out.print(
         f"fuyun worker {runtime.engine.owner} on {db.engine.dialect.name}: "

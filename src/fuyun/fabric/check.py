@@ -79,6 +79,7 @@ def check_fabric(spec: FabricSpec) -> list[Finding]:
     check = _Check(spec)
     check.unique_names()
     check.unique_mgmt_addresses()
+    check.unique_tor_ports()
     check.sites()
     check.interconnects()
     check.module_links()
@@ -130,6 +131,19 @@ class _Check:
                 where = ("hosts", i, host.name)
                 other = f"switches[{switch_index[host.name]}]"
                 self.add(where, "name", f"duplicate name: also {other}, a switch")
+
+    def unique_tor_ports(self) -> None:
+        """Two hosts cannot share one ToR interface: one cable, one host."""
+        seen: dict[tuple[str, str], int] = {}
+        for i, host in enumerate(self.spec.hosts):
+            if host.tor is None or host.tor_port is None:
+                continue
+            first = seen.setdefault((host.tor, host.tor_port), i)
+            if first != i:
+                where = ("hosts", i, host.name)
+                self.add(
+                    where, "tor_port", f"{host.tor_port} of {host.tor} is also hosts[{first}]'s"
+                )
 
     def unique_mgmt_addresses(self) -> None:
         seen: dict[str, tuple[str, int]] = {}

@@ -38,6 +38,8 @@ from fuyun.fabric.spec import (
     SiteSpec,
     SwitchSpec,
 )
+from fuyun.fabric.torports import fill_tor_ports
+from fuyun.fabric.torports import resolve as resolve_tor_ports
 from fuyun.ipam.addresses import pack
 from fuyun.store.models import (
     Flavor,
@@ -339,7 +341,7 @@ class _Rows:
         rows = []
         now, models = self.now, self.models
         switch_ids, switch_module = self.switch_ids, self.switch_module
-        for h in self.spec.hosts:
+        for h, tor_port in zip(self.spec.hosts, resolve_tor_ports(self.spec), strict=True):
             tor = h.tor or ""  # check_fabric has proved every host is cabled
             module = switch_module[tor]
             model = models[h.model]
@@ -352,6 +354,7 @@ class _Rows:
                     "tor_id": switch_ids[tor],
                     "server_model_id": model["id"],
                     "mgmt_address": h.mgmt_address,
+                    "tor_port": tor_port,
                     "hypervisor": h.hypervisor.value,
                     "vswitch": h.vswitch.value,
                     "state": h.state.value,
@@ -374,7 +377,8 @@ class _Rows:
 
 def canonical(spec: FabricSpec) -> FabricSpec:
     """``spec`` as the store keeps it: every list sorted by name, uplinks sorted and
-    de-duplicated."""
+    de-duplicated, every host's ToR interface resolved."""
+    spec = fill_tor_ports(spec)
     return spec.model_copy(
         update={
             "server_models": _by_name(spec.server_models),
@@ -492,7 +496,7 @@ _SWITCH_VALUES = (
     "vlan_capacity",
     "acl_capacity",
 )
-_HOST_VALUES = ("mgmt_address", "hypervisor", "vswitch", "max_vms", "state")
+_HOST_VALUES = ("mgmt_address", "tor_port", "hypervisor", "vswitch", "max_vms", "state")
 
 
 def _columns(table: type[Any], names: tuple[str, ...]) -> list[Any]:

@@ -126,6 +126,10 @@ class HostSpec(_Entry):
     tor: Name | None
     model: Name
     mgmt_address: str | None = Field(default=None, max_length=64)
+    # The ToR interface the host is cabled to; derived from its index when absent.
+    tor_port: str | None = Field(
+        default=None, max_length=32, pattern=r"^[A-Za-z][A-Za-z0-9/._:-]*$"
+    )
     hypervisor: Hypervisor = Hypervisor.KVM
     vswitch: VSwitchKind = VSwitchKind.OVS
     max_vms: Annotated[int, Field(ge=1, le=64)] = 8

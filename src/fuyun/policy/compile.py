@@ -28,6 +28,7 @@ from fuyun.policy.ir import (
     Match,
     PortPolicy,
     Rule,
+    Trunk,
     set_name,
 )
 
@@ -179,6 +180,7 @@ def compile_device(
     endpoints: Iterable[Endpoint],
     vlans: Iterable[int] = (),
     gateways: Iterable[Gateway] = (),
+    trunks: Iterable[Trunk] = (),
 ) -> DevicePolicy:
     ports = tuple(compile_port(snapshot, e) for e in sorted(endpoints, key=lambda e: e.port_id))
     return DevicePolicy(
@@ -188,4 +190,5 @@ def compile_device(
         sets=address_sets(snapshot, referenced_sets(ports)),
         vlans=tuple(sorted(set(vlans))),
         gateways=tuple(sorted(set(gateways))),
+        trunks=tuple(sorted(trunks, key=Trunk.sort_key)),
     )

@@ -14,6 +14,7 @@ set lookups, not rules x members.
 from __future__ import annotations
 
 import ipaddress
+import re
 import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -95,9 +96,43 @@ class Endpoint:
     groups: frozenset[uuid.UUID]
     host: str | None = None
     device: str = ""  # interface name on the host (e.g. "fy" + port id prefix)
+    # The network's DHCP service addresses (its subnets' gateways) when it serves DHCP.
+    dhcp: tuple[str, ...] = ()
 
     def addresses(self, family: int) -> list[str]:
         return [ip for ip in self.ips if ipaddress.ip_address(ip).version == family]
+
+    @property
+    def binding(self) -> Binding:
+        return Binding(self.mac, self.ips, self.dhcp)
+
+
+@dataclass(frozen=True)
+class Binding:
+    """What a port may send as, and the one DHCP service it may talk to.
+
+    Every enforcement point renders it before any tenant rule (anti-spoofing):
+    frames from the port carry ``mac``; IP packets carry one of ``ips`` as source
+    (DHCP's unspecified source excepted); DHCP client traffic (v4 udp 68->67, v6
+    546->547) goes to the service's addresses in ``dhcp_servers`` or to the
+    protocol's broadcast/multicast address, and DHCP replies (67->68, 547->546)
+    are accepted only from ``dhcp_servers``. No DHCP service, no DHCP: the
+    default deny holds. A port never answers as a DHCP server.
+    """
+
+    mac: str
+    ips: tuple[str, ...]
+    dhcp_servers: tuple[str, ...]
+
+    def addresses(self, family: int) -> list[str]:
+        return [ip for ip in self.ips if ipaddress.ip_address(ip).version == family]
+
+    def servers(self, family: int) -> list[str]:
+        return [ip for ip in self.dhcp_servers if ipaddress.ip_address(ip).version == family]
+
+
+DHCP_CLIENT = {4: (68, 67), 6: (546, 547)}  # (client port, server port)
+DHCP_ALL_SERVERS = {4: "255.255.255.255", 6: "ff02::1:2"}
 
 
 @dataclass(frozen=True)
@@ -124,6 +159,20 @@ class Gateway:
         return f"{self.address}/{self.cidr.split('/')[1]}"
 
 
+@dataclass(frozen=True, order=True)
+class Trunk:
+    """A ToR's host-facing interface: a trunk carrying only the VLANs of that host's ports."""
+
+    interface: str  # e.g. "Ethernet1/7"
+    host: str
+    vlans: tuple[int, ...]
+
+    def sort_key(self) -> tuple[object, ...]:
+        """Interfaces in port order: ``Ethernet1/2`` before ``Ethernet1/10``."""
+        parts = re.split(r"(\d+)", self.interface)
+        return tuple((int(x), "") if x.isdigit() else (-1, x) for x in parts), self.host
+
+
 @dataclass(frozen=True)
 class DevicePolicy:
     """Everything one device enforces."""
@@ -136,6 +185,8 @@ class DevicePolicy:
     vlans: tuple[int, ...] = ()
     # ToR only: the gateways of the local networks' subnets (SVIs in the tenant VRF).
     gateways: tuple[Gateway, ...] = ()
+    # ToR only: one trunk per host cabled to it, allowed VLANs = that host's ports' VLANs.
+    trunks: tuple[Trunk, ...] = ()
 
     def set_by_name(self) -> dict[str, AddressSet]:
         return {s.name: s for s in self.sets}
@@ -188,6 +239,10 @@ def to_json(policy: DevicePolicy) -> dict[str, object]:
             {"vlan": g.vlan, "vrf": str(g.vrf_id), "cidr": g.cidr, "ip": g.address}
             for g in policy.gateways
         ]
+    if policy.trunks:  # absent when empty, as for gateways
+        out["trunks"] = [
+            {"if": t.interface, "host": t.host, "vlans": list(t.vlans)} for t in policy.trunks
+        ]
     return out
 
 
@@ -210,6 +265,7 @@ def _to_json(policy: DevicePolicy) -> dict[str, object]:
                 "groups": sorted(str(g) for g in p.endpoint.groups),
                 "host": p.endpoint.host,
                 "dev": p.endpoint.device,
+                **({"dhcp": list(p.endpoint.dhcp)} if p.endpoint.dhcp else {}),
                 "in": _rules(p.ingress),
                 "out": _rules(p.egress),
             }
@@ -239,12 +295,17 @@ def from_json(data: dict[str, object]) -> DevicePolicy:
             frozenset(uuid.UUID(g) for g in p["groups"]),
             p.get("host"),
             str(p.get("dev", "")),
+            tuple(p.get("dhcp", ())),
         )
         ports.append(PortPolicy(e, rules(p["in"]), rules(p["out"])))
     sets = tuple(AddressSet(str(s["n"]), int(s["f"]), frozenset(s["a"])) for s in data["sets"])  # type: ignore[attr-defined]
     gateways = tuple(
         Gateway(int(g["vlan"]), uuid.UUID(g["vrf"]), str(g["cidr"]), str(g["ip"]))
         for g in data.get("gw", ())  # type: ignore[attr-defined]
+    )
+    trunks = tuple(
+        Trunk(str(t["if"]), str(t["host"]), tuple(int(v) for v in t["vlans"]))
+        for t in data.get("trunks", ())  # type: ignore[attr-defined]
     )
     return DevicePolicy(
         str(data["device"]),
@@ -253,4 +314,5 @@ def from_json(data: dict[str, object]) -> DevicePolicy:
         sets,
         tuple(data.get("vlans", ())),  # type: ignore[call-overload]
         gateways,
+        trunks,
     )

@@ -18,10 +18,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import delete, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 
 from fuyun.domain.enums import EnforcementPoint
 from fuyun.domain.errors import FuyunError
+from fuyun.fabric.torports import derive
 from fuyun.ipam.addresses import to_address, unpack
 from fuyun.policy.compile import GlobalRule, GroupRule, PolicySnapshot, compile_device
 from fuyun.policy.ir import (
@@ -30,6 +31,7 @@ from fuyun.policy.ir import (
     Direction,
     Endpoint,
     Gateway,
+    Trunk,
     device_name,
     from_json,
     to_json,
@@ -49,6 +51,9 @@ from fuyun.store.models import (
 )
 from fuyun.store.models import GlobalRule as GlobalRuleRow
 from fuyun.store.types import utcnow
+
+# Enum lookup by value is a slow call; a change reads thousands of rule rows.
+_DIRECTION = {d.value: d for d in Direction}
 
 
 @dataclass(frozen=True)
@@ -104,13 +109,25 @@ def gather(
     if not host_ids:
         return [], PolicySnapshot(), {}
     hosts = {h.id: h for h in s.scalars(select(Host).where(Host.id.in_(list(host_ids))))}
+    # Columns, not entities: a change touches hundreds of ports, and building ORM
+    # objects for them costs more than the whole compile.
     rows = s.execute(
-        select(Port, Segment.vlan, Network.vrf_id)
+        select(
+            Port.id,
+            Port.tenant_id,
+            Port.network_id,
+            Port.segment_id,
+            Port.mac,
+            Port.host_id,
+            Port.peer_host_id,
+            Segment.vlan,
+            Network.vrf_id,
+        )
         .join(Segment, Segment.id == Port.segment_id)
         .join(Network, Network.id == Port.network_id)
         .where(or_(Port.host_id.in_(list(host_ids)), Port.peer_host_id.in_(list(host_ids))))
     ).all()
-    port_ids = [p.id for p, _, _ in rows]
+    port_ids = [p.id for p in rows]
     groups_of: dict[uuid.UUID, set[uuid.UUID]] = defaultdict(set)
     for port_id, group_id in s.execute(
         select(PortSecurityGroup.port_id, PortSecurityGroup.group_id).where(
@@ -119,31 +136,54 @@ def gather(
     ):
         groups_of[port_id].add(group_id)
     ips = _addresses(s, port_ids)
+    dhcp = _dhcp_servers(s, {p.network_id for p in rows})
     # A port in the middle of a move is bound to two hosts; each enforces it.
     endpoints = [
         Endpoint(
             p.id,
             p.tenant_id,
-            vrf,
+            p.vrf_id,
             p.network_id,
             p.segment_id,
-            vlan,
+            p.vlan,
             p.mac,
             tuple(ips.get(p.id, ())),
             frozenset(groups_of.get(p.id, ())),
             host=hosts[bound].name if bound in hosts else None,
             device=device_name(p.id),
+            dhcp=dhcp.get(p.network_id, ()),
         )
-        for p, vlan, vrf in rows
-        for bound in _bindings(p, hosts)
+        for p in rows
+        for bound in _bindings(p.host_id, p.peer_host_id, hosts)
     ]
     return endpoints, snapshot_for(s, {g for e in endpoints for g in e.groups}), hosts
 
 
-def _bindings(port: Port, hosts: dict[uuid.UUID, Host]) -> list[uuid.UUID | None]:
-    """The hosts of ``hosts`` this port is bound to: its own, and its peer while it moves."""
-    found = [h for h in (port.host_id, port.peer_host_id) if h is not None and h in hosts]
-    return found or [port.host_id]
+def _bindings(
+    host_id: uuid.UUID | None, peer_host_id: uuid.UUID | None, hosts: dict[uuid.UUID, Host]
+) -> list[uuid.UUID | None]:
+    """The hosts of ``hosts`` a port is bound to: its own, and its peer while it moves."""
+    found = [h for h in (host_id, peer_host_id) if h is not None and h in hosts]
+    return found or [host_id]
+
+
+def _dhcp_servers(s: Session, network_ids: set[uuid.UUID]) -> dict[uuid.UUID, tuple[str, ...]]:
+    """Per network that serves DHCP, the addresses its service answers on: the gateways."""
+    out: dict[uuid.UUID, list[str]] = defaultdict(list)
+    if not network_ids:
+        return {}
+    for network_id, gateway, family in s.execute(
+        select(Subnet.network_id, Subnet.gateway, Subnet.family)
+        .join(Network, Network.id == Subnet.network_id)
+        .where(
+            Subnet.network_id.in_(list(network_ids)),
+            Subnet.gateway.is_not(None),
+            Network.dhcp.is_(True),
+        )
+        .order_by(Subnet.family, Subnet.gateway)
+    ):
+        out[network_id].append(str(to_address(unpack(gateway), family)))
+    return {k: tuple(v) for k, v in out.items()}
 
 
 def _addresses(s: Session, port_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
@@ -161,14 +201,24 @@ def snapshot_for(s: Session, groups: set[uuid.UUID]) -> PolicySnapshot:
     snap = PolicySnapshot()
     remote: set[uuid.UUID] = set()
     if groups:
-        for r in s.scalars(
-            select(SecurityGroupRule).where(SecurityGroupRule.group_id.in_(list(groups)))
+        for r in s.execute(
+            select(
+                SecurityGroupRule.id,
+                SecurityGroupRule.group_id,
+                SecurityGroupRule.direction,
+                SecurityGroupRule.ethertype,
+                SecurityGroupRule.protocol,
+                SecurityGroupRule.port_min,
+                SecurityGroupRule.port_max,
+                SecurityGroupRule.remote_cidr,
+                SecurityGroupRule.remote_group_id,
+            ).where(SecurityGroupRule.group_id.in_(list(groups)))
         ):
             snap.rules.setdefault(r.group_id, []).append(
                 GroupRule(
                     r.id,
                     r.group_id,
-                    Direction(r.direction),
+                    _DIRECTION[r.direction],
                     r.ethertype,
                     r.protocol,
                     r.port_min,
@@ -198,7 +248,7 @@ def snapshot_for(s: Session, groups: set[uuid.UUID]) -> PolicySnapshot:
         GlobalRule(
             g.id,
             Action(g.action),
-            Direction(g.direction),
+            _DIRECTION[g.direction],
             g.ethertype,
             g.protocol,
             g.port_min,
@@ -212,10 +262,10 @@ def snapshot_for(s: Session, groups: set[uuid.UUID]) -> PolicySnapshot:
 
 
 def with_tor_peers(s: Session, host_ids: set[uuid.UUID]) -> set[uuid.UUID]:
-    """``host_ids`` plus, where a ToR enforces, every host with ports under that ToR.
+    """``host_ids`` plus, where a ToR enforces, every host cabled to that ToR.
 
-    A ToR's configuration covers all its hosts' ports: compiled from the changed
-    hosts alone it would drop the entries of every other host under it.
+    A ToR's configuration covers all its hosts' ports and one trunk per host:
+    compiled from the changed hosts alone it would drop every other host's.
     """
     if not host_ids:
         return host_ids
@@ -234,12 +284,8 @@ def with_tor_peers(s: Session, host_ids: set[uuid.UUID]) -> set[uuid.UUID]:
     )
     if not tor_enforced:
         return host_ids
-    peers = s.scalars(
-        select(Port.host_id)
-        .join(Host, Host.id == Port.host_id)
-        .where(Host.tor_id.in_(list(tor_enforced)))
-        .distinct()
-    )
+    # Every host cabled to the ToR, ports or not: each has a trunk in its configuration.
+    peers = s.scalars(select(Host.id).where(Host.tor_id.in_(list(tor_enforced))))
     return host_ids | set(peers)
 
 
@@ -284,6 +330,7 @@ def device_policies(s: Session, host_ids: set[uuid.UUID]) -> list[tuple[str, str
         s,
         {e.segment_id for (dtype, *_), eps in by_device.items() if dtype == "switch" for e in eps},
     )
+    trunks = _trunks(hosts, tors, by_device)
     out = []
     for (dtype, name, ep, flavor), eps in sorted(by_device.items()):
         svis = [g for seg in {e.segment_id for e in eps} for g in gateways.get(seg, ())]
@@ -294,8 +341,46 @@ def device_policies(s: Session, host_ids: set[uuid.UUID]) -> list[tuple[str, str
             eps,
             vlans={e.vlan for e in eps},
             gateways=svis if dtype == "switch" else (),
+            trunks=trunks.get(name, ()) if dtype == "switch" else (),
         )
         out.append((dtype, flavor, policy))
+    return out
+
+
+def _trunks(
+    hosts: dict[uuid.UUID, Host],
+    tors: dict[uuid.UUID, Switch],
+    by_device: dict[tuple[str, str, str, str], list[Endpoint]],
+) -> dict[str, list[Trunk]]:
+    """Per enforcing ToR, one trunk per host cabled to it: the VLANs of that host's ports.
+
+    ``hosts`` holds every host of those ToRs (:func:`with_tor_peers`). A host the
+    inventory gives no interface gets the one its index under the ToR (in name
+    order) derives, as a fabric file without ``tor_port`` would.
+    """
+    enforcing = {name for dtype, name, *_ in by_device if dtype == "switch"}
+    vlans: dict[str, set[int]] = defaultdict(set)
+    for (dtype, _, _, _), eps in by_device.items():
+        if dtype == "switch":
+            for e in eps:
+                if e.host:
+                    vlans[e.host].add(e.vlan)
+    under: dict[uuid.UUID, list[Host]] = defaultdict(list)
+    for h in hosts.values():
+        if h.tor_id in tors and tors[h.tor_id].name in enforcing:
+            under[h.tor_id].append(h)
+    out: dict[str, list[Trunk]] = defaultdict(list)
+    for tor_id, members in under.items():
+        tor = tors[tor_id]
+        members.sort(key=lambda h: h.name)
+        derived = derive(
+            tor.platform,
+            sum(1 for h in members if not h.tor_port),
+            {h.tor_port for h in members if h.tor_port},
+        )
+        for h in members:
+            interface = h.tor_port or next(derived)
+            out[tor.name].append(Trunk(interface, h.name, tuple(sorted(vlans.get(h.name, ())))))
     return out
 
 
@@ -365,17 +450,28 @@ def recompile(s: Session, host_ids: set[uuid.UUID]) -> Compiled:
         return Compiled(0, 0)
     changed = 0
     compiled = device_policies(s, host_ids)
+    # Without the documents themselves: the digest decides, and a device's IR and text
+    # (up to megabytes for a ToR) are only ever overwritten here, never read.
     existing = {
         (d.device_type, d.device_name, d.enforcement_point): d
         for d in s.scalars(
-            select(DeviceState).where(
-                DeviceState.device_name.in_([p.device for _, _, p in compiled])
+            select(DeviceState)
+            .options(
+                load_only(
+                    DeviceState.device_type,
+                    DeviceState.device_name,
+                    DeviceState.enforcement_point,
+                    DeviceState.digest,
+                    DeviceState.desired_generation,
+                )
             )
+            .where(DeviceState.device_name.in_([p.device for _, _, p in compiled]))
         )
     }
     for dtype, flavor, policy in compiled:
         ir = to_json(policy)
-        digest = hashlib.sha256(json.dumps(ir, sort_keys=True).encode()).hexdigest()
+        # ``to_json`` builds its dicts in one fixed order, so the text needs no key sort.
+        digest = hashlib.sha256(json.dumps(ir, separators=(",", ":")).encode()).hexdigest()
         row = existing.get((dtype, policy.device, policy.enforcement_point))
         if row is not None and row.digest == digest:
             continue

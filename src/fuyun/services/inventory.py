@@ -160,7 +160,7 @@ RESOURCES: dict[str, Resource] = {
             Host,
             filters=("site", "module", "tor", "state", "hypervisor", "vswitch"),
             refs={"site": Site, "module": Module, "tor": Switch, "server_model": ServerModel},
-            mutable=("mgmt_address", "max_vms", "hypervisor", "vswitch"),
+            mutable=("mgmt_address", "tor_port", "max_vms", "hypervisor", "vswitch"),
             prepare=_prepare_host,
         ),
     )

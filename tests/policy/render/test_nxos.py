@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from fuyun.policy.ir import DevicePolicy, Endpoint
+from fuyun.policy.ir import DevicePolicy, Endpoint, from_json, to_json
 from fuyun.policy.render import nxos
 from fuyun.policy.render._tor import build
 from fuyun.policy.render.nxos_parse import ParsedNxos, parse_entry, parse_nxos
@@ -52,6 +52,26 @@ def test_vlans_and_vrfs_are_those_of_the_policy(parsed: ParsedNxos) -> None:
     assert set(parsed.vrfs) == {f"fy-{e.vrf_id.hex[:16]}" for e in ENDPOINTS}
     with_ports = {e.vlan for e in ENDPOINTS}
     assert parsed.filters == {v: f"FUYUN-VLAN{v}" for v in with_ports}  # 300 is transit
+
+
+def test_each_host_trunk_parses_back_to_its_vlans(parsed: ParsedNxos) -> None:
+    policy = tor_policy()
+    assert parsed.trunks == {t.interface: (t.host, t.vlans) for t in policy.trunks}
+    assert parsed.trunks["Ethernet1/10"] == ("h3", ()), "a host without ports allows none"
+    assert list(parsed.trunks) == ["Ethernet1/1", "Ethernet1/2", "Ethernet1/10"], "port order"
+    assert from_json(to_json(policy)).trunks == policy.trunks
+
+
+def test_each_ports_binding_is_source_guarded_on_its_hosts_interface(parsed: ParsedNxos) -> None:
+    interface_of = {t.host: t.interface for t in tor_policy().trunks}
+    expected = {
+        (interface_of[e.host or ""], e.vlan, ip, e.mac)
+        for e in ENDPOINTS
+        for ip in e.addresses(4)  # NX-OS IP source guard is IPv4
+    }
+    assert parsed.bindings == expected
+    assert parsed.guarded == {i for i, *_ in expected}
+    assert "Ethernet1/10" not in parsed.guarded, "no port, no guard"
 
 
 def test_round_trip_equals_the_model(parsed: ParsedNxos) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from fuyun.api import schemas_policy as sp
 from fuyun.api.deps import Caller, Ctx
 from fuyun.api.routes.common import ERRORS
-from fuyun.domain.errors import NotFound
+from fuyun.domain.errors import InvalidInput, NotFound
 from fuyun.services import policy, verification
 from fuyun.services.enforcement import rendered_text
 from fuyun.services.policy import RuleSpec
@@ -152,7 +152,12 @@ def get_device(
     device_name: Annotated[str, Path(max_length=64)],
     enforcement_point: Annotated[str | None, Query(max_length=16)] = None,
 ) -> sp.DeviceConfig:
-    """A device's compiled configuration, as rendered for its platform."""
+    """A device's compiled configuration, as rendered for its platform.
+
+    A host carries several documents (its policy, its port map, its QoS): when the
+    device has more than one, ``enforcement_point`` must say which, and the 422 lists
+    the ones it has.
+    """
     who.require_operator()
     with ctx.db.read_session() as s:
         stmt = select(DeviceState).where(
@@ -160,15 +165,21 @@ def get_device(
         )
         if enforcement_point:
             stmt = stmt.where(DeviceState.enforcement_point == enforcement_point)
-        # A host has several documents; without a choice, its policy comes first.
-        stmt = stmt.order_by(
-            DeviceState.enforcement_point == "ports",
-            DeviceState.enforcement_point == "qos",
-            DeviceState.enforcement_point,
-        )
-        row = s.scalars(stmt).first()
-        if row is None:
+        rows = list(s.scalars(stmt.order_by(DeviceState.enforcement_point)))
+        if not rows:
+            if enforcement_point:
+                raise NotFound(
+                    f"{device_type} {device_name} has no '{enforcement_point}' document",
+                    field="enforcement_point",
+                )
             raise NotFound("no such device state", field="device_name")
+        if len(rows) > 1:
+            raise InvalidInput(
+                f"{device_type} {device_name} has {len(rows)} documents; choose one with "
+                "enforcement_point: " + ", ".join(r.enforcement_point for r in rows),
+                field="enforcement_point",
+            )
+        row = rows[0]
         base = sp.DevicePublic.model_validate(row).model_dump()
         return sp.DeviceConfig(
             **base,

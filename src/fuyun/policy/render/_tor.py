@@ -8,8 +8,10 @@ Per VLAN that has endpoints on this ToR ("local"), one ACL per family. Endpoints
 with identical rules form a class (an object group); entries, in order:
 
 1. Infrastructure: no DHCP server replies or IPv6 router adverts *from* local
-   ports; DHCP (v4/v6) and ICMPv6 ND/MLD pass; ICMP errors to local ports pass
-   (path MTU discovery must work for every allowed flow).
+   ports; DHCP (v4/v6) only with the network's DHCP service (the ports'
+   Binding: requests to it or to the all-servers address, replies from it;
+   none when the network has no service); ICMPv6 ND/MLD pass; ICMP errors to
+   local ports pass (path MTU discovery must work for every allowed flow).
 2. Replies of every permit below that conntrack would pass: tcp ``established``
    from the service port, ICMP echo reply. They come before the denies because
    a stateful device passes the reply of an allowed flow even where a deny would
@@ -43,7 +45,16 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from fuyun.domain.errors import InvalidInput
-from fuyun.policy.ir import AddressSet, DevicePolicy, Gateway, PortPolicy, Rule
+from fuyun.policy.ir import (
+    DHCP_ALL_SERVERS,
+    DHCP_CLIENT,
+    AddressSet,
+    DevicePolicy,
+    Gateway,
+    PortPolicy,
+    Rule,
+    Trunk,
+)
 from fuyun.policy.render._common import (
     Atom,
     addresses,
@@ -138,6 +149,67 @@ class TorConfig:
     groups: tuple[ObjectGroup, ...]
     acls: tuple[Acl, ...]
     svis: tuple[Svi, ...] = ()
+    trunks: tuple[Trunk, ...] = ()  # host-facing interfaces, in port order
+    # IP source guard: each port's Binding on the interface of the host it runs on.
+    bindings: tuple[SourceBinding, ...] = ()
+
+    def bindings_on(self, interface: str) -> list[SourceBinding]:
+        return [b for b in self.bindings if b.interface == interface]
+
+
+@dataclass(frozen=True, order=True)
+class SourceBinding:
+    """A port's (MAC, address) on its VLAN, accepted only from its host's interface."""
+
+    interface: str
+    vlan: int
+    address: str
+    mac: str
+
+
+def source_bindings(policy: DevicePolicy) -> tuple[SourceBinding, ...]:
+    """Every local port's Binding, on the trunk of the host it is bound to.
+
+    A port whose host has no trunk here (an inventory without ToR interfaces) gets
+    no binding, and its interface no source guard: nothing is dropped by guessing.
+    """
+    interface_of = {t.host: t.interface for t in policy.trunks}
+    out = set()
+    for p in policy.ports:
+        interface = interface_of.get(p.endpoint.host or "")
+        if interface is None:
+            continue
+        binding = p.endpoint.binding
+        for ip in binding.ips:
+            out.add(SourceBinding(interface, p.endpoint.vlan, ip, binding.mac.lower()))
+    return tuple(
+        sorted(
+            out,
+            # Tenants reuse addresses: the VLAN and MAC make the order total.
+            key=lambda b: (
+                Trunk(b.interface, "", ()).sort_key(),
+                _ip_key(b.address),
+                b.vlan,
+                b.mac,
+            ),
+        )
+    )
+
+
+def _ip_key(ip: str) -> tuple[int, int]:
+    address = ipaddress.ip_address(ip)
+    return address.version, int(address)
+
+
+def vlan_ranges(vlans: tuple[int, ...]) -> list[tuple[int, int]]:
+    """Sorted VLANs as maximal runs ``(first, last)``: how switches write VLAN lists."""
+    out: list[tuple[int, int]] = []
+    for v in sorted(set(vlans)):
+        if out and out[-1][1] == v - 1:
+            out[-1] = (out[-1][0], v)
+        else:
+            out.append((v, v))
+    return out
 
 
 def vrf_name(vrf_hex: str) -> str:
@@ -197,6 +269,8 @@ def build(policy: DevicePolicy) -> TorConfig:
         groups,
         tuple(acls),
         svis,
+        policy.trunks,
+        source_bindings(policy),
     )
 
 
@@ -290,7 +364,10 @@ def _vlan_acl(b: _Builder, vlan: int, family: int, ports: list[PortPolicy]) -> A
         for d in classes:
             pairs += _pair(b, s, d, family, replies)
     sections = (
-        ("infrastructure: DHCP, ND, ICMP errors", tuple(_infra(local, family))),
+        (
+            "infrastructure: DHCP, ND, ICMP errors",
+            tuple(_infra(local, family, _servers(ports, family))),
+        ),
         ("replies of allowed flows: tcp established, echo reply", tuple(replies)),
         ("global denies", tuple(denies)),
         ("intra-VLAN: source egress AND destination ingress", tuple(pairs)),
@@ -392,20 +469,35 @@ def _entries(
     return out
 
 
-def _infra(local: Addr, family: int) -> list[Entry]:
-    if family == 4:
-        out = [
-            Entry("deny", "udp", local, ANY, src_ports=(67, 67)),
-            Entry("permit", "udp", ANY, ANY, (68, 68), (67, 67)),
-            Entry("permit", "udp", ANY, ANY, (67, 67), (68, 68)),
-        ]
-    else:
-        out = [
-            Entry("deny", "udp", local, ANY, src_ports=(547, 547)),
-            Entry("deny", "icmp", local, ANY, icmp_type=134),
-            Entry("permit", "udp", ANY, ANY, (546, 546), (547, 547)),
-            Entry("permit", "udp", ANY, ANY, (547, 547), (546, 546)),
-        ]
+def _servers(ports: list[PortPolicy], family: int) -> list[str]:
+    """The DHCP service addresses of the VLAN's ports' networks (their Bindings)."""
+    return sorted(
+        {ip for p in ports for ip in p.endpoint.binding.servers(family)}, key=ipaddress.ip_address
+    )
+
+
+def _host_addr(ip: str) -> Addr:
+    return _addr(f"{ip}/{32 if ':' not in ip else 128}")
+
+
+def _infra(local: Addr, family: int, servers: list[str]) -> list[Entry]:
+    """No DHCP server on a local port; DHCP only with the network's service (none
+    without one); ND/MLD; ICMP errors to local ports."""
+    client, server = DHCP_CLIENT[family]
+    out = [Entry("deny", "udp", local, ANY, src_ports=(server, server))]
+    if family == 6:
+        out.append(Entry("deny", "icmp", local, ANY, icmp_type=134))
+    if servers:
+        for to in (DHCP_ALL_SERVERS[family], *servers):
+            out.append(
+                Entry("permit", "udp", ANY, _host_addr(to), (client, client), (server, server))
+            )
+        sources = [_host_addr(ip) for ip in servers]
+        if family == 6:  # DHCPv6 servers answer from their link-local address
+            sources.insert(0, Addr("prefix", "fe80::/10"))
+        for source in sources:
+            out.append(Entry("permit", "udp", source, ANY, (server, server), (client, client)))
+    if family == 6:
         out += [
             Entry("permit", "icmp", ANY, ANY, icmp_type=t) for t in (131, 133, 134, 135, 136, 143)
         ]

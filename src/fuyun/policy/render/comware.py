@@ -28,7 +28,15 @@ from __future__ import annotations
 import ipaddress
 
 from fuyun.policy.ir import DevicePolicy
-from fuyun.policy.render._tor import Addr, Entry, ObjectGroup, Run, TorConfig, build
+from fuyun.policy.render._tor import (
+    Addr,
+    Entry,
+    ObjectGroup,
+    Run,
+    TorConfig,
+    build,
+    vlan_ranges,
+)
 
 _PROTO6 = {"ip": "ipv6", "icmp": "icmpv6"}
 
@@ -56,6 +64,29 @@ def render_config(config: TorConfig) -> str:
             else:
                 net = ipaddress.ip_interface(address)
                 out.append(f" ip address {net.ip} {net.netmask}")
+        out.append("#")
+    for trunk in config.trunks:
+        out += [
+            f"interface {trunk.interface}",
+            f" description fuyun host {trunk.host}",
+            " port link-type trunk",
+            " undo port trunk permit vlan all",
+        ]
+        if trunk.vlans:
+            allowed = " ".join(
+                str(a) if a == b else f"{a} to {b}" for a, b in vlan_ranges(trunk.vlans)
+            )
+            out.append(f" port trunk permit vlan {allowed}")
+        bindings = config.bindings_on(trunk.interface)
+        for b in bindings:
+            kind, word = ("ipv6", "ipv6-address") if ":" in b.address else ("ip", "ip-address")
+            out.append(
+                f" {kind} source binding {word} {b.address} mac-address {_mac(b.mac)} vlan {b.vlan}"
+            )
+        if any(":" not in b.address for b in bindings):
+            out.append(" ip verify source ip-address mac-address")
+        if any(":" in b.address for b in bindings):
+            out.append(" ipv6 verify source ipv6-address mac-address")
         out.append("#")
     for group in config.groups:
         out += [*_group(group), "#"]
@@ -94,6 +125,12 @@ def render_config(config: TorConfig) -> str:
         ]
     out.append("#")
     return "\n".join(out) + "\n"
+
+
+def _mac(mac: str) -> str:
+    """``fa:16:3e:00:00:01`` as Comware writes it: ``fa16-3e00-0001``."""
+    digits = mac.replace(":", "").lower()
+    return "-".join(digits[i : i + 4] for i in (0, 4, 8))
 
 
 def _group(group: ObjectGroup) -> list[str]:

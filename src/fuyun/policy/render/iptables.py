@@ -5,11 +5,15 @@ its egress rules on ``OUTPUT`` (the peer's half is enforced in the peer's guest)
 Default ``DROP`` on ``INPUT``, ``OUTPUT`` and ``FORWARD`` (a guest is an endpoint,
 not a router); loopback passes; stateful: ``ESTABLISHED,RELATED`` accepted and
 ``INVALID`` dropped before any rule, so replies to allowed flows pass. Then the
-infrastructure the guest needs (DHCP client and replies, ICMPv6 ND/MLD), then
+ports' :class:`~fuyun.policy.ir.Binding` DHCP (requests to the network's DHCP
+service or the all-servers address, replies only from that service; none when
+the network has no service), the ICMPv6 ND/MLD the guest needs, then
 global denies (``DROP``), then allows (``ACCEPT``). Every rule is qualified with
 the port's own address (``-d`` on INPUT, ``-s`` on OUTPUT), so a VM with several
 ports gets each port's rules on its own addresses, and nothing is sent from an
-address the port does not own. An ``icmp`` rule means ICMPv6 for IPv6 rules.
+address the port does not own — the Binding's anti-spoofing as far as a guest can
+enforce it (its MAC cannot be checked on ``OUTPUT``; the vswitch or ToR does that).
+An ``icmp`` rule means ICMPv6 for IPv6 rules.
 
 This is the weakest enforcement point — whoever is root in the guest can flush
 it — and it exists for fabrics that have nothing better.
@@ -25,7 +29,15 @@ the ipset tool. Rules carry ``-m comment --comment "<origin>"`` to blame.
 
 from __future__ import annotations
 
-from fuyun.policy.ir import AddressSet, DevicePolicy, Direction, PortPolicy, Rule
+from fuyun.policy.ir import (
+    DHCP_ALL_SERVERS,
+    DHCP_CLIENT,
+    AddressSet,
+    DevicePolicy,
+    Direction,
+    PortPolicy,
+    Rule,
+)
 from fuyun.policy.render._common import (
     Atom,
     addresses,
@@ -38,16 +50,12 @@ from fuyun.policy.render._common import (
 
 _INFRA = {
     "INPUT": (
-        "-4 -A INPUT -p udp -m udp --sport 67 --dport 68 -j ACCEPT",
-        "-6 -A INPUT -p udp -m udp --sport 547 --dport 546 -j ACCEPT",
         *(
             f"-6 -A INPUT -p ipv6-icmp -m icmp6 --icmpv6-type {t} -j ACCEPT"
             for t in (134, 135, 136)
         ),
     ),
     "OUTPUT": (
-        "-4 -A OUTPUT -p udp -m udp --sport 68 --dport 67 -j ACCEPT",
-        "-6 -A OUTPUT -p udp -m udp --sport 546 --dport 547 -j ACCEPT",
         *(
             f"-6 -A OUTPUT -p ipv6-icmp -m icmp6 --icmpv6-type {t} -j ACCEPT"
             for t in (131, 133, 135, 136, 143)
@@ -75,6 +83,7 @@ def render(policy: DevicePolicy) -> str:
             f"-A {chain} {lo} -j ACCEPT",
             f"-A {chain} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
             f"-A {chain} -m conntrack --ctstate INVALID -j DROP",
+            *_dhcp(chain, ports),
             *_INFRA[chain],
         ]
         direction = Direction.INGRESS if chain == "INPUT" else Direction.EGRESS
@@ -83,6 +92,33 @@ def render(policy: DevicePolicy) -> str:
                 out += _rules(port, direction, verdict, sets)
     out.append("COMMIT")
     return "\n".join(out) + "\n"
+
+
+def _dhcp(chain: str, ports: list[PortPolicy]) -> list[str]:
+    """The ports' DHCP (their Binding): requests to the service, replies only from it."""
+    out: list[str] = []
+    for family in (4, 6):
+        servers = sorted({ip for p in ports for ip in p.endpoint.binding.servers(family)})
+        if not servers:
+            continue  # no DHCP service on the network: no DHCP
+        client, server = DHCP_CLIENT[family]
+        bits = 32 if family == 4 else 128
+        if chain == "OUTPUT":
+            for to in (DHCP_ALL_SERVERS[family], *servers):
+                out.append(
+                    f"-{family} -A OUTPUT -d {to}/{bits} -p udp -m udp --sport {client} "
+                    f"--dport {server} -j ACCEPT"
+                )
+        else:
+            sources = [f"{ip}/{bits}" for ip in servers]
+            if family == 6:  # DHCPv6 servers answer from their link-local address
+                sources.insert(0, "fe80::/10")
+            for source in sources:
+                out.append(
+                    f"-{family} -A INPUT -s {source} -p udp -m udp --sport {server} "
+                    f"--dport {client} -j ACCEPT"
+                )
+    return out
 
 
 def _rules(

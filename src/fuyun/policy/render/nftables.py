@@ -25,12 +25,14 @@ Semantics (as :mod:`fuyun.policy.compile` defines them)
       (base chains have ``policy accept``).
     - Each port chain: fixed infrastructure rules, then global denies
       (``drop``), then allows, then ``drop``.
-    - Infrastructure (not in the IR, needed by every VM): egress may send DHCP
-      client requests (v4 68→67, v6 546→547), ICMPv6 router/neighbour
-      solicitations and adverts and MLD reports; egress may *not* answer as a
-      DHCP server (udp source 67/547) nor send router adverts; ingress accepts
-      DHCP replies and ICMPv6 ND/RA. Egress sources must be the port's own
-      addresses (anti-spoofing), and tenant rules apply to unicast only:
+    - The port's :class:`~fuyun.policy.ir.Binding` (in the IR): egress may send
+      DHCP client requests (v4 68→67, v6 546→547) only to its network's DHCP
+      service or the all-servers address, and ingress accepts DHCP replies only
+      from that service (no service, no DHCP); egress sources must be the port's
+      own addresses (anti-spoofing). Infrastructure every VM needs: ICMPv6
+      router/neighbour solicitations and adverts and MLD reports; egress may
+      *not* answer as a DHCP server (udp source 67/547) nor send router adverts;
+      ingress accepts ICMPv6 ND/RA. Tenant rules apply to unicast only:
       broadcast/multicast beyond the above is dropped, since the receivers'
       ingress chains could not be applied to it.
     - Conntrack zones: ``ct zone`` is set in ``prerouting`` (priority raw, before
@@ -52,7 +54,16 @@ Format
 
 from __future__ import annotations
 
-from fuyun.policy.ir import AddressSet, DevicePolicy, Direction, PortPolicy, Rule
+from fuyun.policy.ir import (
+    DHCP_ALL_SERVERS,
+    DHCP_CLIENT,
+    AddressSet,
+    Binding,
+    DevicePolicy,
+    Direction,
+    PortPolicy,
+    Rule,
+)
 from fuyun.policy.render._common import (
     Atom,
     addresses,
@@ -71,15 +82,13 @@ _INDENT = "\t"
 _EGRESS_INFRA = (
     'udp sport { 67, 547 } drop comment "no DHCP server on a VM port"',
     'icmpv6 type nd-router-advert drop comment "no router adverts from a VM port"',
-    'meta nfproto ipv4 udp sport 68 udp dport 67 return comment "DHCPv4 client"',
-    'meta nfproto ipv6 udp sport 546 udp dport 547 return comment "DHCPv6 client"',
+)
+_EGRESS_ND = (
     "icmpv6 type { nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert, "
     'mld-listener-report, mld2-listener-report } return comment "IPv6 ND and MLD"',
     'meta pkttype { broadcast, multicast } drop comment "tenant rules are unicast"',
 )
-_INGRESS_INFRA = (
-    'meta nfproto ipv4 udp sport 67 udp dport 68 accept comment "DHCPv4 reply"',
-    'meta nfproto ipv6 udp sport 547 udp dport 546 accept comment "DHCPv6 reply"',
+_INGRESS_ND = (
     "icmpv6 type { nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert } "
     'accept comment "IPv6 ND"',
 )
@@ -167,9 +176,39 @@ def _host(prefix: str) -> str:
     return prefix.rsplit("/", 1)[0] if prefix.endswith(("/32", "/128")) else prefix
 
 
+def _dhcp_client(binding: Binding) -> list[str]:
+    """DHCP requests to the network's service (or its all-servers address), nothing else."""
+    out = []
+    for family, keyword in ((4, "ip"), (6, "ip6")):
+        servers = binding.servers(family)
+        if servers:
+            client, server = DHCP_CLIENT[family]
+            to = ", ".join([DHCP_ALL_SERVERS[family], *servers])
+            out.append(
+                f"{keyword} daddr {{ {to} }} udp sport {client} udp dport {server} return "
+                f'comment "DHCPv{family} client"'
+            )
+    return out
+
+
+def _dhcp_replies(binding: Binding) -> list[str]:
+    out = []
+    for family, keyword in ((4, "ip"), (6, "ip6")):
+        servers = binding.servers(family)
+        if servers:
+            client, server = DHCP_CLIENT[family]
+            if family == 6:  # DHCPv6 servers answer from their link-local address
+                servers = ["fe80::/10", *servers]
+            out.append(
+                f"{keyword} saddr {{ {', '.join(servers)} }} udp sport {server} "
+                f'udp dport {client} accept comment "DHCPv{family} reply"'
+            )
+    return out
+
+
 def _egress(port: PortPolicy) -> list[str]:
     e = port.endpoint
-    body = ["ct state invalid drop", *_EGRESS_INFRA]
+    body = ["ct state invalid drop", *_EGRESS_INFRA, *_dhcp_client(e.binding), *_EGRESS_ND]
     for family, keyword in ((4, "ip"), (6, "ip6")):
         own = addresses(e, family)
         if own:
@@ -182,7 +221,7 @@ def _egress(port: PortPolicy) -> list[str]:
 
 
 def _ingress(port: PortPolicy) -> list[str]:
-    body = ["ct state invalid drop", *_INGRESS_INFRA]
+    body = ["ct state invalid drop", *_dhcp_replies(port.endpoint.binding), *_INGRESS_ND]
     body += _rules(port.ingress, Direction.INGRESS, allow="accept")
     body.append("drop")
     return body

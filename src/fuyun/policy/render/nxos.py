@@ -36,7 +36,15 @@ import ipaddress
 from dataclasses import replace
 
 from fuyun.policy.ir import DevicePolicy
-from fuyun.policy.render._tor import Addr, Entry, ObjectGroup, Run, TorConfig, build
+from fuyun.policy.render._tor import (
+    Addr,
+    Entry,
+    ObjectGroup,
+    Run,
+    TorConfig,
+    build,
+    vlan_ranges,
+)
 
 ARP_ACL = "FUYUN-ARP"
 
@@ -64,6 +72,32 @@ def render_config(config: TorConfig) -> str:
         out += [f"interface Vlan{svi.vlan}", "  no shutdown", f"  vrf member {svi.vrf}"]
         for address in svi.addresses:
             out.append(f"  {'ipv6' if ':' in address else 'ip'} address {address}")
+        out.append("!")
+    guarded = {b.interface for b in config.bindings if ":" not in b.address}
+    if guarded:  # IP source guard checks IPv4 against the DHCP snooping binding table
+        snooped = sorted({b.vlan for b in config.bindings if ":" not in b.address})
+        out += [
+            "feature dhcp",
+            "ip dhcp snooping",
+            f"ip dhcp snooping vlan {_vlan_list(tuple(snooped))}",
+        ]
+        for b in config.bindings:
+            if ":" not in b.address:
+                out.append(
+                    f"ip source binding {b.address} {_mac(b.mac)} vlan {b.vlan} "
+                    f"interface {b.interface}"
+                )
+        out.append("!")
+    for trunk in config.trunks:
+        out += [
+            f"interface {trunk.interface}",
+            f"  description fuyun host {trunk.host}",
+            "  switchport",
+            "  switchport mode trunk",
+            f"  switchport trunk allowed vlan {_vlan_list(trunk.vlans) or 'none'}",
+        ]
+        if trunk.interface in guarded:
+            out.append("  ip verify source dhcp-snooping-vlan")
         out.append("!")
     for group in config.groups:
         out += _group(group)
@@ -96,6 +130,16 @@ def render_config(config: TorConfig) -> str:
             ]
         out += [f"vlan filter {name} vlan-list {vlan}", "!"]
     return "\n".join(out) + "\n"
+
+
+def _vlan_list(vlans: tuple[int, ...]) -> str:
+    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in vlan_ranges(vlans))
+
+
+def _mac(mac: str) -> str:
+    """``fa:16:3e:00:00:01`` as NX-OS writes it: ``fa16.3e00.0001``."""
+    digits = mac.replace(":", "").lower()
+    return ".".join(digits[i : i + 4] for i in (0, 4, 8))
 
 
 def _group(group: ObjectGroup) -> list[str]:

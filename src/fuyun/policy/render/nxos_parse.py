@@ -29,6 +29,12 @@ class ParsedNxos:
     svis: dict[int, tuple[str, tuple[str, ...]]] = field(
         default_factory=dict
     )  # VLAN -> (VRF, addresses)
+    trunks: dict[str, tuple[str, tuple[int, ...]]] = field(
+        default_factory=dict
+    )  # interface -> (host, allowed VLANs)
+    # IP source guard: (interface, VLAN, address, MAC as aa:bb:...) and guarded interfaces.
+    bindings: set[tuple[str, int, str, str]] = field(default_factory=set)
+    guarded: set[str] = field(default_factory=set)
 
     def vlan_entries(self, vlan: int, family: int) -> list[Entry]:
         """The first-match list the switch applies to one family of a VLAN's traffic."""
@@ -93,9 +99,61 @@ def parse_nxos(text: str) -> ParsedNxos:
         if vrf not in vrfs:
             raise InvalidInput(f"{obj.text} is a member of undeclared VRF '{vrf}'")
         svis[vlan] = (vrf, tuple(addresses))
+    trunks, guarded = {}, set()
+    for obj in conf.find_objects(r"^interface (?!Vlan)\S+$"):
+        lines = [c.text.strip() for c in obj.children]
+        if "ip verify source dhcp-snooping-vlan" in lines:
+            guarded.add(obj.text.split()[1])
+            lines.remove("ip verify source dhcp-snooping-vlan")
+        trunks[obj.text.split()[1]] = _trunk(obj.text, lines)
+    bindings = set()
+    for obj in conf.find_objects(r"^ip source binding "):
+        words = obj.text.split()  # ip source binding A MAC vlan V interface IF
+        if len(words) != 9 or words[5] != "vlan" or words[7] != "interface":
+            raise InvalidInput(f"unexpected source binding: {obj.text}")
+        mac = words[4].replace(".", "")
+        mac = ":".join(mac[i : i + 2] for i in range(0, 12, 2))
+        bindings.add((words[8], int(words[6]), str(ipaddress.ip_address(words[3])), mac))
     return ParsedNxos(
-        vlans, vrfs, groups, acls, {k: tuple(sorted(v)) for k, v in maps.items()}, filters, svis
+        vlans,
+        vrfs,
+        groups,
+        acls,
+        {k: tuple(sorted(v)) for k, v in maps.items()},
+        filters,
+        svis,
+        trunks,
+        bindings,
+        guarded,
     )
+
+
+def _trunk(head: str, lines: list[str]) -> tuple[str, tuple[int, ...]]:
+    """(host, allowed VLANs) of a host-facing interface; only trunk lines are expected."""
+    host, allowed, mode = "", None, ""
+    for line in lines:
+        words = line.split()
+        if words[:3] == ["description", "fuyun", "host"]:
+            host = words[3]
+        elif words[:4] == ["switchport", "trunk", "allowed", "vlan"]:
+            allowed = _vlan_list(words[4])
+        elif words[:2] == ["switchport", "mode"]:
+            mode = words[2]
+        elif words != ["switchport"]:
+            raise InvalidInput(f"unexpected line under {head}: {line}")
+    if mode != "trunk" or allowed is None:
+        raise InvalidInput(f"{head} is not a trunk with an allowed VLAN list")
+    return host, allowed
+
+
+def _vlan_list(text: str) -> tuple[int, ...]:
+    if text == "none":
+        return ()
+    out: list[int] = []
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        out += range(int(lo), int(hi or lo) + 1)
+    return tuple(out)
 
 
 def _group_item(line: str, family: int) -> str:

@@ -23,10 +23,12 @@ Table layout::
     2   dispatch: not ours -> 30; ND/MLD -> 9; IP/IPv6 -> ct(zone=reg7, table=5);
         ARP -> 9; else drop
     5   conntrack state: +inv drop; +est/+rel -> 30; +new -> 9
-    9   egress guard: non-local source -> 19; ARP and IP anti-spoofing, DHCP/ND,
-        broadcast/multicast drop; then -> 10
+    9   egress guard: non-local source -> 19; ARP and IP anti-spoofing and DHCP to
+        the network's service (the port's Binding), ND, broadcast/multicast drop;
+        then -> 10
     10  egress rules: denies (priority 200/201) drop, allows (100/101) -> 19, else drop
-    19  ingress guard: non-local destination -> 30; ARP, DHCP replies, ND -> 30; else -> 20
+    19  ingress guard: non-local destination -> 30; ARP, DHCP replies from the
+        port's service, ND -> 30; else -> 20
     20  ingress rules: denies drop, allows -> 30, else drop
     30  output: +new IP/IPv6 -> ct(commit, zone=reg7), NORMAL; everything else NORMAL
 
@@ -59,7 +61,15 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from fuyun.domain.errors import InvalidInput
-from fuyun.policy.ir import Action, DevicePolicy, Direction, PortPolicy
+from fuyun.policy.ir import (
+    DHCP_ALL_SERVERS,
+    DHCP_CLIENT,
+    Action,
+    Binding,
+    DevicePolicy,
+    Direction,
+    PortPolicy,
+)
 from fuyun.policy.render._common import (
     Atom,
     addresses,
@@ -160,8 +170,6 @@ def _fixed(t: _Table) -> None:
     t.add(EGRESS_GUARD, 350, "udp,udp_src=67", "drop")
     t.add(EGRESS_GUARD, 350, "udp6,udp_src=547", "drop")
     t.add(EGRESS_GUARD, 350, "icmp6,icmpv6_type=134", "drop")
-    t.add(EGRESS_GUARD, 300, "udp,udp_src=68,udp_dst=67", f"resubmit(,{INGRESS_GUARD})")
-    t.add(EGRESS_GUARD, 300, "udp6,udp_src=546,udp_dst=547", f"resubmit(,{INGRESS_GUARD})")
     for icmp_type in (131, 133, 135, 136, 143):  # MLD report, RS, NS, NA, MLDv2 report
         t.add(EGRESS_GUARD, 300, f"icmp6,icmpv6_type={icmp_type}", f"resubmit(,{INGRESS_GUARD})")
     t.add(EGRESS_GUARD, 290, "arp", "drop")
@@ -170,8 +178,6 @@ def _fixed(t: _Table) -> None:
     t.add(EGRESS, 0, "", "drop")
     t.add(INGRESS_GUARD, 400, "reg6=0", f"resubmit(,{OUTPUT})")
     t.add(INGRESS_GUARD, 350, "arp", f"resubmit(,{OUTPUT})")
-    t.add(INGRESS_GUARD, 300, "udp,udp_src=67,udp_dst=68", f"resubmit(,{OUTPUT})")
-    t.add(INGRESS_GUARD, 300, "udp6,udp_src=547,udp_dst=546", f"resubmit(,{OUTPUT})")
     for icmp_type in (134, 135, 136):  # RA, NS, NA
         t.add(INGRESS_GUARD, 300, f"icmp6,icmpv6_type={icmp_type}", f"resubmit(,{OUTPUT})")
     t.add(INGRESS_GUARD, 0, "", f"resubmit(,{INGRESS})")
@@ -209,6 +215,36 @@ def _port(t: _Table, number: int, port: PortPolicy) -> None:
         t.add(EGRESS_GUARD, 200, f"ip,reg5={number},nw_src={ip}", f"resubmit(,{EGRESS})")
     for ip in addresses(e, 6):
         t.add(EGRESS_GUARD, 200, f"ipv6,reg5={number},ipv6_src={ip}", f"resubmit(,{EGRESS})")
+    _dhcp(t, number, e.binding)
+
+
+def _dhcp(t: _Table, number: int, binding: Binding) -> None:
+    """DHCP of the port's binding: requests to its service (or all servers), replies from it."""
+    for family, base, dst, src in (
+        (4, "udp", "nw_dst", "nw_src"),
+        (6, "udp6", "ipv6_dst", "ipv6_src"),
+    ):
+        servers = binding.servers(family)
+        if not servers:
+            continue  # no DHCP service on the network: no DHCP
+        client, server = DHCP_CLIENT[family]
+        ports = f"udp_src={client},udp_dst={server}"
+        for to in (DHCP_ALL_SERVERS[family], *servers):
+            t.add(
+                EGRESS_GUARD,
+                300,
+                f"{base},reg5={number},{dst}={to},{ports}",
+                f"resubmit(,{INGRESS_GUARD})",
+            )
+        replies = f"udp_src={server},udp_dst={client}"
+        sources = (["fe80::/10"] if family == 6 else []) + servers
+        for source in sources:
+            t.add(
+                INGRESS_GUARD,
+                300,
+                f"{base},reg6={number},{src}={source},{replies}",
+                f"resubmit(,{OUTPUT})",
+            )
 
 
 def _base(atom: Atom) -> str:

@@ -163,6 +163,9 @@ class Host(IdMixin, TimestampMixin, Base):
     )
     server_model_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("server_models.id"))
     mgmt_address: Mapped[str | None] = mapped_column(String(64))
+    # The ToR interface the host is cabled to (``fuyun.fabric.torports``); the ToR's
+    # trunk to the host is configured there.
+    tor_port: Mapped[str | None] = mapped_column(String(32))
     hypervisor: Mapped[str] = mapped_column(String(16), default="kvm")
     vswitch: Mapped[str] = mapped_column(String(16), default="ovs")
     state: Mapped[str] = mapped_column(String(16), default="active", index=True)
