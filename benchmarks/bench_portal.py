@@ -21,8 +21,9 @@ What is measured, in one process and without a network in between:
   in-process through Starlette's test client with a signed-in session cookie: the
   operator for console pages, the ``starfish-games`` admin for partner pages.
 * Per URL: ``--warmup`` unmeasured requests, then ``-n`` measured ones (``--heavy-n`` for
-  the few URLs that compute an answer rather than read one: a capacity plan, a move's
-  feasibility). "server" is the page handler's own time, read from the
+  the URLs that compute an answer rather than read one: a move's feasibility). The
+  verification and capacity plan pages read a stored run: one of each is computed and
+  stored per store before measuring, as their ``POST`` would, and its time printed. "server" is the page handler's own time, read from the
   ``Server-Timing: app;dur=…`` header the portal sets (session check, service calls,
   template); "round trip" adds the in-process ASGI transport. p50 and p99 of each are
   printed with p99 / 300 ms and the generation-2 garbage collections that fell into the
