@@ -23,7 +23,8 @@ What is measured, in one process and without a network in between:
 * Per URL: ``--warmup`` unmeasured requests, then ``-n`` measured ones (``--heavy-n`` for
   the URLs that compute an answer rather than read one: a move's feasibility). The
   verification and capacity plan pages read a stored run: one of each is computed and
-  stored per store before measuring, as their ``POST`` would, and its time printed. "server" is the page handler's own time, read from the
+  stored per store before measuring, as their ``POST`` would, and its time printed.
+  "server" is the page handler's own time, read from the
   ``Server-Timing: app;dur=…`` header the portal sets (session check, service calls,
   template); "round trip" adds the in-process ASGI transport. p50 and p99 of each are
   printed with p99 / 300 ms and the generation-2 garbage collections that fell into the
