@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from sqlalchemy import select
+
+from fuyun.store.models import Host
 from tests.api.conftest import Api, TenantAccount
 
 SMALL = {"steps": 3, "tenants": 4, "new_tenants_per_step": 2}
@@ -102,3 +105,41 @@ def test_a_store_a_fabric_file_cannot_describe_is_a_409_not_a_500(api: Api) -> N
     r = api.client.post("/api/v1/plans", headers=api.op, json={"scenario": SMALL})
     assert r.status_code == 409, r.text
     assert r.json()["error"]["code"] == "fabric_unexportable"
+
+
+def test_a_plan_run_is_stored_and_read_back_until_the_inventory_changes(api: Api) -> None:
+    assert api.client.get("/api/v1/plans/latest", headers=api.op).status_code == 404
+    r = api.client.post(
+        "/api/v1/plans",
+        headers=api.op,
+        json={"scenario": {"name": "steady", **SMALL}, "nplus1": False},
+    )
+    assert r.status_code == 200, r.text
+    run_id = r.json()["run_id"]
+    latest = api.client.get("/api/v1/plans/latest", headers=api.op).json()
+    assert latest["id"] == run_id and latest["stale"] is False
+    assert latest["parameters"]["scenario"] == "steady"
+    assert latest["parameters"]["overrides"]["steps"] == 3
+    assert latest["summary"]["placed"] == r.json()["placed"]
+    assert latest["plan"]["timeline"] == r.json()["timeline"]
+    assert latest["basis"]["live"] is True and latest["basis"]["hosts"] > 0
+
+    # A host fewer in the live inventory: the stored plan says it is stale, and is not redone.
+    with api.db.write_session() as s:
+        host = s.scalars(select(Host)).first()
+        assert host is not None
+        s.delete(host)
+    again = api.client.get("/api/v1/plans/latest", headers=api.op).json()
+    assert again["id"] == run_id and again["stale"] is True
+    assert again["current_basis"]["hosts"] == latest["basis"]["hosts"] - 1
+
+
+def test_a_plan_of_a_preset_never_goes_stale(api: Api) -> None:
+    r = api.client.post(
+        "/api/v1/plans",
+        headers=api.op,
+        json={"fabric": {"name": "small"}, "scenario": {"name": "steady", **SMALL}},
+    )
+    assert r.status_code == 200, r.text
+    latest = api.client.get("/api/v1/plans/latest", headers=api.op).json()
+    assert latest["basis"] == {"live": False} and latest["stale"] is False

@@ -27,9 +27,22 @@ def test_operator_runs_a_plan_and_reads_the_charts(new_page: Any, portal: Portal
     expect(page.locator("#plan-remedies tbody tr").first).to_be_visible()
     expect(page.locator("#plan-strategies tbody tr")).to_have_count(3)
     expect(page.locator("#n1-title")).to_contain_text("N+1")
-    # The form keeps what was asked, and the page is a bookmarkable GET.
+    # The run is stored: the page shows it with what was asked, and reading the page
+    # again shows the same run instead of planning again.
+    expect(page.locator(".flash")).to_contain_text("stored")
     expect(page.get_by_role("spinbutton", name="Steps")).to_have_value("4")
-    assert "run=1" in page.url and "scenario=viral-app" in page.url
+    expect(page.locator("#run-params")).to_contain_text("scenario viral-app")
+    expect(page.locator("#run-facts")).to_contain_text(portal.operator.username)
+    expect(page.locator("#current-badge")).to_be_visible()
+    stamp = page.locator("#run-facts time").get_attribute("datetime")
+    page.goto("/ops/plan")
+    expect(page.locator("#run-facts time")).to_have_attribute("datetime", stamp or "")
+    expect(page.locator("#result-title")).to_contain_text("live under viral-app")
+    # Query parameters fill the form in (bookmarkable inputs) and plan nothing.
+    page.goto("/ops/plan?fabric=small&steps=7")
+    expect(page.get_by_role("spinbutton", name="Steps")).to_have_value("7")
+    expect(page.locator("#run-facts time")).to_have_attribute("datetime", stamp or "")
+    page.goto("/ops/plan")
     shot(page, "operator-plan")
 
     page.get_by_label("Fabric", exact=True).select_option("small")
@@ -48,7 +61,8 @@ def test_operator_runs_a_plan_and_reads_the_charts(new_page: Any, portal: Portal
 def test_plan_page_fits_a_phone_and_is_for_operators(new_page: Any, portal: Portal) -> None:
     page = new_page(viewport=PHONE)
     sign_in(page, portal.operator)
-    page.goto("/ops/plan?run=1&fabric=small&scenario=steady&steps=3")
+    page.goto("/ops/plan?fabric=small&scenario=steady&steps=3")
+    page.get_by_role("button", name="Run plan").click()
     expect(page.locator("figure.chartbox svg.chart").first).to_be_visible()
     assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
     shot(page, "phone-plan")

@@ -70,8 +70,16 @@ def test_operator_reads_the_isolation_report(new_page: Any, portal: Portal) -> N
     sign_in(page, portal.operator)
     page.get_by_role("link", name="Isolation verification").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Isolation verification")
+    page.get_by_role("button", name="Run verification").click()
+    expect(page.locator(".flash, [role=status]").first).to_contain_text("stored")
     expect(page.locator("#verdict")).to_contain_text("Isolated")
+    expect(page.locator("#run-facts")).to_contain_text(portal.operator.username)
+    expect(page.locator("#current-badge")).to_have_text("current")
     shot(page, "operator-verify")
+    # Reading it again shows the same stored run: the page does not recompute.
+    stamp = page.locator("#run-facts time").get_attribute("datetime")
+    page.reload()
+    expect(page.locator("#run-facts time")).to_have_attribute("datetime", stamp or "")
 
     partner = new_page()
     sign_in(partner, portal.acme)

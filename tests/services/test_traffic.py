@@ -55,3 +55,27 @@ def test_quality_judges_only_the_vms_a_page_names(db: Database) -> None:
         db, store, SYSTEM, bucket="1m", since=since, until=since + timedelta(minutes=5)
     )
     assert old == []
+
+
+def test_top_tenants_rolled_up_from_vms_equal_the_store_grouped_by_tenant(db: Database) -> None:
+    store = _store(db)
+    other, small = uuid.uuid4(), uuid.uuid4()
+    now = bucket_of(utcnow().timestamp(), 60)
+    store.write(
+        [
+            TrafficRow(10, to_time(now - 60), other, uuid.uuid4(), NET, 9_000, 3_000, 9, 3, 1),
+            TrafficRow(10, to_time(now - 60), other, uuid.uuid4(), NET, 4_000, 0, 4, 0, 1),
+            TrafficRow(10, to_time(now - 120), small, uuid.uuid4(), NET, 10, 5, 1, 1, 1),
+        ],
+        [],
+    )
+    both = traffic.traffic_report(db, store, SYSTEM, bucket="1m", top=2, top_tenants=2)
+    grouped = traffic.traffic_report(
+        db, store, SYSTEM, bucket="1m", top=2, group_by="tenant", with_series=False
+    )
+    assert [e.id for e in both.top] == [VMS[4], VMS[3]]  # the VMs as without tenants
+    assert both.top_tenants == grouped.top  # ids, names, bytes, packets and rates
+    assert [e.id for e in both.top_tenants] == [TENANT, other]
+    assert both.top_tenants[0].tx_bytes == 3 * 15_000
+    alone = traffic.traffic_report(db, store, SYSTEM, bucket="1m", top=2)
+    assert alone.top_tenants == []

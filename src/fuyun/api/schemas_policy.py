@@ -123,3 +123,18 @@ class VerifyPublic(BaseModel):
     leaks: list[DifferencePublic]
     blocks: list[DifferencePublic]
     reachable: list[ReachPairPublic]
+
+
+class VerifyRunPublic(BaseModel):
+    """A stored verification: when, by whom, from which compiled state, and the report."""
+
+    id: uuid.UUID
+    created_at: datetime
+    created_by: str
+    age_seconds: float
+    basis: dict[str, Any]
+    current_basis: dict[str, Any]
+    stale: bool
+    parameters: dict[str, Any]
+    summary: dict[str, Any]
+    report: VerifyPublic

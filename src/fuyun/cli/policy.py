@@ -203,8 +203,11 @@ def verify(
     as_json: JsonOpt = False,
     limit: Annotated[int, typer.Option(help="reachable pairs to list")] = 50,
 ) -> None:
-    """Who can reach whom, from compiled device state, checked against intent."""
-    data = call("GET", "/verify", params={"limit": limit})
+    """Who can reach whom, from compiled device state, checked against intent.
+
+    The run is stored: the console's isolation page shows it until the next run.
+    """
+    data = call("POST", "/verify/runs", params={"limit": limit}, timeout=600)["report"]
     if as_json:
         show_one(data, as_json=True)
         return

@@ -1,24 +1,27 @@
 """The operator console's capacity plan: a form, then charts and tables of the answer.
 
-A plan is a read-only question, so the form is a ``GET`` (bookmarkable, no CSRF
-token needed) and the route is a plain ``def``: it runs in a worker thread, never
-on the event loop. The numbers come from the same service as ``POST /api/v1/plans``.
+A plan reads the whole fabric and takes seconds, so the page (``GET``) shows the
+latest stored run — its inputs, age and whether the live inventory changed since —
+and never plans. The form posts: the run happens in that request's worker thread
+(never on the event loop), is stored, and the browser is sent back to the page.
+Query parameters only fill the form in, so a plan's inputs stay bookmarkable. The
+numbers come from the same service as ``POST /api/v1/plans``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
 from fuyun.domain.errors import FuyunError, InvalidInput
 from fuyun.fabric.generator import PRESETS as FABRIC_PRESETS
 from fuyun.portal import plan_charts as charts
-from fuyun.portal.forms import FormState, optional_int
-from fuyun.portal.rendering import PortalRoute, render
-from fuyun.portal.session import Reader, context
-from fuyun.services import planning
+from fuyun.portal.forms import FormState, Posted, optional_int
+from fuyun.portal.rendering import PortalRoute, redirect, render
+from fuyun.portal.session import Reader, Writer, context
+from fuyun.services import planning, reports
 
 router = APIRouter(route_class=PortalRoute)
 FIELDS = ("fabric", "scenario", "steps", "seed", "growth", "whatif", "nplus1")
@@ -81,19 +84,47 @@ def _request(values: dict[str, str]) -> planning.PlanRequest:
 @router.get("/ops/plan")
 def plan_page(request: Request, visitor: Reader) -> Response:
     visitor.principal.require_operator()
+    run = planning.latest(context(request).db, visitor.principal)
     values = {k: v for k, v in request.query_params.items() if k in FIELDS}
+    if not values and run is not None:
+        values = dict(run.parameters.get("form") or {})
     form = FormState(FIELDS, values=values or {"fabric": "live", "scenario": "steady"})
-    result: dict[str, Any] | None = None
-    if "run" in request.query_params:
-        try:
-            ctx = context(request)
-            result = planning.run(ctx.db, ctx.settings, visitor.principal, _request(values))
-        except FuyunError as exc:
-            form.fail(exc)
+    return _page(request, form, run)
+
+
+class PlanForm(Posted):
+    fabric: str = ""
+    scenario: str = ""
+    steps: str = ""
+    seed: str = ""
+    growth: str = ""
+    whatif: str = ""
+    nplus1: str = ""
+
+
+@router.post("/ops/plan")
+def plan_run(request: Request, visitor: Writer, posted: Annotated[PlanForm, Form()]) -> Response:
+    """Plan now (a plain ``def``: in a worker thread), store the run, show it."""
+    visitor.principal.require_operator()
+    values = {k: v for k, v in posted.model_dump().items() if v}
+    form = FormState(FIELDS, values=values)
+    ctx = context(request)
+    try:
+        planning.run_and_store(
+            ctx.db, ctx.settings, visitor.principal, _request(values), form=values
+        )
+    except FuyunError as exc:
+        form.fail(exc)
+        return _page(request, form, planning.latest(ctx.db, visitor.principal))
+    return redirect("/ops/plan", "Plan finished and stored.")
+
+
+def _page(request: Request, form: FormState, run: reports.Run | None) -> Response:
+    result = run.document if run is not None else None
     views = _views(result) if result is not None else {}
     return render(
-        request, "ops/plan.html", form=form, result=result, status=form.status, **views,
-        **_options(),
+        request, "ops/plan.html", form=form, run=run, result=result, status=form.status,
+        age_text=reports.age_text, **views, **_options(),
     )  # fmt: skip
 
 

@@ -17,7 +17,7 @@ from fuyun.portal.forms import FormState, Posted, optional_int, optional_str, su
 from fuyun.portal.options import tenant_options
 from fuyun.portal.rendering import PortalRoute, redirect, render
 from fuyun.portal.session import Reader, Visitor, Writer, context
-from fuyun.services import inventory, policy, verification
+from fuyun.services import inventory, policy, reports, verification
 from fuyun.store.models import SecurityGroup, Tenant
 
 router = APIRouter(route_class=PortalRoute)
@@ -159,6 +159,17 @@ def group_delete(request: Request, visitor: Writer, group_id: uuid.UUID) -> Resp
 
 @router.get("/ops/verify")
 def verify_page(request: Request, visitor: Reader) -> Response:
-    """Reachability proven from the compiled state of every device, compared with intent."""
-    report = verification.verify(context(request).db, visitor.principal, limit=100)
-    return render(request, "ops/verify.html", report=report)
+    """The latest stored verification, its age and whether compiled state changed since.
+
+    Nothing is recomputed here: a run reads the whole fabric and takes seconds.
+    """
+    visitor.principal.require_operator()
+    run = verification.latest(context(request).db, visitor.principal)
+    return render(request, "ops/verify.html", run=run, age_text=reports.age_text)
+
+
+@router.post("/ops/verify")
+def verify_run(request: Request, visitor: Writer) -> Response:
+    """Run a verification now (in this request's worker thread) and store it."""
+    verification.run(context(request).db, visitor.principal, limit=100)
+    return redirect("/ops/verify", "Verification finished and stored.")

@@ -6,6 +6,9 @@ or a fabric YAML document — and hands everything to :mod:`fuyun.planning`, whi
 works on an in-memory copy. Reading the store is one read-only session; nothing
 is written, so a plan needs no audit record and leaves every row as it was.
 
+A plan run may also be stored (:func:`run_and_store`, through the audit log): the
+console shows the latest stored run instead of planning again on every page load.
+
 Plans are CPU-bound: the API runs them in a worker thread, and at most
 :data:`CONCURRENT_PLANS` run at once so planning cannot starve the control plane.
 """
@@ -14,12 +17,13 @@ from __future__ import annotations
 
 import ipaddress
 import threading
+import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fuyun.config import Settings
@@ -33,6 +37,7 @@ from fuyun.planning import fabrics
 from fuyun.planning.plan import Options, compare, plan
 from fuyun.planning.scenario import Scenario, preset
 from fuyun.planning.world import Baseline, ExistingNetwork, ExistingVm, VlanPoolParams
+from fuyun.services import reports
 from fuyun.services.principal import Principal
 from fuyun.store.engine import Database
 from fuyun.store.models import (
@@ -131,6 +136,80 @@ def run(
     out["scenario_params"] = scenario.to_dict()
     out["source"] = describe(req.fabric)
     return out
+
+
+KIND = "plan"
+
+
+def live_basis(s: Session) -> dict[str, Any]:
+    """What a live plan starts from, in brief: hosts, switches and VMs with their last change."""
+    hosts = s.scalar(select(func.count()).select_from(Host))
+    switches = s.scalar(select(func.count()).select_from(Switch))
+    vms, changed = s.execute(select(func.count(), func.max(Vm.updated_at))).one()
+    return {
+        "live": True,
+        "hosts": int(hosts or 0),
+        "switches": int(switches or 0),
+        "vms": int(vms or 0),
+        "vms_changed": None if changed is None else changed.isoformat(),
+    }
+
+
+def parameters_of(req: PlanRequest) -> dict[str, Any]:
+    """The request as stored with a run (a fabric document is kept by its length only)."""
+    out = asdict(req)
+    for src in (out["fabric"], out["compare_with"]):
+        if src is not None and src.get("yaml") is not None:
+            src["yaml"] = f"<fabric YAML, {len(src['yaml'])} characters>"
+    return out
+
+
+def run_and_store(
+    db: Database,
+    settings: Settings,
+    principal: Principal,
+    req: PlanRequest,
+    *,
+    form: dict[str, str] | None = None,
+) -> reports.Run:
+    """Plan now and store the run; ``form`` keeps the console's inputs to show them again."""
+    principal.require_operator()
+    uses_live = LIVE in (req.fabric.name, req.compare_with and req.compare_with.name)
+    if uses_live:
+        with db.read_session() as s:
+            basis = live_basis(s)  # read first: a change during the run makes it stale
+    else:
+        basis = {"live": False}
+    started = time.perf_counter()
+    result = run(db, settings, principal, req)
+    seconds = time.perf_counter() - started
+    if "a" in result:
+        summary = {"compare": result["fabrics"], "delta": result["delta"]}
+    else:
+        keys = ("source", "scenario", "demanded", "placed", "unplaced", "first_unplaced_step")
+        summary = {k: result.get(k) for k in keys}
+    params = parameters_of(req)
+    if form is not None:
+        params["form"] = form
+    return reports.save(
+        db,
+        principal,
+        KIND,
+        basis=basis,
+        parameters=params,
+        summary=summary,
+        document=result,
+        seconds=seconds,
+    )
+
+
+def latest(db: Database, principal: Principal) -> reports.Run | None:
+    """The latest stored plan run; a live one is stale once hosts, switches or VMs changed."""
+
+    def now(s: Session, stored: dict[str, Any]) -> dict[str, Any]:
+        return live_basis(s) if stored.get("live") else stored
+
+    return reports.latest(db, principal, KIND, now)
 
 
 def describe(src: FabricSource) -> str:

@@ -23,7 +23,7 @@ from fuyun.store.models import Network, Tenant, TrafficAlert, Vm
 from fuyun.store.types import utcnow
 from fuyun.telemetry.collector import Collector
 from fuyun.telemetry.dbstore import DatabaseFlowStore
-from fuyun.telemetry.flowstore import FlowStore, TrafficQuery
+from fuyun.telemetry.flowstore import FlowStore, Total, TrafficQuery
 from fuyun.telemetry.guarantees import guarantees_for
 from fuyun.telemetry.quality import VmQuality, evaluate
 
@@ -66,6 +66,8 @@ class TrafficReport:
     network_id: uuid.UUID | None
     top: list[TopEntry] = field(default_factory=list)
     series: list[Point] = field(default_factory=list)
+    # With ``top_tenants``: the busiest tenants, rolled up from the same per-VM sums.
+    top_tenants: list[TopEntry] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -161,20 +163,66 @@ def traffic_report(
     top: int = 10,
     group_by: Literal["vm", "tenant"] = "vm",
     with_series: bool = True,
+    top_tenants: int = 0,
 ) -> TrafficReport:
     """The busiest VMs (or tenants) of the window and, unless ``with_series`` is off, the
-    scope's rate per bucket — summed in the store, never row by row here."""
+    scope's rate per bucket — summed in the store, never row by row here.
+
+    ``top_tenants`` (with ``group_by="vm"``) adds the busiest tenants too, rolled up here
+    from every VM's sums of the same single pass over the window, instead of a second
+    pass grouped by tenant (the operator's overview shows both)."""
     if not 1 <= top <= MAX_TOP:
         raise InvalidInput(f"top must be 1..{MAX_TOP}", field="top")
     if group_by not in ("vm", "tenant"):
         raise InvalidInput("group_by must be vm or tenant", field="group_by")
+    if not 0 <= top_tenants <= MAX_TOP:
+        raise InvalidInput(f"top_tenants must be 0..{MAX_TOP}", field="top_tenants")
     scope = resolve_scope(db, who, tenant=tenant, vm=vm, network=network)
     res, since, until = window(bucket, since, until)
     q = TrafficQuery(res, since, until, scope.tenant_id, scope.vm_id, scope.network_id)
-    totals = store.top(q, by=group_by, limit=top)
+    tenant_totals: list[Total] = []
+    if top_tenants and group_by == "vm":
+        every_vm = store.top(q, by="vm", limit=_EVERY)
+        totals = every_vm[:top]
+        tenant_totals = roll_up(every_vm)[:top_tenants]
+    else:
+        totals = store.top(q, by=group_by, limit=top)
     span = (until - since).total_seconds()
-    names = _names(db, {t.key for t in totals} | {t.tenant_id for t in totals})
-    entries = [
+    both = totals + tenant_totals
+    names = _names(db, {t.key for t in both} | {t.tenant_id for t in both})
+    series = [Point(b, tx, rx) for b, tx, rx in store.per_bucket(q)] if with_series else []
+    return TrafficReport(
+        bucket,
+        res,
+        since,
+        until,
+        group_by,
+        scope.tenant_id,
+        scope.vm_id,
+        scope.network_id,
+        _entries(totals, names, span),
+        series,
+        _entries(tenant_totals, names, span),
+    )
+
+
+_EVERY = 2**31 - 1  # no limit: every VM of the window, for the tenant roll-up
+
+
+def roll_up(vms: list[Total]) -> list[Total]:
+    """Per-VM totals summed by tenant, busiest first (ties by id), as the store would."""
+    sums: dict[uuid.UUID, list[int]] = {}
+    for t in vms:
+        acc = sums.setdefault(t.tenant_id, [0, 0, 0, 0, 0])
+        for i, v in enumerate((t.tx_bytes, t.rx_bytes, t.tx_packets, t.rx_packets, t.samples)):
+            acc[i] += v
+    out = [Total(k, k, *v) for k, v in sums.items()]
+    out.sort(key=lambda t: (-(t.tx_bytes + t.rx_bytes), t.key))
+    return out
+
+
+def _entries(totals: list[Total], names: dict[uuid.UUID, str], span: float) -> list[TopEntry]:
+    return [
         TopEntry(
             t.key,
             names.get(t.key, str(t.key)),
@@ -189,19 +237,6 @@ def traffic_report(
         )
         for t in totals
     ]
-    series = [Point(b, tx, rx) for b, tx, rx in store.per_bucket(q)] if with_series else []
-    return TrafficReport(
-        bucket,
-        res,
-        since,
-        until,
-        group_by,
-        scope.tenant_id,
-        scope.vm_id,
-        scope.network_id,
-        entries,
-        series,
-    )
 
 
 def _names(db: Database, ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import time
 import uuid
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from fuyun.domain.enums import EnforcementPoint
 from fuyun.policy.ir import DevicePolicy, from_json
+from fuyun.services import reports
 from fuyun.services.enforcement import all_hosts_with_ports, device_policies
 from fuyun.services.principal import Principal
 from fuyun.store.engine import Database
@@ -98,6 +101,83 @@ def verify(db: Database, principal: Principal, *, limit: int = 200) -> VerifyRep
     report.comparison = compare(compiled, intended)
     report.seconds = time.perf_counter() - started
     return report
+
+
+KIND = "verify"
+SECURITY_POINTS = [e.value for e in EnforcementPoint]
+
+
+def compiled_basis(s: Session) -> dict[str, Any]:
+    """The compiled state a verification reads: device count and summed generations.
+
+    Every recompile of a device bumps its desired generation, so any change to what
+    is compiled changes this pair (devices removed and others bumped by as much
+    would not, which no compile does).
+    """
+    count, generations = s.execute(
+        select(func.count(), func.coalesce(func.sum(DeviceState.desired_generation), 0)).where(
+            DeviceState.enforcement_point.in_(SECURITY_POINTS)
+        )
+    ).one()
+    return {"devices": int(count), "generations": int(generations)}
+
+
+def document(rep: VerifyReport, limit: int) -> dict[str, Any]:
+    """The report as JSON: the shape of ``GET /verify`` and of a stored run."""
+
+    def diff(d: Any) -> dict[str, Any]:
+        return {
+            "src_ip": d.src_ip,
+            "dst_ip": d.dst_ip,
+            "tenant_id": str(d.tenant_id),
+            "services": [str(x) for x in d.services],
+            "allowed_by": list(d.allowed_by),
+        }
+
+    return {
+        "ok": rep.ok,
+        "endpoints": rep.endpoints,
+        "classes": rep.classes,
+        "pairs_checked": rep.pairs_checked,
+        "devices": rep.devices,
+        "seconds": round(rep.seconds, 3),
+        "cross_tenant": [asdict(p) for p in rep.cross_tenant],
+        "leaks": [diff(d) for d in rep.comparison.leaks[:limit]],
+        "blocks": [diff(d) for d in rep.comparison.blocks[:limit]],
+        "reachable": [asdict(p) for p in rep.reachable],
+    }
+
+
+def run(db: Database, principal: Principal, *, limit: int = 200) -> reports.Run:
+    """Verify now and store the result (with the compiled state it was computed from)."""
+    principal.require_operator()
+    with db.read_session() as s:
+        basis = compiled_basis(s)  # read first: a change during the run makes it stale
+    rep = verify(db, principal, limit=limit)
+    doc = document(rep, limit)
+    summary = {
+        "ok": rep.ok,
+        "devices": rep.devices,
+        "endpoints": rep.endpoints,
+        "cross_tenant": len(rep.cross_tenant),
+        "leaks": len(rep.comparison.leaks),
+        "blocks": len(rep.comparison.blocks),
+    }
+    return reports.save(
+        db,
+        principal,
+        KIND,
+        basis=basis,
+        parameters={"limit": limit},
+        summary=summary,
+        document=doc,
+        seconds=rep.seconds,
+    )
+
+
+def latest(db: Database, principal: Principal) -> reports.Run | None:
+    """The latest stored verification, with whether the compiled state changed since."""
+    return reports.latest(db, principal, KIND, lambda s, _stored: compiled_basis(s))
 
 
 def _same(compiled: list[DevicePolicy], intended: list[DevicePolicy]) -> bool:

@@ -12,7 +12,7 @@ from fuyun.api import schemas_policy as sp
 from fuyun.api.deps import Caller, Ctx
 from fuyun.api.routes.common import ERRORS
 from fuyun.domain.errors import InvalidInput, NotFound
-from fuyun.services import policy, verification
+from fuyun.services import policy, reports, verification
 from fuyun.services.enforcement import rendered_text
 from fuyun.services.policy import RuleSpec
 from fuyun.store.models import DeviceState
@@ -192,27 +192,41 @@ def get_device(
 def verify(
     ctx: Ctx, who: Caller, limit: Annotated[int, Query(ge=0, le=10000)] = 200
 ) -> sp.VerifyPublic:
-    """Operators: who can reach whom, from compiled device state alone, against intent."""
+    """Operators: who can reach whom, from compiled device state alone, against intent.
+
+    Computed now and not stored; ``POST /verify/runs`` computes and stores a run.
+    """
     rep = verification.verify(ctx.db, who, limit=limit)
+    return sp.VerifyPublic.model_validate(verification.document(rep, limit))
 
-    def diff(d: object) -> sp.DifferencePublic:
-        return sp.DifferencePublic(
-            src_ip=d.src_ip,
-            dst_ip=d.dst_ip,  # type: ignore[attr-defined]
-            tenant_id=d.tenant_id,  # type: ignore[attr-defined]
-            services=[str(x) for x in d.services],  # type: ignore[attr-defined]
-            allowed_by=list(d.allowed_by),
-        )  # type: ignore[attr-defined]
 
-    return sp.VerifyPublic(
-        ok=rep.ok,
-        endpoints=rep.endpoints,
-        classes=rep.classes,
-        pairs_checked=rep.pairs_checked,
-        devices=rep.devices,
-        seconds=round(rep.seconds, 3),
-        cross_tenant=[sp.ReachPairPublic(**vars(p)) for p in rep.cross_tenant],
-        leaks=[diff(d) for d in rep.comparison.leaks[:limit]],
-        blocks=[diff(d) for d in rep.comparison.blocks[:limit]],
-        reachable=[sp.ReachPairPublic(**vars(p)) for p in rep.reachable],
+def _run_public(run: reports.Run) -> sp.VerifyRunPublic:
+    return sp.VerifyRunPublic(
+        id=run.id,
+        created_at=run.created_at,
+        created_by=run.created_by,
+        age_seconds=round(run.age_seconds, 1),
+        basis=run.basis,
+        current_basis=run.current_basis,
+        stale=run.stale,
+        parameters=run.parameters,
+        summary=run.summary,
+        report=sp.VerifyPublic.model_validate(run.document),
     )
+
+
+@router.post("/verify/runs", response_model=sp.VerifyRunPublic, status_code=201, tags=["verify"])
+def verify_run(
+    ctx: Ctx, who: Caller, limit: Annotated[int, Query(ge=0, le=10000)] = 200
+) -> sp.VerifyRunPublic:
+    """Operators: verify now and store the run; pages and ``GET`` read it back."""
+    return _run_public(verification.run(ctx.db, who, limit=limit))
+
+
+@router.get("/verify/runs/latest", response_model=sp.VerifyRunPublic, tags=["verify"])
+def verify_latest(ctx: Ctx, who: Caller) -> sp.VerifyRunPublic:
+    """Operators: the latest stored verification, and whether compiled state changed since."""
+    run = verification.latest(ctx.db, who)
+    if run is None:
+        raise NotFound("no verification was stored yet: POST /verify/runs", field="verify")
+    return _run_public(run)

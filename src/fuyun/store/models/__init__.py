@@ -36,6 +36,7 @@ from fuyun.store.models.policy import (
     SecurityGroupRule,
 )
 from fuyun.store.models.qos import QosClaim, QosPolicy, TenantQos
+from fuyun.store.models.reports import StoredReport
 from fuyun.store.models.scaleout import HostCredential, IdempotencyKey
 from fuyun.store.models.telemetry import InterfaceBucket, TrafficAlert, TrafficBucket
 from fuyun.store.models.tenancy import ApiToken, Quota, Tenant, User
@@ -72,6 +73,7 @@ __all__ = [
     "ServerModel",
     "Site",
     "SpanMember",
+    "StoredReport",
     "Subnet",
     "Switch",
     "SwitchUplink",
