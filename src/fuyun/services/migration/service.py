@@ -68,7 +68,12 @@ def migrate(
     demand: Demand | None = None,
     raise_error: bool = True,
 ) -> MoveResult:
-    """Plan and move one VM; refused (409 ``infeasible``) with the plan's reasons."""
+    """Plan and move one VM; refused (409 ``infeasible``) with the plan's reasons.
+
+    ``raise_error=False`` answers a move whose workflow failed (rolled back) as a result
+    carrying the error instead of raising it; a refusal comes before any workflow exists
+    and is always raised.
+    """
     principal.require_operator()
     return move(
         rt,
