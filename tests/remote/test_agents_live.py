@@ -49,10 +49,16 @@ class Stage:
 
 
 def _desired(db: Database) -> dict[str, tuple[int, str, int]]:
+    """Each host's policy document. A host has others too (ports, qos): without the
+    enforcement point the row that came last, in no defined order, would win."""
     with db.read_session() as s:
         return {
             r.device_name: (r.desired_generation, r.digest, r.applied_generation)
-            for r in s.scalars(select(DeviceState).where(DeviceState.device_type == "host"))
+            for r in s.scalars(
+                select(DeviceState).where(
+                    DeviceState.device_type == "host", DeviceState.enforcement_point == "vswitch"
+                )
+            )
         }
 
 
