@@ -135,32 +135,26 @@ def scope_of(source: Host, target: Host) -> str:
 # -- the network's reach ---------------------------------------------------------------
 
 
-def interconnect_between(s: Session, a: uuid.UUID, b: uuid.UUID) -> Interconnect | None:
-    """The interconnect joining two sites, preferring one that extends L2."""
+def _best_link(s: Session, model: Any, end_a: Any, end_b: Any, a: uuid.UUID, b: uuid.UUID) -> Any:
+    """The ``model`` row joining ``a`` and ``b`` (its ends ``end_a``/``end_b``) either way
+    round, preferring one that extends L2; None if there is none."""
     rows = list(
         s.scalars(
-            select(Interconnect).where(
-                ((Interconnect.site_a_id == a) & (Interconnect.site_b_id == b))
-                | ((Interconnect.site_a_id == b) & (Interconnect.site_b_id == a))
-            )
-        )
-    )
-    rows.sort(key=lambda ic: (ic.l2_extension == L2Extension.NONE.value, ic.name))
-    return rows[0] if rows else None
-
-
-def module_link_between(s: Session, a: uuid.UUID, b: uuid.UUID) -> ModuleLink | None:
-    """The link joining two modules of a site, preferring one that extends L2."""
-    rows = list(
-        s.scalars(
-            select(ModuleLink).where(
-                ((ModuleLink.module_a_id == a) & (ModuleLink.module_b_id == b))
-                | ((ModuleLink.module_a_id == b) & (ModuleLink.module_b_id == a))
-            )
+            select(model).where(((end_a == a) & (end_b == b)) | ((end_a == b) & (end_b == a)))
         )
     )
     rows.sort(key=lambda link: (link.l2_extension == L2Extension.NONE.value, link.name))
     return rows[0] if rows else None
+
+
+def interconnect_between(s: Session, a: uuid.UUID, b: uuid.UUID) -> Interconnect | None:
+    """The interconnect joining two sites, preferring one that extends L2."""
+    return _best_link(s, Interconnect, Interconnect.site_a_id, Interconnect.site_b_id, a, b)
+
+
+def module_link_between(s: Session, a: uuid.UUID, b: uuid.UUID) -> ModuleLink | None:
+    """The link joining two modules of a site, preferring one that extends L2."""
+    return _best_link(s, ModuleLink, ModuleLink.module_a_id, ModuleLink.module_b_id, a, b)
 
 
 def l2_reach(
@@ -234,16 +228,20 @@ def reachable_modules(s: Session, home: Module) -> frozenset[uuid.UUID]:
     if home.fabric_kind != FabricKind.SWITCHED_CLOS.value:
         return frozenset()
     out = set()
-    switched = Module.fabric_kind == FabricKind.SWITCHED_CLOS.value
     for a, b in s.execute(
-        select(ModuleLink.module_a_id, ModuleLink.module_b_id).where(
+        select(ModuleLink.module_a_id, ModuleLink.module_b_id)
+        .join(
+            Module,
+            ((Module.id == ModuleLink.module_a_id) | (Module.id == ModuleLink.module_b_id))
+            & (Module.id != home.id),
+        )
+        .where(
             (ModuleLink.module_a_id == home.id) | (ModuleLink.module_b_id == home.id),
             ModuleLink.l2_extension != L2Extension.NONE.value,
+            Module.fabric_kind == FabricKind.SWITCHED_CLOS.value,
         )
     ):
-        other = b if a == home.id else a
-        if s.scalar(select(Module.id).where(Module.id == other, switched)) is not None:
-            out.add(other)
+        out.add(b if a == home.id else a)
     extends: dict[uuid.UUID, bool] = {}
     for mod_id, site_id in s.execute(
         select(Module.id, Module.site_id).where(
