@@ -228,17 +228,26 @@ class SitePublic(Out):
     description: str
 
 
+LinkMbps = Annotated[int, Field(ge=1, le=10_000_000)]
+
+
+class LinkUpdate(In):
+    """What may change on a link between sites or modules: its extension and speed."""
+
+    l2_extension: L2Extension | None = None
+    bandwidth_mbps: LinkMbps | None = None
+
+
 class InterconnectCreate(In):
     name: Name
     site_a: Ref
     site_b: Ref
     l2_extension: L2Extension = L2Extension.NONE
-    bandwidth_mbps: Annotated[int, Field(ge=1, le=10_000_000)] = 10_000
+    bandwidth_mbps: LinkMbps = 10_000
 
 
-class InterconnectUpdate(In):
-    l2_extension: L2Extension | None = None
-    bandwidth_mbps: Annotated[int | None, Field(ge=1, le=10_000_000)] = None
+class InterconnectUpdate(LinkUpdate):
+    pass
 
 
 class InterconnectPublic(Out):
@@ -255,12 +264,11 @@ class ModuleLinkCreate(In):
     module_a: Ref
     module_b: Ref
     l2_extension: L2Extension = L2Extension.NONE
-    bandwidth_mbps: Annotated[int, Field(ge=1, le=10_000_000)] = 10_000
+    bandwidth_mbps: LinkMbps = 10_000
 
 
-class ModuleLinkUpdate(In):
-    l2_extension: L2Extension | None = None
-    bandwidth_mbps: Annotated[int | None, Field(ge=1, le=10_000_000)] = None
+class ModuleLinkUpdate(LinkUpdate):
+    pass
 
 
 class ModuleLinkPublic(Out):
