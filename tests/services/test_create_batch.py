@@ -205,3 +205,57 @@ def test_every_vm_of_a_batch_boots_with_its_ipam_addresses(
             )
             expected = tuple(str(ipaddress.ip_address(unpack(a))) for a in addresses)
             assert booted[vm.id] == expected and expected
+
+
+def test_a_mac_collision_redraws_only_the_colliding_macs_and_keeps_one_insert(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """24 random bits per MAC collide routinely at scale; a batch must not go one by one."""
+    from fuyun.services import portbatch
+
+    tenant = _tenant(rt, "macs")
+    net = _network(rt, tenant.id, "10.10.0.0/24")
+    (first,) = _create(rt, tenant.id, net, "old", 1)
+    with rt.db.read_session() as s:
+        stored = s.scalar(select(Port.mac).where(Port.vm_id == first.id))
+    assert stored is not None
+    real = portbatch.random_mac
+    # The batch's first draw repeats a stored MAC, the next two repeat each other.
+    queue = [stored, "52:54:00:aa:bb:01", "52:54:00:aa:bb:01"]
+    monkeypatch.setattr(portbatch, "random_mac", lambda oui: queue.pop(0) if queue else real(oui))
+    with _statements(rt.db) as seen:
+        made = _create(rt, tenant.id, net, "new", 12)
+    assert len(made) == 12 and {v.state for v in made} == {"active"}
+    with rt.db.read_session() as s:
+        macs = list(s.scalars(select(Port.mac).where(Port.vm_id.in_([v.id for v in made]))))
+    assert len(macs) == 12 and len(set(macs)) == 12 and stored not in macs
+    port_inserts = [q for q in seen if q.lstrip().upper().startswith("INSERT INTO PORTS")]
+    assert len(port_inserts) == 2, port_inserts  # the failed batch and the retried batch
+
+
+def test_a_batch_insert_failing_for_another_reason_is_not_retried_as_a_mac(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    from fuyun.services import portbatch
+
+    tenant = _tenant(rt, "other")
+    net = _network(rt, tenant.id, "10.11.0.0/24")
+    calls = [0]
+    real_insert = portbatch.insert
+
+    def failing_insert(table: object) -> object:
+        if table is Port:
+            calls[0] += 1
+            raise IntegrityError("INSERT INTO ports", {}, Exception("NOT NULL constraint"))
+        return real_insert(table)
+
+    monkeypatch.setattr(portbatch, "insert", failing_insert)
+    with pytest.raises(IntegrityError, match="NOT NULL"):
+        _create(rt, tenant.id, net, "bad", 3)
+    assert calls[0] == 1
+    with rt.db.read_session() as s:
+        assert (
+            s.scalar(select(func.count()).select_from(Port).where(Port.tenant_id == tenant.id)) == 0
+        )
