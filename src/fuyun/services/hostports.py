@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Iterable
 
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 
 from fuyun.domain.hostports import ENFORCEMENT_POINT, HostPorts, PortBinding
 from fuyun.ipam.addresses import to_address, unpack
@@ -92,8 +92,15 @@ def publish_host_ports(s: Session, host_ids: Iterable[uuid.UUID | None]) -> int:
     hosts = list(s.scalars(select(Host).where(Host.id.in_(list(wanted)))))
     existing = {
         d.device_name: d
+        # Without the documents: the digest decides, and the text is only overwritten.
         for d in s.scalars(
-            select(DeviceState).where(
+            select(DeviceState)
+            .options(
+                load_only(
+                    DeviceState.device_name, DeviceState.digest, DeviceState.desired_generation
+                )
+            )
+            .where(
                 DeviceState.device_type == "host",
                 DeviceState.enforcement_point == ENFORCEMENT_POINT,
                 DeviceState.device_name.in_([h.name for h in hosts]),
