@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import inspect, select
 from sqlalchemy.exc import IntegrityError
 
-from fuyun.services.capacity import Demand, claim_host, release_host
+from fuyun.services.capacity import Demand, claim_host, claim_hosts, release_host
 from fuyun.store.engine import Database
 from fuyun.store.migrate import upgrade
 from fuyun.store.models import AuditEvent, Base, Host, Module, ServerModel, Site, Switch, Tenant
@@ -120,6 +120,44 @@ def test_host_claims_never_overcommit(any_db: Database) -> None:
     with any_db.read_session() as s:
         host = s.get(Host, host_id)
         assert host is not None and host.vm_count == 2 and host.used_vcpus == 13
+
+
+def _second_host(db: Database, first: uuid.UUID) -> uuid.UUID:
+    with db.write_session() as s:
+        h1 = s.get_one(Host, first)
+        h2 = Host(
+            name="h2",
+            site_id=h1.site_id,
+            module_id=h1.module_id,
+            tor_id=h1.tor_id,
+            server_model_id=h1.server_model_id,
+            vcpus=12,
+            ram_mb=98304,
+            disk_gb=2000,
+            nic_mbps=20000,
+            max_vms=2,
+        )
+        s.add(h2)
+        s.flush()
+        return h2.id
+
+
+def test_claiming_many_hosts_at_once_names_the_refusers_and_claims_the_rest_once(
+    any_db: Database,
+) -> None:
+    h1 = _tiny_fabric(any_db)
+    h2 = _second_host(any_db, h1)
+    one, two = Demand(2, 1024, 10), Demand(4, 2048, 20, vms=2)
+    with any_db.write_session() as s:
+        assert claim_hosts(s, sorted([(h1, one), (h2, two)]), cpu_ratio=1.0, ram_ratio=1.0) == set()
+    with any_db.write_session() as s:
+        # h2 is at its density limit: it refuses, h1 takes its claim exactly once.
+        lost = claim_hosts(s, sorted([(h1, one), (h2, one)]), cpu_ratio=1.0, ram_ratio=1.0)
+        assert lost == {h2}
+    with any_db.read_session() as s:
+        a, b = s.get_one(Host, h1), s.get_one(Host, h2)
+        assert (a.vm_count, a.used_vcpus, a.used_ram_mb, a.used_disk_gb) == (2, 4, 2048, 20)
+        assert (b.vm_count, b.used_vcpus, b.used_ram_mb, b.used_disk_gb) == (2, 4, 2048, 20)
 
 
 def test_release_below_zero_is_refused_by_the_schema(any_db: Database) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlalchemy.orm import Session
 
 from fuyun.domain.enums import HostState
@@ -49,6 +49,68 @@ def claim_host(
         .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def claim_hosts(
+    session: Session,
+    claims: list[tuple[uuid.UUID, Demand]],
+    *,
+    cpu_ratio: float,
+    ram_ratio: float,
+) -> set[uuid.UUID]:
+    """Claim many hosts at once; answers the hosts that refused (their claims undone).
+
+    The same conditional ``UPDATE`` as :func:`claim_host`, compiled once and run for
+    every host (``executemany``) in the order given, which is the caller's lock
+    order. When every row matched, that was all; when one refused, the batch is
+    undone (a savepoint) and the hosts are claimed one by one to name the refusers
+    — the rare path, since the snapshot placed them.
+    """
+    if not claims:
+        return set()
+    dialect = session.get_bind().dialect
+    if len(claims) > 1 and dialect.supports_sane_multi_rowcount:
+        host = Host.__table__.c
+        stmt = (
+            update(Host.__table__)
+            .where(
+                host.id == bindparam("h_id"),
+                host.state == HostState.ACTIVE.value,
+                host.vm_count + bindparam("d_vms") <= host.max_vms,
+                host.used_vcpus + bindparam("d_vcpus") <= host.vcpus * cpu_ratio,
+                host.used_ram_mb + bindparam("d_ram") <= host.ram_mb * ram_ratio,
+                host.used_disk_gb + bindparam("d_disk") <= host.disk_gb,
+                host.used_bandwidth_mbps + bindparam("d_bw") <= host.nic_mbps,
+            )
+            .values(
+                vm_count=host.vm_count + bindparam("d_vms"),
+                used_vcpus=host.used_vcpus + bindparam("d_vcpus"),
+                used_ram_mb=host.used_ram_mb + bindparam("d_ram"),
+                used_disk_gb=host.used_disk_gb + bindparam("d_disk"),
+                used_bandwidth_mbps=host.used_bandwidth_mbps + bindparam("d_bw"),
+            )
+        )
+        params = [
+            {
+                "h_id": host_id,
+                "d_vms": d.vms,
+                "d_vcpus": d.vcpus,
+                "d_ram": d.ram_mb,
+                "d_disk": d.disk_gb,
+                "d_bw": d.bandwidth_mbps,
+            }
+            for host_id, d in claims
+        ]
+        nested = session.begin_nested()
+        if session.execute(stmt, params).rowcount == len(claims):  # type: ignore[attr-defined]
+            nested.commit()
+            return set()
+        nested.rollback()
+    return {
+        host_id
+        for host_id, d in claims
+        if not claim_host(session, host_id, d, cpu_ratio=cpu_ratio, ram_ratio=ram_ratio)
+    }
 
 
 def release_host(session: Session, host_id: uuid.UUID, demand: Demand) -> None:

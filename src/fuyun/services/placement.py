@@ -301,28 +301,30 @@ class Placement:
         return Placed(host, decision)
 
     def _claim(self, s: Session, demand: Demand, batch: list[Placed]) -> set[uuid.UUID]:
-        """Claim the batch in the store, one ``UPDATE`` per host; the hosts that refused."""
+        """Claim the batch in the store, one ``UPDATE`` run per host; the hosts that refused."""
         per_host: dict[uuid.UUID, int] = defaultdict(int)
         for p in batch:
             per_host[p.host.id] += 1
-        lost = set()
-        for host_id in sorted(per_host):  # one lock order for every placer
-            k = per_host[host_id]
-            if not capacity.claim_host(
-                s,
-                host_id,
-                capacity.Demand(
-                    demand.vcpus * k,
-                    demand.ram_mb * k,
-                    demand.disk_gb * k,
-                    demand.bandwidth_mbps * k,
-                    vms=k,
-                ),
-                cpu_ratio=self.settings.cpu_allocation_ratio,
-                ram_ratio=self.settings.ram_allocation_ratio,
-            ):
-                conflict_retried("host")
-                lost.add(host_id)
+        lost = capacity.claim_hosts(
+            s,
+            [  # one lock order for every placer
+                (
+                    host_id,
+                    capacity.Demand(
+                        demand.vcpus * k,
+                        demand.ram_mb * k,
+                        demand.disk_gb * k,
+                        demand.bandwidth_mbps * k,
+                        vms=k,
+                    ),
+                )
+                for host_id, k in sorted(per_host.items())
+            ],
+            cpu_ratio=self.settings.cpu_allocation_ratio,
+            ram_ratio=self.settings.ram_allocation_ratio,
+        )
+        for _ in lost:
+            conflict_retried("host")
         return lost
 
     def _after(self, req: Request, host: HostSlot) -> tuple[Request, SwitchUse]:
