@@ -119,7 +119,7 @@ def _open_chunk(
     quotas.claim(s, network.tenant_id, ips=len(chunk))
     port_ids = _insert_ports(s, settings, network, sub.segment_id, chunk, qos_policy_id)
     s.execute(
-        insert(IpAllocation),
+        insert(IpAllocation.__table__),
         [
             {
                 "vrf_id": sub.vrf_id,
@@ -133,7 +133,7 @@ def _open_chunk(
         ],
     )
     s.execute(
-        insert(PortSecurityGroup),
+        insert(PortSecurityGroup.__table__),
         [{"port_id": pid, "group_id": g} for pid in port_ids for g in sorted(group_ids)],
     )
     segment = s.get(Segment, sub.segment_id)
@@ -174,7 +174,7 @@ def _insert_ports(
     for _ in range(MAC_RETRIES):
         try:
             with s.begin_nested():
-                s.execute(insert(Port), rows)
+                s.execute(insert(Port.__table__), rows)
             return [r["id"] for r in rows]
         except IntegrityError:
             taken = set(s.scalars(select(Port.mac).where(Port.mac.in_([r["mac"] for r in rows]))))

@@ -212,7 +212,7 @@ def _insert_vms(
     """The batch's VM rows in one multi-row insert, each with its placement's explanation."""
     count = len(placed)
     s.execute(
-        insert(Vm),
+        insert(Vm.__table__),
         [
             {
                 "id": vm_id,
