@@ -1,5 +1,9 @@
 """A persisted step engine: every step is recorded before it runs; failure undoes in reverse.
 
+A workflow of n steps costs n + 2 commits: its creation, its start (which records
+the first step as running), and one per step (which records the step done and the
+next one running, or the workflow succeeded).
+
 Contract of a step:
 
 - ``run(ctx)`` does its work; a step that touches only the store does it in
@@ -286,47 +290,45 @@ class Engine:
                 .where(Workflow.id == wf_id, Workflow.state == "pending")
                 .values(state="running")
             )
-        with self.db.read_session() as s:
             wf = s.get(Workflow, wf_id)
             assert wf is not None
             definition = self.kinds[wf.kind]
             kind, created_at = wf.kind, wf.created_at
             payload, data = dict(wf.payload), dict(wf.data or {})
-            steps = list(
-                s.scalars(
-                    select(WorkflowStep)
-                    .where(WorkflowStep.workflow_id == wf_id)
-                    .order_by(WorkflowStep.index)
-                )
-            )
-        for step_row, step in zip(steps, definition.steps, strict=True):
-            if step_row.state == "done":
-                continue
+            rows = s.execute(
+                select(WorkflowStep.id, WorkflowStep.state)
+                .where(WorkflowStep.workflow_id == wf_id)
+                .order_by(WorkflowStep.index)
+            ).all()
+            todo = [
+                (row.id, step)
+                for row, step in zip(rows, definition.steps, strict=True)
+                if row.state != "done"
+            ]
+            if todo:
+                self._mark_running(s, todo[0][0])
+        for i, (step_id, step) in enumerate(todo):
+            following = todo[i + 1][0] if i + 1 < len(todo) else None
             try:
-                data = self._run_step(wf_id, step_row.id, step, payload, data)
+                data = self._run_step(wf_id, step_id, step, payload, data, following)
             except LeaseLost:
                 raise
             except FuyunError as exc:
                 metrics.STEP_FAILURES.labels(kind, step.name).inc()
-                self._mark_step(step_row.id, "failed", str(exc.message))
+                self._mark_step(step_id, "failed", str(exc.message))
                 log.info("workflow %s step %s failed: %s", wf_id, step.name, exc.message)
                 self._rollback(wf_id, error=exc)
                 return Outcome(wf_id, "rolled_back", data, exc)
             except Exception as exc:
                 metrics.STEP_FAILURES.labels(kind, step.name).inc()
-                self._mark_step(step_row.id, "failed", repr(exc)[:2000])
+                self._mark_step(step_id, "failed", repr(exc)[:2000])
                 log.exception("workflow %s step %s crashed", wf_id, step.name)
                 self._rollback(wf_id, error=FuyunError(f"internal error in step {step.name}"))
                 raise
-        with self.db.write_session() as s:
-            self._renew(s, wf_id)
-            s.execute(
-                update(Workflow)
-                .where(Workflow.id == wf_id)
-                .values(
-                    state="succeeded", lease_owner=None, lease_expires_at=None, updated_at=utcnow()
-                )
-            )
+        if not todo:  # resumed with every step done: only the end was not recorded
+            with self.db.write_session() as s:
+                self._renew(s, wf_id)
+                self._succeed(s, wf_id)
         metrics.finished(kind, "succeeded", created_at)
         return Outcome(wf_id, "succeeded", data)
 
@@ -337,14 +339,14 @@ class Engine:
         step: StepDef,
         payload: dict[str, Any],
         data: dict[str, Any],
+        following: uuid.UUID | None,
     ) -> dict[str, Any]:
-        with self.db.write_session() as s:
-            self._renew(s, wf_id)
-            s.execute(
-                update(WorkflowStep)
-                .where(WorkflowStep.id == step_id)
-                .values(state="running", started_at=utcnow())
-            )
+        """Run one step, already recorded as running; its transaction records it done and
+        either the next step as running or, after the last, the workflow as succeeded.
+
+        One commit per step: recording the next step as started is the same fact as this
+        one being done, since nothing runs between them.
+        """
         if self.before_step is not None:
             self.before_step(wf_id, step.name)
         with self.db.write_session() as s:
@@ -357,7 +359,27 @@ class Engine:
                 .values(state="done", finished_at=utcnow(), error=None)
             )
             s.execute(update(Workflow).where(Workflow.id == wf_id).values(data=ctx.data))
+            if following is not None:
+                self._mark_running(s, following)
+            else:
+                self._succeed(s, wf_id)
             return ctx.data
+
+    @staticmethod
+    def _mark_running(s: Session, step_id: uuid.UUID) -> None:
+        s.execute(
+            update(WorkflowStep)
+            .where(WorkflowStep.id == step_id)
+            .values(state="running", started_at=utcnow())
+        )
+
+    @staticmethod
+    def _succeed(s: Session, wf_id: uuid.UUID) -> None:
+        s.execute(
+            update(Workflow)
+            .where(Workflow.id == wf_id)
+            .values(state="succeeded", lease_owner=None, lease_expires_at=None, updated_at=utcnow())
+        )
 
     def _mark_step(self, step_id: uuid.UUID, state: str, error: str | None = None) -> None:
         with self.db.write_session() as s:
