@@ -126,6 +126,7 @@ from fuyun.scheduler.framework import Decision, Request, Scheduler
 from fuyun.scheduler.model import Cluster, Demand, HostSlot, NetworkNeed
 from fuyun.services import networks, tenants, vms
 from fuyun.services.bootstrap import bootstrap
+from fuyun.services.memory import settle_after_startup
 from fuyun.services.policy import ensure_default_group
 from fuyun.services.principal import SYSTEM
 from fuyun.services.runtime import Runtime
@@ -1430,6 +1431,11 @@ def scale(args: argparse.Namespace, workdir: Path, res: dict[str, Any]) -> None:
     memory["after snapshot"] = proc_memory()
     say(f"bootstrap {res['bootstrap_s']:.1f} s ({boot.hosts:,} hosts), "
         f"snapshot {res['snapshot_s']:.1f} s")  # fmt: skip
+    # What ``fuyun serve`` does once its snapshot is loaded: the phases run under the
+    # collector settings a controller has.
+    settled = settle_after_startup()
+    res["gc_settled"] = {"frozen": settled.frozen, "thresholds": list(settled.thresholds)}
+    say(f"start-up step: {settled.frozen:,} objects frozen, thresholds {settled.thresholds}")
 
     wl = Workload(rt, prefix_len=args.prefix_len, routed_prefix_len=23)
     wl.setup(TENANTS)
