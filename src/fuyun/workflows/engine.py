@@ -41,7 +41,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
@@ -256,12 +256,20 @@ class Engine:
 
     # -- running --------------------------------------------------------------------
 
-    def _renew(self, s: Session, wf_id: uuid.UUID) -> None:
+    def _renew(self, s: Session, wf_id: uuid.UUID, **values: Any) -> None:
+        """Extend the lease, fenced: raises :class:`LeaseLost` when it is no longer ours.
+
+        ``values`` are written to the workflow row in the same ``UPDATE``.
+        """
         result = s.execute(
             update(Workflow)
             .where(Workflow.id == wf_id, Workflow.lease_owner == self.owner)
             .values(
-                lease_expires_at=utcnow() + timedelta(seconds=self.lease_s), updated_at=utcnow()
+                {
+                    "lease_expires_at": utcnow() + timedelta(seconds=self.lease_s),
+                    "updated_at": utcnow(),
+                    **values,
+                }
             )
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
@@ -327,8 +335,7 @@ class Engine:
                 raise
         if not todo:  # resumed with every step done: only the end was not recorded
             with self.db.write_session() as s:
-                self._renew(s, wf_id)
-                self._succeed(s, wf_id)
+                self._renew(s, wf_id, **self._SUCCEEDED)
         metrics.finished(kind, "succeeded", created_at)
         return Outcome(wf_id, "succeeded", data)
 
@@ -352,18 +359,26 @@ class Engine:
         with self.db.write_session() as s:
             ctx = StepContext(s, wf_id, payload, dict(data), self.services)
             step.run(ctx)
-            self._renew(s, wf_id)  # the fence: commit only while the lease is still ours
             s.execute(
                 update(WorkflowStep)
                 .where(WorkflowStep.id == step_id)
                 .values(state="done", finished_at=utcnow(), error=None)
             )
-            s.execute(update(Workflow).where(Workflow.id == wf_id).values(data=ctx.data))
             if following is not None:
                 self._mark_running(s, following)
+                ending: dict[str, Any] = {}
             else:
-                self._succeed(s, wf_id)
+                ending = self._SUCCEEDED
+            # The fence: commit only while the lease is still ours.
+            self._renew(s, wf_id, data=ctx.data, **ending)
             return ctx.data
+
+    # Written with the last fenced renewal: the lease ends with the workflow.
+    _SUCCEEDED: ClassVar[dict[str, Any]] = {
+        "state": "succeeded",
+        "lease_owner": None,
+        "lease_expires_at": None,
+    }
 
     @staticmethod
     def _mark_running(s: Session, step_id: uuid.UUID) -> None:
@@ -371,14 +386,6 @@ class Engine:
             update(WorkflowStep)
             .where(WorkflowStep.id == step_id)
             .values(state="running", started_at=utcnow())
-        )
-
-    @staticmethod
-    def _succeed(s: Session, wf_id: uuid.UUID) -> None:
-        s.execute(
-            update(Workflow)
-            .where(Workflow.id == wf_id)
-            .values(state="succeeded", lease_owner=None, lease_expires_at=None, updated_at=utcnow())
         )
 
     def _mark_step(self, step_id: uuid.UUID, state: str, error: str | None = None) -> None:
