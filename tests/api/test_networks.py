@@ -295,3 +295,59 @@ def test_network_service_has_one_router_interface_per_vlan(api: Api, make_tenant
     assert [(x.address, x.hostname) for x in svc.scope.reservations] == [("10.9.0.2", "web")]
     scope = api.client.get(f"/api/v1/networks/{net['id']}/dhcp", headers=acme.headers)
     assert scope.status_code == 200, scope.text  # a dual-stack scope renders
+
+
+def _dhcp_of_ports(api: Api, port_ids: set[str]) -> dict[str, tuple[str, ...]]:
+    """Each port's DHCP service as every device enforcing it has it compiled."""
+    from sqlalchemy import select
+
+    from fuyun.policy.ir import from_json
+    from fuyun.store.models import DeviceState
+
+    seen: dict[str, tuple[str, ...]] = {}
+    with api.db.read_session() as s:
+        for ir in s.scalars(select(DeviceState.ir).where(DeviceState.enforcement_point != "ports")):
+            if not ir or "ports" not in ir:
+                continue
+            for p in from_json(ir).ports:
+                if str(p.endpoint.port_id) in port_ids:
+                    seen[str(p.endpoint.port_id)] = p.endpoint.dhcp
+    assert set(seen) == port_ids
+    return seen
+
+
+def test_turning_dhcp_off_or_on_or_adding_a_gateway_recompiles_the_ports_bindings(
+    api: Api, make_tenant: Tenant
+) -> None:
+    acme = make_tenant("acme")
+    r = api.client.post(
+        "/api/v1/networks", headers=acme.headers, json={"name": "web", "cidr": "10.7.0.0/24"}
+    )
+    assert r.status_code == 201, r.text
+    net = r.json()["id"]
+    r = api.client.post(
+        "/api/v1/vms",
+        headers=acme.headers,
+        json={"name": "w", "flavor": "s1.small", "count": 3, "networks": ["web"]},
+    )
+    assert r.status_code == 201, r.text
+    ports = {
+        p["id"]
+        for vm in r.json()["items"]
+        for p in api.client.get(f"/api/v1/ports?vm_id={vm['id']}", headers=acme.headers).json()[
+            "items"
+        ]
+    }
+    assert set(_dhcp_of_ports(api, ports).values()) == {("10.7.0.1",)}
+    r = api.client.patch(f"/api/v1/networks/{net}", headers=acme.headers, json={"dhcp": False})
+    assert r.status_code == 200, r.text
+    # No service, no DHCP: the anti-spoofing stops letting the ports ask anyone.
+    assert set(_dhcp_of_ports(api, ports).values()) == {()}
+    r = api.client.patch(f"/api/v1/networks/{net}", headers=acme.headers, json={"dhcp": True})
+    assert r.status_code == 200, r.text
+    assert set(_dhcp_of_ports(api, ports).values()) == {("10.7.0.1",)}
+    r = api.client.post(
+        f"/api/v1/networks/{net}/subnets", headers=acme.headers, json={"cidr": "10.9.0.0/24"}
+    )
+    assert r.status_code == 201, r.text
+    assert set(_dhcp_of_ports(api, ports).values()) == {("10.7.0.1", "10.9.0.1")}

@@ -96,6 +96,25 @@ def affected_hosts(
     return out
 
 
+def hosts_of_networks(s: Session, network_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
+    """Hosts with a port on these networks (moving ports count on both hosts).
+
+    What a network-wide fact reaches: its DHCP service (every port's binding) and its
+    subnets' gateways (SVIs of the ToRs that route them).
+    """
+    wanted = list(network_ids)
+    if not wanted:
+        return set()
+    out: set[uuid.UUID] = set()
+    for column in (Port.host_id, Port.peer_host_id):
+        out |= set(
+            s.scalars(
+                select(column).where(Port.network_id.in_(wanted), column.is_not(None)).distinct()
+            )
+        )
+    return out
+
+
 def all_hosts_with_ports(s: Session) -> set[uuid.UUID]:
     bound = set(s.scalars(select(Port.host_id).where(Port.host_id.is_not(None)).distinct()))
     peers = s.scalars(select(Port.peer_host_id).where(Port.peer_host_id.is_not(None)).distinct())

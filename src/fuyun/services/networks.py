@@ -24,6 +24,7 @@ from fuyun.ipam.subnets import layout
 from fuyun.services import address_plan as plan
 from fuyun.services.addressing import drop_subnet_state, seed_free_ranges
 from fuyun.services.audit import mutation
+from fuyun.services.enforcement import hosts_of_networks, recompile
 from fuyun.services.inventory import resolve_ref
 from fuyun.services.pagination import Page, paginate, prefix_filter
 from fuyun.services.principal import Principal
@@ -217,6 +218,10 @@ def add_subnet(
         plan.record_carve(s, net, pool, subnet.id)
     network.generation += 1
     s.flush()
+    if subnet.gateway is not None:
+        # A new gateway is a DHCP service the network's ports may ask and an SVI their
+        # ToR routes: the devices of ports already there must learn it.
+        recompile(s, hosts_of_networks(s, [network.id]))
     return subnet
 
 
@@ -321,6 +326,9 @@ def update_network(
         if dhcp is not None and dhcp != network.dhcp:
             network.dhcp = dhcp
             network.generation += 1  # the network's DHCP scope changes
+            # Every port's binding names the service it may ask, or none.
+            m.session.flush()
+            recompile(m.session, hosts_of_networks(m.session, [network.id]))
         m.detail = {
             "growth": network.growth,
             "growth_prefix_len": network.growth_prefix_len,
