@@ -67,3 +67,18 @@ def test_only_operators_read_stored_runs(db: Database) -> None:
 )
 def test_age_text(seconds: float, text: str) -> None:
     assert reports.age_text(seconds) == text
+
+
+def test_only_the_newest_runs_of_a_kind_are_kept(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fuyun.store.models import StoredReport
+
+    monkeypatch.setattr(reports, "KEEP_RUNS", 3)
+    saved = [_save(db, n, ok=True) for n in range(5)]
+    reports.save(db, SYSTEM, "plan", basis={}, parameters={}, summary={}, document={}, seconds=0.1)
+    with db.read_session() as s:
+        left = set(s.scalars(select(StoredReport.id).where(StoredReport.kind == "verify")))
+        plans = list(s.scalars(select(StoredReport.id).where(StoredReport.kind == "plan")))
+    assert left == {r.id for r in saved[-3:]}
+    assert len(plans) == 1  # another kind's runs are not counted against this one

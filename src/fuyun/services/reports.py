@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from fuyun.services import audit
@@ -23,6 +23,11 @@ from fuyun.services.principal import Principal
 from fuyun.store.engine import Database
 from fuyun.store.models import StoredReport
 from fuyun.store.types import utcnow
+
+#: Runs kept per kind: older ones are deleted when a new one is stored. Each holds a
+#: whole-fabric document (every finding of a verification), so keeping all would grow
+#: the store by megabytes per click while only the newest is ever read.
+KEEP_RUNS = 20
 
 #: The basis the state has now, given the stored one (which says what it was read from).
 Basis = Callable[[Session, dict[str, Any]], dict[str, Any]]
@@ -78,6 +83,17 @@ def save(
         )
         scope.session.add(row)
         scope.session.flush()
+        kept = (
+            select(StoredReport.id)
+            .where(StoredReport.kind == kind)
+            .order_by(StoredReport.created_at.desc(), StoredReport.id.desc())
+            .limit(KEEP_RUNS)
+        )
+        scope.session.execute(
+            delete(StoredReport).where(
+                StoredReport.kind == kind, StoredReport.id.not_in(kept.scalar_subquery())
+            )
+        )
         scope.object_id = str(row.id)
         scope.detail = {"kind": kind, **summary}
         return _run(row, basis)
