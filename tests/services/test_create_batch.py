@@ -34,6 +34,7 @@ from fuyun.store.models import (
     Tenant,
     Vm,
 )
+from tests.support.snapshot import assert_snapshot_matches_store
 
 
 @pytest.fixture
@@ -74,20 +75,6 @@ def _statements(db: Database) -> Iterator[list[str]]:
         yield seen
     finally:
         event.remove(db.engine, "before_cursor_execute", count)
-
-
-def _snapshot_matches_store(rt: Runtime) -> None:
-    cluster = rt.placement.scheduler().cluster
-    with rt.db.read_session() as s:
-        rows = s.execute(
-            select(Switch.id, Switch.name, Switch.used_mac, Switch.used_arp, Switch.used_vlans)
-        )
-        for sw_id, name, mac, arp, vlans in rows:
-            mem = cluster.switches[sw_id]
-            assert (mem.used_mac, mem.used_arp, mem.used_vlans) == (mac, arp, vlans), name
-        for h in s.scalars(select(Host)):
-            slot = cluster.hosts[h.id]
-            assert (slot.vm_count, slot.used_vcpus) == (h.vm_count, h.used_vcpus), h.name
 
 
 def test_statements_per_request_do_not_grow_with_its_count(rt: Runtime) -> None:
@@ -139,7 +126,7 @@ def test_a_batch_has_unique_lowest_addresses_macs_and_balanced_books(rt: Runtime
             assert host is not None
         status = rt.driver.status(host.name, vm.id)
         assert status is not None
-    _snapshot_matches_store(rt)
+    assert_snapshot_matches_store(rt)
 
 
 def test_a_batch_larger_than_its_subnet_grows_the_network(rt: Runtime) -> None:
@@ -157,17 +144,17 @@ def test_a_batch_larger_than_its_subnet_grows_the_network(rt: Runtime) -> None:
             )
         )
     assert len(addresses) == 30 and len(set(addresses)) == 30
-    _snapshot_matches_store(rt)
+    assert_snapshot_matches_store(rt)
 
 
 def test_snapshot_switch_tables_follow_creates_and_deletes(rt: Runtime) -> None:
     tenant = _tenant(rt, "churn")
     net = _network(rt, tenant.id, "10.11.0.0/22")
     made = _create(rt, tenant.id, net, "c", 25)
-    _snapshot_matches_store(rt)
+    assert_snapshot_matches_store(rt)
     for vm in made:
         vms.delete_vm(rt, SYSTEM, vm.id)
-    _snapshot_matches_store(rt)
+    assert_snapshot_matches_store(rt)
     with rt.db.read_session() as s:
         assert s.scalar(select(func.sum(Switch.used_mac))) == 0
 
@@ -181,7 +168,7 @@ def test_a_rolled_back_batch_gives_its_switch_tables_back(rt: Runtime) -> None:
     with pytest.raises(DriverError):
         _create(rt, tenant.id, net, "lost", 10)
     rt.driver.fail_on.clear()
-    _snapshot_matches_store(rt)
+    assert_snapshot_matches_store(rt)
 
 
 def test_every_vm_of_a_batch_boots_with_its_ipam_addresses(

@@ -79,8 +79,12 @@ def bind(
     dry_run: bool = False,
     extended: bool = False,
     settings: Settings | None = None,
+    use: list[tuple[uuid.UUID, int, int, int]] | None = None,
 ) -> list[TableChange]:
     """A port of ``segment`` now lives on ``host``: claim the tables, grow the span.
+
+    What each switch's tables took is appended to ``use`` (switch, MAC, ARP, VLAN
+    deltas), for the scheduler's snapshot.
 
     ``extended``: the caller has checked that an L2 extension carries the VLAN to
     the host's module (a move keeping its IP); the host's ToR joins the span like
@@ -106,6 +110,8 @@ def bind(
     change = port_joins(view, tor.id, ips, tor.name)
     report = _claim(session, change, dry_run=dry_run)
     if not dry_run:
+        if use is not None:
+            use += [(sw, d.mac, d.arp, d.vlans) for sw, d in change.deltas.items()]
         if host.module_id != module.id:
             assert settings is not None, "an extension reserves its VLAN: pass settings"
             reserve_extended_vlan(session, settings, segment, host.module_id)
@@ -119,11 +125,19 @@ def bind(
 
 
 def unbind(
-    session: Session, segment: Segment, module: Module, host: Host, ips: int
+    session: Session,
+    segment: Segment,
+    module: Module,
+    host: Host,
+    ips: int,
+    *,
+    freed: list[tuple[uuid.UUID, int, int, int]] | None = None,
 ) -> Change | None:
     """A port of ``segment`` leaves ``host``: give its table entries back, shrink the span.
 
-    Answers what each switch gave back (None if the port was never bound there).
+    Answers what each switch gave back (None if the port was never bound there), and
+    appends it to ``freed`` as (switch, MAC, ARP, VLAN) deltas, for the scheduler's
+    snapshot.
     """
     session.scalar(
         select(Segment.id).where(Segment.id == segment.id).with_for_update(key_share=True)
@@ -133,6 +147,8 @@ def unbind(
         return None  # never bound (or already unbound): nothing to give back
     change = port_leaves(view, host.tor_id, ips)
     _claim(session, change, dry_run=False)
+    if freed is not None:
+        freed += [(sw, d.mac, d.arp, d.vlans) for sw, d in change.deltas.items()]
     member = session.get(SpanMember, (segment.id, host.tor_id))
     assert member is not None
     if member.ports <= 1:

@@ -374,8 +374,17 @@ class Placement:
         with self._lock:
             if self._scheduler is not None and host_id in self._scheduler.cluster.hosts:
                 self._scheduler.cluster.release(host_id, demand)
+        self.tables_changed(switch_use)
+
+    def tables_changed(self, use: SwitchUse) -> None:
+        """Switch tables moved outside a placement (a VM's ports moved): follow in memory.
+
+        ``use`` holds signed deltas as the store's switch rows took them: a bind's
+        positive, an unbind's negative.
+        """
+        with self._lock:
             if self._scheduler is not None:
-                for sw, mac, arp, vlans in switch_use:
+                for sw, mac, arp, vlans in use:
                     if sw in self._scheduler.cluster.switches:
                         self._scheduler.cluster.add_switch_use(sw, mac, arp, vlans)
 

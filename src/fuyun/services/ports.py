@@ -404,9 +404,7 @@ def close_port(
         module = s.get(Module, network.module_id)
         host = s.get(Host, port.host_id)
         assert segment is not None and module is not None and host is not None
-        change = l2fabric.unbind(s, segment, module, host, len(allocations))
-        if change is not None and freed is not None:
-            freed += [(sw, d.mac, d.arp, d.vlans) for sw, d in change.deltas.items()]
+        l2fabric.unbind(s, segment, module, host, len(allocations), freed=freed)
     now = utcnow()
     for allocation in allocations:
         addressing.release(s, allocation, now=now, hold_s=settings.ip_quarantine_s)

@@ -156,13 +156,17 @@ def extend(ctx: StepContext) -> None:
     # stays bound throughout, so no other host's address sets or rules move.
     affected: set[uuid.UUID] = {source.id, target.id}
     extended = []
+    use: list[tuple[uuid.UUID, int, int, int]] = []
     for port in _ports(s, vm.id):
         segment, module, ips = _l2(s, port)
         cross = target.module_id != module.id
-        l2fabric.bind(s, segment, module, target, ips, extended=cross, settings=rt.settings)
+        l2fabric.bind(
+            s, segment, module, target, ips, extended=cross, settings=rt.settings, use=use
+        )
         bind_port_host(s, port, source.id, target.id)
         extended.append(str(port.id))
     recompile(s, affected)
+    rt.placement.tables_changed(use)
     ctx.data["extended"] = extended
     ctx.data["await"] = {
         str(row.id): row.desired_generation for row in destination_devices(s, target, vm.id)
@@ -170,19 +174,21 @@ def extend(ctx: StepContext) -> None:
 
 
 def unextend(ctx: StepContext) -> None:
-    s = ctx.session
+    rt, s = ctx.services, ctx.session
     if not ctx.data.get("extended"):
         return
     source, target = _host(s, "source_host_id", ctx), _host(s, "target_host_id", ctx)
     affected: set[uuid.UUID] = {source.id, target.id}
+    freed: list[tuple[uuid.UUID, int, int, int]] = []
     for port_id in ctx.data["extended"]:
         port = s.get(Port, uuid.UUID(port_id))
         if port is None:
             continue
         segment, module, ips = _l2(s, port)
         bind_port_host(s, port, source.id, None)
-        l2fabric.unbind(s, segment, module, target, ips)
+        l2fabric.unbind(s, segment, module, target, ips, freed=freed)
     recompile(s, affected)
+    rt.placement.tables_changed(freed)
 
 
 def converge_target(ctx: StepContext) -> None:
@@ -289,15 +295,17 @@ def verify(ctx: StepContext) -> None:
 
 
 def cleanup(ctx: StepContext) -> None:
-    s = ctx.session
+    rt, s = ctx.services, ctx.session
     vm = _vm(ctx)
     source, target = _host(s, "source_host_id", ctx), _host(s, "target_host_id", ctx)
     affected: set[uuid.UUID] = {source.id, target.id}
+    freed: list[tuple[uuid.UUID, int, int, int]] = []
     for port in _ports(s, vm.id):
         segment, module, ips = _l2(s, port)
         bind_port_host(s, port, target.id, None)
-        l2fabric.unbind(s, segment, module, source, ips)
+        l2fabric.unbind(s, segment, module, source, ips, freed=freed)
     recompile(s, affected)
+    rt.placement.tables_changed(freed)
     ctx.data["cleaned"] = True
 
 
@@ -308,12 +316,16 @@ def uncleanup(ctx: StepContext) -> None:
     vm = _vm(ctx)
     source, target = _host(s, "source_host_id", ctx), _host(s, "target_host_id", ctx)
     affected: set[uuid.UUID] = {source.id, target.id}
+    use: list[tuple[uuid.UUID, int, int, int]] = []
     for port in _ports(s, vm.id):
         segment, module, ips = _l2(s, port)
         cross = source.module_id != module.id
-        l2fabric.bind(s, segment, module, source, ips, extended=cross, settings=rt.settings)
+        l2fabric.bind(
+            s, segment, module, source, ips, extended=cross, settings=rt.settings, use=use
+        )
         bind_port_host(s, port, target.id, source.id)
     recompile(s, affected)
+    rt.placement.tables_changed(use)
 
 
 def release(ctx: StepContext) -> None:
