@@ -12,6 +12,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from fuyun.domain.errors import DriverError
+from fuyun.domain.hostports import hypervisor_ifname
 from fuyun.drivers.compute.base import InstanceSpec
 from fuyun.drivers.compute.libvirt.config import LibvirtConfig
 from fuyun.drivers.compute.specjson import spec_from_json, spec_to_json
@@ -23,10 +24,13 @@ def domain_name(spec: InstanceSpec) -> str:
     return f"fuyun-{spec.vm_id}"
 
 
-def _interface(devices: ET.Element, plug: str, mac: str, vlan: int) -> None:
+def _interface(devices: ET.Element, plug: str, mac: str, vlan: int, dev: str) -> None:
     kind, _, bridge = plug.partition(":")
     iface = ET.SubElement(devices, "interface", type="ethernet" if kind == "none" else "bridge")
     ET.SubElement(iface, "mac", address=mac)
+    # The tap is named as the host's network driver expects it (not libvirt's vnetN),
+    # so the switch port is programmed before, and found after, the guest starts.
+    ET.SubElement(iface, "target", dev=dev)
     if kind != "none":
         ET.SubElement(iface, "source", bridge=bridge)
     if kind == "ovs":
@@ -59,7 +63,29 @@ def domain_xml(cfg: LibvirtConfig, spec: InstanceSpec, plug: str) -> str:
         ET.SubElement(devices, "emulator").text = cfg.emulator
         ET.SubElement(devices, "serial", type="pty")
     for nic in spec.nics:
-        _interface(devices, plug, nic.mac, nic.vlan)
+        _interface(devices, plug, nic.mac, nic.vlan, hypervisor_ifname(spec.host, nic.port_id))
+    ET.register_namespace("fuyun", NS)
+    return ET.tostring(dom, encoding="unicode")
+
+
+def for_destination(migratable_xml: str, spec: InstanceSpec, dest_host: str) -> str:
+    """The running domain's migratable XML with each tap renamed for ``dest_host``.
+
+    Source and destination taps exist together during a live migration (and share
+    one namespace in the lab), so the destination's carry that host's names. Only
+    the names change: the rest of the XML is the source's, as ABI stability wants.
+    """
+    dev_of = {nic.mac.lower(): hypervisor_ifname(dest_host, nic.port_id) for nic in spec.nics}
+    dom = ET.fromstring(migratable_xml)
+    for iface in dom.iterfind("./devices/interface"):
+        mac = iface.find("mac")
+        dev = dev_of.get((mac.get("address") or "").lower()) if mac is not None else None
+        if dev is None:
+            continue
+        target = iface.find("target")
+        if target is None:
+            target = ET.SubElement(iface, "target")
+        target.set("dev", dev)
     ET.register_namespace("fuyun", NS)
     return ET.tostring(dom, encoding="unicode")
 

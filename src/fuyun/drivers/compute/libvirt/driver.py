@@ -23,7 +23,7 @@ import libvirt
 from fuyun.domain.errors import DriverError
 from fuyun.drivers.compute.base import InstanceSpec, InstanceStatus, MigrationStats, PowerState
 from fuyun.drivers.compute.libvirt.config import LibvirtConfig
-from fuyun.drivers.compute.libvirt.domxml import domain_xml, spec_of
+from fuyun.drivers.compute.libvirt.domxml import domain_xml, for_destination, spec_of
 
 # libvirt prints every error on stderr unless a handler takes it; ours raise instead.
 libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
@@ -181,6 +181,12 @@ class LibvirtComputeDriver:
             params[libvirt.VIR_MIGRATE_PARAM_URI] = dest.migration_uri
         what = f"migrate {vm_id} from {source_host} to {dest_host}"
         with _errors(what):
+            migratable = dom.XMLDesc(
+                libvirt.VIR_DOMAIN_XML_MIGRATABLE | libvirt.VIR_DOMAIN_XML_SECURE
+            )
+            params[libvirt.VIR_MIGRATE_PARAM_DEST_XML] = for_destination(
+                migratable, self._spec(source_host, dom), dest_host
+            )
             dom.migrateSetMaxDowntime(max_downtime_ms, 0)
             dom.migrateToURI3(dest.peer_uri or dest.uri, params, _MIGRATE_FLAGS)
         moved = self._get(dest_host, vm_id)
