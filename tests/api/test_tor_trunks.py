@@ -114,3 +114,67 @@ def test_each_host_interface_trunks_only_its_ports_vlans_and_a_move_changes_both
     assert after[target] == tuple(sorted((vlan_of["f"], vlan_of["b"])))
     assert after[host_of["f"].name] == ()
     assert tor == moved.device_name
+
+
+def test_a_host_added_by_the_api_keeps_its_interface_and_recabling_moves_its_trunk(
+    api: Api, make_tenant: Tenant
+) -> None:
+    with api.db.write_session() as s:
+        for module in s.scalars(select(Module)):
+            module.enforcement_point = "tor-acl"
+        for switch in s.scalars(select(Switch)):
+            switch.platform = "nxos"
+        first = s.scalars(select(Host).order_by(Host.name)).first()
+        assert first is not None
+        tor = s.get_one(Switch, first.tor_id)
+        model = first.server_model_id
+        taken = {h.tor_port for h in s.scalars(select(Host).where(Host.tor_id == tor.id))}
+        module_name = s.get_one(Module, tor.module_id).name
+    body = {"tor": tor.name, "server_model": str(model)}
+    r = api.client.post("/api/v1/hosts", headers=api.op, json={"name": "added-1", **body})
+    assert r.status_code == 201, r.text
+    one = r.json()
+    assert one["tor_port"] and one["tor_port"] not in taken  # stored at once, not derived later
+    r = api.client.post("/api/v1/hosts", headers=api.op, json={"name": "added-2", **body})
+    assert r.status_code == 201, r.text
+    assert r.json()["tor_port"] not in taken | {one["tor_port"]}
+    # Adding a host never moved the first one.
+    again = api.client.get(f"/api/v1/hosts/{one['id']}", headers=api.op).json()
+    assert again["tor_port"] == one["tor_port"]
+    # Cabling onto an interface another host holds is refused, naming the field.
+    r = api.client.post(
+        "/api/v1/hosts",
+        headers=api.op,
+        json={"name": "added-3", "tor_port": one["tor_port"], **body},
+    )
+    assert r.status_code == 409 and r.json()["error"]["field"] == "tor_port", r.text
+    acme = make_tenant("acme")
+    r = api.client.post(
+        "/api/v1/networks",
+        headers=api.op,
+        json={"name": "n", "cidr": "10.3.0.0/24", "module": module_name, "tenant_id": acme.id},
+    )
+    assert r.status_code == 201, r.text
+    r = api.client.post(
+        "/api/v1/vms",
+        headers=api.op,
+        json={
+            "name": "v",
+            "flavor": "s1.small",
+            "networks": ["n"],
+            "host": "added-1",
+            "tenant_id": acme.id,
+        },
+    )
+    assert r.status_code == 201, r.text
+    _, _, text = _tor_config(api)
+    assert parse_nxos(text).trunks[one["tor_port"]][0] == "added-1"
+    r = api.client.patch(
+        f"/api/v1/hosts/{one['id']}", headers=api.op, json={"tor_port": "Ethernet1/40"}
+    )
+    assert r.status_code == 200 and r.json()["tor_port"] == "Ethernet1/40", r.text
+    # The ToR's configuration follows the recabling: the host's trunk is on the new port.
+    _, _, text = _tor_config(api)
+    trunks = parse_nxos(text).trunks
+    assert trunks["Ethernet1/40"][0] == "added-1" and trunks["Ethernet1/40"][1] != ()
+    assert one["tor_port"] not in trunks or trunks[one["tor_port"]][0] != "added-1"

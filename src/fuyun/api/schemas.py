@@ -345,10 +345,23 @@ class SwitchPublic(Out):
     used_acl: int
 
 
+TorPort = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=32,
+        pattern=r"^[A-Za-z][A-Za-z0-9/.:-]*$",
+        description="the ToR interface the host is cabled to, e.g. Ethernet1/7",
+    ),
+]
+
+
 class HostCreate(In):
     name: Name
     tor: Ref
     server_model: Ref
+    # Left out: the ToR's lowest free host-facing interface, stored so it never shifts.
+    tor_port: TorPort | None = None
     mgmt_address: Annotated[str | None, Field(max_length=64)] = None
     hypervisor: Hypervisor = Hypervisor.KVM
     vswitch: VSwitchKind = VSwitchKind.OVS
@@ -357,6 +370,7 @@ class HostCreate(In):
 
 class HostUpdate(In):
     mgmt_address: Annotated[str | None, Field(max_length=64)] = None
+    tor_port: TorPort | None = None
     max_vms: Annotated[int | None, Field(ge=1, le=64)] = None
     hypervisor: Hypervisor | None = None
     vswitch: VSwitchKind | None = None
@@ -372,6 +386,7 @@ class HostPublic(Out):
     site_id: uuid.UUID
     module_id: uuid.UUID
     tor_id: uuid.UUID
+    tor_port: str | None
     server_model_id: uuid.UUID
     mgmt_address: str | None
     hypervisor: Hypervisor

@@ -23,7 +23,9 @@ from sqlalchemy.orm import Session
 from fuyun.domain.enums import HostState, SwitchRole
 from fuyun.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from fuyun.domain.vm_states import VmState
+from fuyun.fabric.torports import derive
 from fuyun.services.audit import mutation
+from fuyun.services.enforcement import recompile
 from fuyun.services.pagination import Page, paginate, prefix_filter
 from fuyun.services.principal import Principal
 from fuyun.store.engine import Database
@@ -65,11 +67,34 @@ def _prepare_host(session: Session, values: dict[str, Any]) -> None:
     values.update(
         site_id=tor.site_id,
         module_id=tor.module_id,
+        tor_port=_tor_port(session, tor, values.get("tor_port")),
         vcpus=model.cores,
         ram_mb=model.ram_mb,
         disk_gb=model.disk_gb,
         nic_mbps=model.nic_count * model.nic_speed_mbps,
     )
+
+
+def _tor_port(
+    session: Session, tor: Switch, wanted: str | None, host_id: uuid.UUID | None = None
+) -> str:
+    """``wanted`` if no other host of the ToR is cabled there; else the lowest free port.
+
+    Stored, not derived on each compile: a derived index would move every later
+    host's trunk to another interface when a host is added or removed.
+    """
+    taken = set(
+        session.scalars(
+            select(Host.tor_port).where(
+                Host.tor_id == tor.id, Host.tor_port.is_not(None), Host.id != host_id
+            )
+        )
+    )
+    if wanted is None:
+        return next(derive(tor.platform, 1, taken))
+    if wanted in taken:
+        raise Conflict(f"{tor.name} {wanted} is cabled to another host", field="tor_port")
+    return wanted
 
 
 def _prepare_switch(session: Session, values: dict[str, Any]) -> None:
@@ -297,12 +322,19 @@ def update_object(
         obj = m.session.get(res.model, object_id)
         if obj is None:
             raise NotFound(f"no such {kind}", field="id")
+        recabled = False
         for key, value in values.items():
             if key not in res.mutable:
                 raise InvalidInput(f"{key} of a {kind} cannot be changed", field=key)
             _check_not_below_use(obj, key, value)
+            if isinstance(obj, Host) and key == "tor_port" and value != obj.tor_port:
+                tor = m.session.get_one(Switch, obj.tor_id)
+                value = _tor_port(m.session, tor, value, obj.id)
+                recabled = True
             setattr(obj, key, value)
         _flush(m.session, kind)
+        if recabled:  # the ToR's trunk for this host moves to the new interface
+            recompile(m.session, {obj.id})
         m.detail = {"changed": sorted(values)}
         return obj
 
