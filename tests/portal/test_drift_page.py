@@ -44,6 +44,7 @@ def test_host_page_shows_drift_and_repairs_it(api: Api) -> None:  # noqa: F811
     assert r.status_code in (200, 303), r.text
     page = api.client.get(f"/ops/hosts/{host['id']}")
     assert page.status_code == 200 and 'id="no-drift"' in page.text
+    assert host["tor_port"] and f"{host['tor_port']}</dd>" in page.text  # where it is cabled
 
     api.driver.stop(host["name"], uuid.UUID(vm["id"]))
     page = api.client.get(f"/ops/hosts/{host['id']}")
