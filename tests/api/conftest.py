@@ -31,6 +31,18 @@ class Api:
     def op(self) -> dict[str, str]:
         return self.as_(self.operator_token)
 
+    def enforce_at_tors(self, platform: str = "nxos") -> None:
+        """Every module enforces at its ToRs (``tor-acl``), every switch of ``platform``."""
+        from sqlalchemy import select
+
+        from fuyun.store.models import Module, Switch
+
+        with self.db.write_session() as s:
+            for module in s.scalars(select(Module)):
+                module.enforcement_point = "tor-acl"
+            for switch in s.scalars(select(Switch)):
+                switch.platform = platform
+
 
 @dataclass
 class TenantAccount:

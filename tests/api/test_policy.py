@@ -11,7 +11,7 @@ from sqlalchemy import select
 from fuyun.drivers.network.sim import SimNetworkDriver
 from fuyun.policy.render.nxos_parse import parse_nxos
 from fuyun.services.reconcile import reconcile_once
-from fuyun.store.models import DeviceState, Module, Switch
+from fuyun.store.models import DeviceState, Module
 from tests.api.conftest import Api, TenantAccount
 
 Tenant = Callable[..., TenantAccount]
@@ -291,11 +291,7 @@ def test_a_tor_keeps_every_hosts_entries_when_one_hosts_group_changes(
 def test_a_two_network_tenants_tor_config_routes_both_subnets_in_its_vrf(
     api: Api, make_tenant: Tenant
 ) -> None:
-    with api.db.write_session() as s:
-        for module in s.scalars(select(Module)):
-            module.enforcement_point = "tor-acl"
-        for switch in s.scalars(select(Switch)):
-            switch.platform = "nxos"
+    api.enforce_at_tors()
     acme = make_tenant("acme")
     gateways = {}
     for name, cidr in (("front", "10.1.0.0/24"), ("back", "10.2.0.0/24")):

@@ -36,11 +36,7 @@ def _tor_config(api: Api) -> tuple[str, DeviceState, str]:
 def test_each_host_interface_trunks_only_its_ports_vlans_and_a_move_changes_both(
     api: Api, make_tenant: Tenant
 ) -> None:
-    with api.db.write_session() as s:
-        for module in s.scalars(select(Module)):
-            module.enforcement_point = "tor-acl"
-        for switch in s.scalars(select(Switch)):
-            switch.platform = "nxos"
+    api.enforce_at_tors()
     acme = make_tenant("acme")
     r = api.client.post(
         "/api/v1/server-groups",
@@ -119,11 +115,8 @@ def test_each_host_interface_trunks_only_its_ports_vlans_and_a_move_changes_both
 def test_a_host_added_by_the_api_keeps_its_interface_and_recabling_moves_its_trunk(
     api: Api, make_tenant: Tenant
 ) -> None:
+    api.enforce_at_tors()
     with api.db.write_session() as s:
-        for module in s.scalars(select(Module)):
-            module.enforcement_point = "tor-acl"
-        for switch in s.scalars(select(Switch)):
-            switch.platform = "nxos"
         first = s.scalars(select(Host).order_by(Host.name)).first()
         assert first is not None
         tor = s.get_one(Switch, first.tor_id)

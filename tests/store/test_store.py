@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import inspect, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from fuyun.services.capacity import Demand, claim_host, claim_hosts, release_host
 from fuyun.store.engine import Database
@@ -39,21 +40,26 @@ def _tiny_fabric(db: Database) -> uuid.UUID:
         )
         s.add_all([tor, model])
         s.flush()
-        host = Host(
-            name="h1",
-            site_id=site.id,
-            module_id=module.id,
-            tor_id=tor.id,
-            server_model_id=model.id,
-            vcpus=12,
-            ram_mb=98304,
-            disk_gb=2000,
-            nic_mbps=20000,
-            max_vms=2,
-        )
-        s.add(host)
-        s.flush()
-        return host.id
+        return _add_host(s, "h1", tor, model.id)
+
+
+def _add_host(s: Session, name: str, tor: Switch, model_id: uuid.UUID) -> uuid.UUID:
+    """A 12-core host for two VMs under ``tor``."""
+    host = Host(
+        name=name,
+        site_id=tor.site_id,
+        module_id=tor.module_id,
+        tor_id=tor.id,
+        server_model_id=model_id,
+        vcpus=12,
+        ram_mb=98304,
+        disk_gb=2000,
+        nic_mbps=20000,
+        max_vms=2,
+    )
+    s.add(host)
+    s.flush()
+    return host.id
 
 
 def test_migrations_create_every_table(any_db: Database) -> None:
@@ -125,21 +131,7 @@ def test_host_claims_never_overcommit(any_db: Database) -> None:
 def _second_host(db: Database, first: uuid.UUID) -> uuid.UUID:
     with db.write_session() as s:
         h1 = s.get_one(Host, first)
-        h2 = Host(
-            name="h2",
-            site_id=h1.site_id,
-            module_id=h1.module_id,
-            tor_id=h1.tor_id,
-            server_model_id=h1.server_model_id,
-            vcpus=12,
-            ram_mb=98304,
-            disk_gb=2000,
-            nic_mbps=20000,
-            max_vms=2,
-        )
-        s.add(h2)
-        s.flush()
-        return h2.id
+        return _add_host(s, "h2", s.get_one(Switch, h1.tor_id), h1.server_model_id)
 
 
 def test_claiming_many_hosts_at_once_names_the_refusers_and_claims_the_rest_once(
