@@ -12,7 +12,7 @@ from pathlib import Path
 
 from fuyun.policy.ir import DevicePolicy
 from fuyun.policy.render import comware, iptables, nftables, nxos, openflow
-from tests.policy.world import host_policy, tor_policy, vm_policy
+from tests.policy.world import host_policy, leaked_tor_policy, tor_policy, vm_policy
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -23,6 +23,8 @@ CASES: list[tuple[str, Callable[[DevicePolicy], str], Callable[[], DevicePolicy]
     ("vm-web-b.iptables", iptables.render, lambda: vm_policy(2)),
     ("tor1.nxos", nxos.render, tor_policy),
     ("tor1.comware", comware.render, tor_policy),
+    ("tor1-leaks.nxos", nxos.render, leaked_tor_policy),
+    ("tor1-leaks.comware", comware.render, leaked_tor_policy),
 ]
 
 

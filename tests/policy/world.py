@@ -12,6 +12,7 @@ policies — and rendered text — are identical on every run.
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 
 from fuyun.policy.compile import GlobalRule, GroupRule, PolicySnapshot, compile_device
 from fuyun.policy.ir import (
@@ -20,6 +21,7 @@ from fuyun.policy.ir import (
     Direction,
     Endpoint,
     Gateway,
+    Route,
     Trunk,
     device_name,
 )
@@ -188,3 +190,18 @@ def routed_tor_policy() -> DevicePolicy:
     return compile_device(
         snapshot(), "tor1", "tor-acl", ENDPOINTS, vlans=[300, 200, 101, 100], gateways=GATEWAYS
     )
+
+
+# Tenant 1's VRF has an approved route leak with a third tenant's VRF (not routed on
+# tor1): its 10.9.0.0/24 and 2001:db8:9::/64 come in, next hops resolved in VRF3.
+VRF3 = _id(0x23)
+LEAK = "00000000-0000-0000-0000-00000000ea01"
+LEAKED_ROUTES = [
+    Route(VRF1, "2001:db8:9::/64", VRF3, "2001:db8:9::1", LEAK),
+    Route(VRF1, "10.9.0.0/24", VRF3, "10.9.0.1", LEAK),
+]
+
+
+def leaked_tor_policy() -> DevicePolicy:
+    """routed_tor_policy() with tenant 1's route leak to VRF3."""
+    return replace(routed_tor_policy(), routes=tuple(sorted(LEAKED_ROUTES)))

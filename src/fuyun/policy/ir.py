@@ -160,6 +160,20 @@ class Gateway:
 
 
 @dataclass(frozen=True, order=True)
+class Route:
+    """A route leaked into ``vrf_id``: ``prefix`` via ``nexthop``, resolved in ``via_vrf_id``.
+
+    Only an approved route leak makes one (:mod:`fuyun.netsvc.leaks`); ``leak`` is its id.
+    """
+
+    vrf_id: uuid.UUID
+    prefix: str
+    via_vrf_id: uuid.UUID
+    nexthop: str
+    leak: str
+
+
+@dataclass(frozen=True, order=True)
 class Trunk:
     """A ToR's host-facing interface: a trunk carrying only the VLANs of that host's ports."""
 
@@ -187,6 +201,8 @@ class DevicePolicy:
     gateways: tuple[Gateway, ...] = ()
     # ToR only: one trunk per host cabled to it, allowed VLANs = that host's ports' VLANs.
     trunks: tuple[Trunk, ...] = ()
+    # ToR only: inter-VRF routes of approved route leaks, for VRFs routed here.
+    routes: tuple[Route, ...] = ()
 
     def set_by_name(self) -> dict[str, AddressSet]:
         return {s.name: s for s in self.sets}
@@ -243,6 +259,12 @@ def to_json(policy: DevicePolicy) -> dict[str, object]:
         out["trunks"] = [
             {"if": t.interface, "host": t.host, "vlans": list(t.vlans)} for t in policy.trunks
         ]
+    if policy.routes:  # absent when empty, as for gateways
+        out["routes"] = [
+            {"vrf": str(r.vrf_id), "p": r.prefix, "via": str(r.via_vrf_id), "nh": r.nexthop,
+             "leak": r.leak}
+            for r in policy.routes
+        ]  # fmt: skip
     return out
 
 
@@ -307,6 +329,10 @@ def from_json(data: dict[str, object]) -> DevicePolicy:
         Trunk(str(t["if"]), str(t["host"]), tuple(int(v) for v in t["vlans"]))
         for t in data.get("trunks", ())  # type: ignore[attr-defined]
     )
+    routes = tuple(
+        Route(uuid.UUID(r["vrf"]), str(r["p"]), uuid.UUID(r["via"]), str(r["nh"]), str(r["leak"]))
+        for r in data.get("routes", ())  # type: ignore[attr-defined]
+    )
     return DevicePolicy(
         str(data["device"]),
         str(data["ep"]),
@@ -315,4 +341,5 @@ def from_json(data: dict[str, object]) -> DevicePolicy:
         tuple(data.get("vlans", ())),  # type: ignore[call-overload]
         gateways,
         trunks,
+        routes,
     )

@@ -15,7 +15,7 @@ import json
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session, load_only
@@ -36,6 +36,7 @@ from fuyun.policy.ir import (
     from_json,
     to_json,
 )
+from fuyun.services.leak_paths import tor_routes
 from fuyun.store.models import (
     DeviceState,
     Host,
@@ -350,6 +351,7 @@ def device_policies(s: Session, host_ids: set[uuid.UUID]) -> list[tuple[str, str
         {e.segment_id for (dtype, *_), eps in by_device.items() if dtype == "switch" for e in eps},
     )
     trunks = _trunks(hosts, tors, by_device)
+    leaked = tor_routes(s, {g.vrf_id for gws in gateways.values() for g in gws})
     out = []
     for (dtype, name, ep, flavor), eps in sorted(by_device.items()):
         svis = [g for seg in {e.segment_id for e in eps} for g in gateways.get(seg, ())]
@@ -362,6 +364,9 @@ def device_policies(s: Session, host_ids: set[uuid.UUID]) -> list[tuple[str, str
             gateways=svis if dtype == "switch" else (),
             trunks=trunks.get(name, ()) if dtype == "switch" else (),
         )
+        routes = sorted(r for vrf in {g.vrf_id for g in svis} for r in leaked.get(vrf, ()))
+        if routes and dtype == "switch":  # approved route leaks of the VRFs routed here
+            policy = replace(policy, routes=tuple(routes))
         out.append((dtype, flavor, policy))
     return out
 

@@ -141,6 +141,16 @@ class Svi:
     addresses: tuple[str, ...]  # "gateway/prefix length", IPv4 first
 
 
+@dataclass(frozen=True, order=True)
+class LeakedRoute:
+    """A static route in ``vrf`` to ``prefix`` whose next hop is resolved in ``via``."""
+
+    vrf: str
+    prefix: str
+    via: str
+    nexthop: str
+
+
 @dataclass(frozen=True)
 class TorConfig:
     device: str
@@ -152,6 +162,8 @@ class TorConfig:
     trunks: tuple[Trunk, ...] = ()  # host-facing interfaces, in port order
     # IP source guard: each port's Binding on the interface of the host it runs on.
     bindings: tuple[SourceBinding, ...] = ()
+    # Approved route leaks: inter-VRF static routes, by VRF then prefix.
+    routes: tuple[LeakedRoute, ...] = ()
 
     def bindings_on(self, interface: str) -> list[SourceBinding]:
         return [b for b in self.bindings if b.interface == interface]
@@ -262,6 +274,7 @@ def build(policy: DevicePolicy) -> TorConfig:
         b.group(s.name, s.family, list(set_prefixes(s)))
     groups = tuple(g for _, g in sorted(b.groups.items()) if g.prefixes)
     svis = _svis(policy, vrfs)  # first: it may declare a VRF
+    routes = _routes(policy, vrfs)  # declares the peer VRFs its next hops resolve in
     return TorConfig(
         policy.device,
         tuple(sorted(set(policy.vlans) | set(by_vlan) | {s.vlan for s in svis})),
@@ -271,7 +284,18 @@ def build(policy: DevicePolicy) -> TorConfig:
         svis,
         policy.trunks,
         source_bindings(policy),
+        routes,
     )
+
+
+def _routes(policy: DevicePolicy, vrfs: dict[str, tuple[object, str]]) -> tuple[LeakedRoute, ...]:
+    out = set()
+    for r in policy.routes:
+        for vrf_id in (r.vrf_id, r.via_vrf_id):
+            vrfs.setdefault(vrf_name(vrf_id.hex), (vrf_id, ""))
+        prefix = str(ipaddress.ip_network(r.prefix))
+        out.add(LeakedRoute(vrf_name(r.vrf_id.hex), prefix, vrf_name(r.via_vrf_id.hex), r.nexthop))
+    return tuple(sorted(out, key=lambda x: (x.vrf, ":" in x.prefix, x.prefix, x.via)))
 
 
 def _svis(policy: DevicePolicy, vrfs: dict[str, tuple[object, str]]) -> tuple[Svi, ...]:

@@ -7,6 +7,9 @@ Format (``#`` separates blocks, every list sorted):
 
 - ``vlan N`` / ``name fuyun-N`` for every VLAN carried;
 - ``ip vpn-instance fy-<vrf id prefix>`` for every tenant VRF with endpoints here;
+- ``ip route-static vpn-instance fy-A P LEN vpn-instance fy-B NEXTHOP`` (``ipv6
+  route-static`` for IPv6) for each route of an approved route leak: the next hop
+  is the peer subnet's gateway in the peer instance;
 - ``object-group ip address`` / ``object-group ipv6 address`` with
   ``network host address A`` or ``network subnet A MASK`` (IPv6: ``A LEN``) items;
 - one ``acl advanced name FUYUN-VLAN<N>-<seq>`` (IPv6: ``acl ipv6 advanced name
@@ -56,6 +59,15 @@ def render_config(config: TorConfig) -> str:
         out += [f"vlan {vlan}", f" name fuyun-{vlan}", "#"]
     for name, _tenant in config.vrfs:
         out += [f"ip vpn-instance {name}", "#"]
+    for r in config.routes:  # approved route leaks: the next hop is in the peer instance
+        net = ipaddress.ip_network(r.prefix)
+        family = "ipv6" if net.version == 6 else "ip"
+        out.append(
+            f"{family} route-static vpn-instance {r.vrf} {net.network_address} {net.prefixlen}"
+            f" vpn-instance {r.via} {r.nexthop}"
+        )
+    if config.routes:
+        out.append("#")
     for svi in config.svis:
         out += [f"interface Vlan-interface{svi.vlan}", f" ip binding vpn-instance {svi.vrf}"]
         for address in svi.addresses:

@@ -8,7 +8,10 @@ the policy means.
 Format (one block per object, in this order, every list sorted):
 
 - ``vlan N`` / ``name fuyun-N`` for every VLAN the ToR carries;
-- ``vrf context fy-<vrf id prefix>`` for every tenant VRF with endpoints here;
+- ``vrf context fy-<vrf id prefix>`` for every tenant VRF with endpoints here, holding
+  the static routes of approved route leaks, ``ip route P/len NEXTHOP vrf fy-<peer>``
+  (``ipv6 route`` for IPv6): the next hop — the peer subnet's gateway — is resolved in
+  the peer VRF, which is declared too;
 - ``object-group ip address`` / ``object-group ipv6 address`` for address sets,
   endpoint classes (``fuyun-v<N>-c<i>-v<f>``) and a VLAN's local addresses
   (``fuyun-v<N>-local-v<f>``), entries numbered 10, 20, …; empty groups are left
@@ -65,6 +68,10 @@ def render_config(config: TorConfig) -> str:
     out.append("!")
     for name, _tenant in config.vrfs:
         out.append(f"vrf context {name}")
+        for r in config.routes:  # approved route leaks: next hop looked up in the peer VRF
+            if r.vrf == name:
+                family = "ipv6" if ":" in r.prefix else "ip"
+                out.append(f"  {family} route {r.prefix} {r.nexthop} vrf {r.via}")
     out.append("!")
     if config.svis:
         out += ["feature interface-vlan", "!"]

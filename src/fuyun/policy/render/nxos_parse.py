@@ -35,6 +35,8 @@ class ParsedNxos:
     # IP source guard: (interface, VLAN, address, MAC as aa:bb:...) and guarded interfaces.
     bindings: set[tuple[str, int, str, str]] = field(default_factory=set)
     guarded: set[str] = field(default_factory=set)
+    # Route leaks: (VRF, prefix, next hop, VRF the next hop is resolved in).
+    routes: set[tuple[str, str, str, str]] = field(default_factory=set)
 
     def vlan_entries(self, vlan: int, family: int) -> list[Entry]:
         """The first-match list the switch applies to one family of a VLAN's traffic."""
@@ -59,6 +61,17 @@ def parse_nxos(text: str) -> ParsedNxos:
         ]
         vlans[int(obj.text.split()[1])] = names[0] if names else ""
     vrfs = tuple(o.text.split()[2] for o in conf.find_objects(r"^vrf context "))
+    routes = set()
+    for obj in conf.find_objects(r"^vrf context "):
+        for child in obj.children:
+            words = child.text.split()  # ip|ipv6 route P NEXTHOP vrf PEER
+            if len(words) != 6 or words[0] not in ("ip", "ipv6") or words[1] != "route":
+                raise InvalidInput(f"unexpected line under {obj.text}: {child.text.strip()}")
+            if words[4] != "vrf" or words[5] not in vrfs:
+                raise InvalidInput(f"{child.text.strip()} resolves in an undeclared VRF")
+            prefix = str(ipaddress.ip_network(words[2]))
+            nexthop = str(ipaddress.ip_address(words[3]))
+            routes.add((obj.text.split()[2], prefix, nexthop, words[5]))
     groups = {}
     for obj in conf.find_objects(r"^object-group (ip|ipv6) address "):
         _, kind, _, name = obj.text.split()
@@ -125,6 +138,7 @@ def parse_nxos(text: str) -> ParsedNxos:
         trunks,
         bindings,
         guarded,
+        routes,
     )
 
 

@@ -14,6 +14,7 @@ from fuyun.store.models.inventory import (
     Switch,
     SwitchUplink,
 )
+from fuyun.store.models.leaks import RouteLeak
 from fuyun.store.models.migration import MigrationBatch
 from fuyun.store.models.network import (
     FreeRange,
@@ -66,6 +67,7 @@ __all__ = [
     "QosClaim",
     "QosPolicy",
     "Quota",
+    "RouteLeak",
     "SecurityGroup",
     "SecurityGroupRule",
     "Segment",

@@ -115,6 +115,8 @@ class Network(IdMixin, TimestampMixin, Base):
     dhcp: Mapped[bool] = mapped_column(default=True, server_default=sa_true())
     # Bumped on every change that devices derive state from (span, subnets, ports).
     generation: Mapped[int] = mapped_column(default=1)
+    # The generation the network node last reported in force (routers, DHCP, DNS).
+    services_applied_generation: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class Segment(IdMixin, TimestampMixin, Base):
