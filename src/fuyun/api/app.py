@@ -22,6 +22,7 @@ from fuyun.api.routes import (
     plans,
     policy,
     qos,
+    route_leaks,
     system,
     tenants,
     traffic,
@@ -127,6 +128,7 @@ def create_app(
         tenants,
         inventory,
         networks,
+        route_leaks,
         policy,
         qos,
         migrations,  # before vms: /vms/{id}/migrate is not a power verb

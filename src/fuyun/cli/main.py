@@ -15,6 +15,7 @@ from fuyun.cli.client import err, out, save_credentials
 from fuyun.cli.fabric import fabric_app
 from fuyun.cli.lab import agent, lab_app
 from fuyun.cli.plan import plan_app
+from fuyun.cli.route_leaks import leak_app
 
 app = typer.Typer(
     help="fuyun: compute and network of a multi-tenant data center, together.",
@@ -38,6 +39,7 @@ app.add_typer(policy.global_app, name="global-rule")
 app.add_typer(policy.device_app, name="device")
 app.add_typer(qos.qos_app, name="qos")
 app.add_typer(networking.port_app, name="port")
+app.add_typer(leak_app, name="route-leak")
 app.add_typer(telemetry.traffic_app, name="traffic")
 app.add_typer(drift.drift_app, name="drift")
 app.add_typer(

@@ -1,0 +1,185 @@
+"""Route leaks over the API: requested by a side, in force only after an operator approves.
+
+Three tenants on a ToR-enforced module: ``acme`` (10.61.0.0/24), ``bolt``
+(10.62.0.0/24) and ``copy``, which reuses acme's range in its own VRF. The ToR's
+configuration is read back (NX-OS style, parsed) after each step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from fuyun.policy.render.nxos_parse import parse_nxos
+from fuyun.store.models import AuditEvent, Module, Switch
+from tests.api.conftest import Api, TenantAccount
+from tests.support.capabilities import missing
+
+Tenant = Callable[..., TenantAccount]
+URL = "/api/v1/route-leaks"
+
+
+def _network(api: Api, who: TenantAccount, name: str, cidr: str) -> dict[str, Any]:
+    r = api.client.post(
+        "/api/v1/networks",
+        headers=api.op,
+        json={"name": name, "cidr": cidr, "module": "sz1-m01", "tenant_id": who.id},
+    )
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
+def _vm(api: Api, who: TenantAccount, name: str, network: str) -> None:
+    r = api.client.post(
+        "/api/v1/vms",
+        headers=who.headers,
+        json={"name": name, "flavor": "s1.small", "networks": [network]},
+    )
+    assert r.status_code == 201, r.text
+
+
+def _routes(api: Api) -> set[tuple[str, str, str, str]]:
+    out: set[tuple[str, str, str, str]] = set()
+    for d in api.client.get("/api/v1/devices", headers=api.op).json():
+        if d["device_type"] == "switch":
+            r = api.client.get(f"/api/v1/devices/switch/{d['device_name']}", headers=api.op)
+            out |= parse_nxos(r.json()["rendered"]).routes
+    return out
+
+
+@pytest.fixture
+def world(api: Api, make_tenant: Tenant) -> dict[str, Any]:
+    try:
+        import ciscoconfparse2  # noqa: F401
+    except ImportError as exc:
+        missing("ciscoconfparse2", f"{exc} (pip install -e '.[test]')")
+    with api.db.write_session() as s:
+        for module in s.scalars(select(Module)):
+            module.enforcement_point = "tor-acl"
+        for switch in s.scalars(select(Switch)):
+            switch.platform = "nxos"
+    acme, bolt, copy = make_tenant("acme"), make_tenant("bolt"), make_tenant("copy")
+    nets = {
+        "web": _network(api, acme, "web", "10.61.0.0/24"),
+        "back": _network(api, acme, "back", "10.63.0.0/24"),
+        "db": _network(api, bolt, "db", "10.62.0.0/24"),
+        "twin": _network(api, copy, "twin", "10.61.0.0/24"),
+    }
+    _vm(api, acme, "w1", "web")
+    _vm(api, bolt, "d1", "db")
+    return {"acme": acme, "bolt": bolt, "copy": copy, **nets}
+
+
+def test_a_request_routes_nothing_until_an_operator_approves_and_revoke_withdraws(
+    api: Api, world: dict[str, Any]
+) -> None:
+    acme, bolt, copy = world["acme"], world["bolt"], world["copy"]
+    web, db = world["web"], world["db"]
+    r = api.client.post(
+        URL,
+        headers=acme.headers,
+        json={"network_id": web["id"], "peer_network_id": db["id"], "description": "reports"},
+    )
+    assert r.status_code == 201, r.text
+    leak = r.json()
+    assert leak["state"] == "pending" and leak["requested_by"] == "acme-admin"
+    assert (leak["prefixes"], leak["peer_prefixes"]) == (["10.61.0.0/24"], ["10.62.0.0/24"])
+    assert _routes(api) == set(), "a pending leak must route nothing"
+
+    # Both sides see it; a third tenant does not; only an operator approves.
+    assert [x["id"] for x in api.client.get(URL, headers=bolt.headers).json()] == [leak["id"]]
+    assert api.client.get(URL, headers=copy.headers).json() == []
+    assert api.client.get(f"{URL}/{leak['id']}", headers=copy.headers).status_code == 404
+    assert api.client.post(f"{URL}/{leak['id']}/approve", headers=bolt.headers).status_code == 403
+    pending = api.client.get(f"{URL}?state=pending", headers=api.op).json()
+    assert [x["id"] for x in pending] == [leak["id"]]
+
+    r = api.client.post(f"{URL}/{leak['id']}/approve", headers=api.op)
+    assert r.status_code == 200, r.text
+    assert r.json()["state"] == "approved" and r.json()["approved_by"] == "admin"
+    vrf_a, vrf_b = (
+        f"fy-{web['vrf_id'].replace('-', '')[:16]}",
+        (f"fy-{db['vrf_id'].replace('-', '')[:16]}"),
+    )
+    assert _routes(api) == {
+        (vrf_a, "10.62.0.0/24", "10.62.0.1", vrf_b),
+        (vrf_b, "10.61.0.0/24", "10.61.0.1", vrf_a),
+    }
+    assert api.client.post(f"{URL}/{leak['id']}/approve", headers=api.op).status_code == 409
+
+    # The peer's admin revokes; the routes go.
+    assert api.client.delete(f"{URL}/{leak['id']}", headers=copy.headers).status_code == 404
+    assert api.client.delete(f"{URL}/{leak['id']}", headers=bolt.headers).status_code == 204
+    assert _routes(api) == set()
+    assert api.client.get(URL, headers=api.op).json() == []
+    with api.db.read_session() as s:
+        actions = [
+            (e.action, e.result)
+            for e in s.scalars(select(AuditEvent).where(AuditEvent.object_type == "route-leak"))
+        ]
+    assert ("route-leak.request", "success") in actions
+    assert ("route-leak.approve", "success") in actions
+    assert ("route-leak.revoke", "success") in actions
+    assert ("route-leak.approve", "failure") in actions  # the tenant's attempt, refused
+
+
+def test_bad_requests_are_refused_naming_the_field(api: Api, world: dict[str, Any]) -> None:
+    acme = world["acme"]
+    web, back, db, twin = world["web"], world["back"], world["db"], world["twin"]
+
+    def ask(who: dict[str, str], **body: Any) -> tuple[int, dict[str, Any]]:
+        r = api.client.post(URL, headers=who, json=body)
+        return r.status_code, r.json().get("error", r.json())
+
+    code, err = ask(acme.headers, network_id=web["id"], peer_network_id=twin["id"])
+    assert code == 409 and err["field"] == "peer_network_id"
+    assert "ambiguous" in err["message"] and "10.61.0.0/24" in err["message"]
+    code, err = ask(
+        acme.headers, network_id=web["id"], peer_network_id="00000000-0000-0000-0000-000000000001"
+    )
+    assert (code, err["field"]) == (404, "peer_network_id")
+    code, err = ask(acme.headers, network_id=db["id"], peer_network_id=web["id"])
+    assert (code, err["field"]) == (404, "network_id")  # not acme's network
+    code, err = ask(acme.headers, network_id=web["id"], peer_network_id=back["id"])
+    assert (code, err["field"]) == (422, "peer_network_id")
+    code, err = ask(
+        acme.headers, network_id=web["id"], peer_network_id=db["id"], peer_prefix="10.99.0.0/28"
+    )
+    assert (code, err["field"]) == (422, "peer_prefix")
+    code, err = ask(
+        acme.headers, network_id=web["id"], peer_network_id=db["id"], peer_prefix="10.62.0.1/28"
+    )
+    assert (code, err["field"]) == (422, "peer_prefix")
+    code, err = ask(acme.headers, network_id=web["id"], peer_network_id=db["id"], approve=True)
+    assert code == 403  # a tenant cannot approve its own request
+
+    # A prefix of the peer network is enough; a second leak may not bring in what
+    # the first already routes into the VRF.
+    code, made = ask(
+        acme.headers, network_id=web["id"], peer_network_id=db["id"], peer_prefix="10.62.0.0/28"
+    )
+    assert code == 201 and made["peer_prefixes"] == ["10.62.0.0/28"]
+    code, err = ask(acme.headers, network_id=back["id"], peer_network_id=db["id"])
+    assert code == 409 and "another route leak" in err["message"]
+    code, err = ask(api.op, network_id=web["id"], peer_network_id=db["id"])
+    assert code == 409  # the pair exists
+
+
+def test_an_operator_creates_one_approved(api: Api, world: dict[str, Any]) -> None:
+    r = api.client.post(
+        URL,
+        headers=api.op,
+        json={"network_id": world["back"]["id"], "peer_network_id": world["db"]["id"],
+              "approve": True},
+    )  # fmt: skip
+    assert r.status_code == 201, r.text
+    assert r.json()["state"] == "approved"
+    # back has no VM yet, but its VRF is routed on the ToR (web's SVI): both ways.
+    fy = {k: f"fy-{world[k]['vrf_id'].replace('-', '')[:16]}" for k in ("back", "db")}
+    assert {(vrf, prefix) for vrf, prefix, *_ in _routes(api)} == {
+        (fy["db"], "10.63.0.0/24"),
+        (fy["back"], "10.62.0.0/24"),
+    }
