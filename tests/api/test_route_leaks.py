@@ -183,3 +183,59 @@ def test_an_operator_creates_one_approved(api: Api, world: dict[str, Any]) -> No
         (fy["db"], "10.63.0.0/24"),
         (fy["back"], "10.62.0.0/24"),
     }
+
+
+def test_verify_sees_two_vrfs_isolated_until_a_leak_joins_them_and_names_it(
+    api: Api, world: dict[str, Any]
+) -> None:
+    acme, bolt = world["acme"], world["bolt"]
+
+    def group(who: TenantAccount, name: str, **rule: Any) -> None:
+        r = api.client.post("/api/v1/security-groups", headers=who.headers, json={"name": name})
+        assert r.status_code == 201, r.text
+        r = api.client.post(
+            f"/api/v1/security-groups/{r.json()['id']}/rules", headers=who.headers, json=rule
+        )
+        assert r.status_code == 201, r.text
+
+    group(acme, "out", direction="egress")
+    group(bolt, "pg", direction="ingress", protocol="tcp", port_min=5432,
+          remote_cidr="10.61.0.0/24")  # fmt: skip
+    for who, name, network, sg in ((acme, "app", "web", "out"), (bolt, "pg1", "db", "pg")):
+        r = api.client.post(
+            "/api/v1/vms",
+            headers=who.headers,
+            json={"name": name, "flavor": "s1.small", "networks": [network],
+                  "security_groups": [sg]},
+        )  # fmt: skip
+        assert r.status_code == 201, r.text
+
+    def across(report: dict[str, Any]) -> list[tuple[str, str, tuple[str, ...]]]:
+        return [
+            (p["src_tenant"], p["dst_tenant"], tuple(p["services"]))
+            for p in report["via_route_leaks"] + report["cross_tenant"]
+        ]
+
+    before = api.client.get("/api/v1/verify", headers=api.op).json()
+    assert before["ok"] is True and across(before) == []
+
+    r = api.client.post(
+        URL, headers=api.op,
+        json={"network_id": world["web"]["id"], "peer_network_id": world["db"]["id"]},
+    )  # fmt: skip
+    leak = r.json()
+    pending = api.client.get("/api/v1/verify", headers=api.op).json()
+    assert across(pending) == [], "a pending leak must not join the VRFs"
+
+    assert api.client.post(f"{URL}/{leak['id']}/approve", headers=api.op).status_code == 200
+    after = api.client.get("/api/v1/verify", headers=api.op).json()
+    assert after["ok"] is True, after  # intended: the approved leak is the path
+    assert after["cross_tenant"] == []
+    # Both acme VMs may send anything (w1 by its default group): each reaches pg1 on 5432.
+    assert set(across(after)) == {("acme", "bolt", ("tcp/5432",))}
+    for pair in after["via_route_leaks"]:
+        assert f"leak {leak['id'][:8]} (web/acme <-> db/bolt)" in pair["path"]
+        assert pair["dst"].startswith("10.62.0.")
+
+    assert api.client.delete(f"{URL}/{leak['id']}", headers=acme.headers).status_code == 204
+    assert across(api.client.get("/api/v1/verify", headers=api.op).json()) == []

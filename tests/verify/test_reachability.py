@@ -13,13 +13,14 @@ import ipaddress
 import uuid
 from dataclasses import replace
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from fuyun.netsvc.leaks import Export, LeakPath
 from fuyun.policy.compile import GlobalRule, GroupRule, PolicySnapshot, compile_device
 from fuyun.policy.ir import Action, Direction, Endpoint
 from fuyun.verify.evaluate import Service, probes
-from fuyun.verify.reachability import analyse, endpoint_reach
+from fuyun.verify.reachability import analyse, endpoint_reach, reaches
 
 CIDRS = ["10.0.0.0/8", "10.1.0.0/16", "10.1.0.0/24", "192.0.2.0/24", "0.0.0.0/0"]
 PORTS = [(22, 22), (80, 443), (5432, 5432), (1, 1024), None]
@@ -282,3 +283,94 @@ def test_a_corrupted_compiled_rule_is_found() -> None:
     assert leaks, "the corrupted rule must show up as reachability the intent does not allow"
     assert {(s, d) for s, d, _ in leaks} >= {(eps[0].port_id, eps[1].port_id)}
     assert any(svc == Service("tcp", 22) or svc.protocol == "icmp" for _, _, svc in leaks)
+
+
+# -- route leaks: the only path between two VRFs -----------------------------------------
+
+LEAK_PREFIXES = ["10.1.0.0/24", "10.1.0.0/28", "10.1.0.16/28", "10.1.0.28/30", "10.9.0.0/24"]
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
+@given(worlds(), st.sampled_from(LEAK_PREFIXES), st.sampled_from(LEAK_PREFIXES))
+def test_verify_with_a_route_leak_equals_brute_force(
+    world: tuple[list[Endpoint], PolicySnapshot, dict],  # type: ignore[type-arg]
+    exported: str,
+    peer_exported: str,
+) -> None:
+    """Two VRFs joined by a leak: a pair reaches across exactly when the leak routes both
+    addresses (each side's export) and both sides' rules allow it; any service."""
+    endpoints, snap, _ = world
+    vrfs = sorted({e.vrf_id for e in endpoints})
+    assume(len(vrfs) >= 2)
+    leak = LeakPath(
+        "leak-1", str(vrfs[0]), str(vrfs[1]), (Export(exported),), (Export(peer_exported),), "L1"
+    )
+    devices = _devices(endpoints, snap)
+    result = analyse(devices, [leak])
+    services = probes([r for d in devices for p in d.ports for r in (*p.ingress, *p.egress)])
+    members = {g: set(m.get(4, set())) for g, m in snap.members.items()}
+    routed = {vrfs[0]: exported, vrfs[1]: peer_exported}
+
+    def path(a: Endpoint, b: Endpoint) -> bool:
+        if a.vrf_id == b.vrf_id:
+            return True
+        return {a.vrf_id, b.vrf_id} == set(vrfs[:2]) and all(
+            _in(e.ips[0], routed[e.vrf_id]) for e in (a, b)
+        )
+
+    for a in endpoints:
+        for b in endpoints:
+            if a.port_id == b.port_id:
+                continue
+            for svc in services:
+                want = (
+                    path(a, b)
+                    and _side(a, b, Direction.EGRESS, snap, svc, members)
+                    and _side(b, a, Direction.INGRESS, snap, svc, members)
+                )
+                assert reaches(result, a.port_id, b.port_id, svc) == want, (a, b, svc)
+    for r in result.reach.values():
+        if r.src.sample.vrf_id != r.dst.sample.vrf_id:
+            assert r.leak == "leak-1" and "L1" in r.path
+
+
+def test_without_the_leak_two_vrfs_are_isolated_and_with_it_the_path_names_it() -> None:
+    t1, t2, v1, v2 = (uuid.UUID(int=n) for n in (1, 2, 3, 4))
+    group = {t1: uuid.UUID(int=10), t2: uuid.UUID(int=11)}
+    snap = PolicySnapshot(
+        rules={
+            group[t1]: [GroupRule(uuid.UUID(int=20), group[t1], Direction.EGRESS, 4)],
+            group[t2]: [
+                GroupRule(
+                    uuid.UUID(int=21),
+                    group[t2],
+                    Direction.INGRESS,
+                    4,
+                    "tcp",
+                    5432,
+                    5432,
+                    remote_cidr="10.61.0.0/24",
+                )
+            ],
+        },
+        members={g: {4: set(), 6: set()} for g in group.values()},
+    )
+    seg, net = uuid.UUID(int=5), uuid.UUID(int=9)
+    mac = "fa:16:3e:00:00:01"
+    web = Endpoint(uuid.UUID(int=100), t1, v1, net, seg, 100, mac, ("10.61.0.10",),
+                   frozenset({group[t1]}), host="h1")  # fmt: skip
+    db = Endpoint(uuid.UUID(int=101), t2, v2, net, seg, 200, mac, ("10.62.0.10",),
+                  frozenset({group[t2]}), host="h2")  # fmt: skip
+    devices = _devices([web, db], snap)
+    assert analyse(devices).reach == {}
+    name = "leak x1 (web/acme <-> db/bolt)"
+    leak = LeakPath("x1", str(v1), str(v2), (Export("10.61.0.0/24", "10.61.0.1"),),
+                    (Export("10.62.0.0/24", "10.62.0.1"),), name)  # fmt: skip
+    result = analyse(devices, [leak])
+    (reach,) = result.reach.values()
+    assert (reach.src.sample, reach.dst.sample) == (web, db)
+    assert [str(s) for s in reach.services] == ["tcp/5432"]
+    assert name in reach.path and reach.leak == "x1"
+    # A leak of other prefixes routes nothing between these two.
+    other = LeakPath("x2", str(v1), str(v2), (Export("10.61.0.0/24"),), (Export("10.63.0.0/24"),))
+    assert analyse(devices, [other]).reach == {}

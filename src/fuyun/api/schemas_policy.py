@@ -120,6 +120,8 @@ class VerifyPublic(BaseModel):
     devices: int
     seconds: float
     cross_tenant: list[ReachPairPublic]
+    # Cross-tenant reach that an approved route leak intends (its path names the leak).
+    via_route_leaks: list[ReachPairPublic] = []
     leaks: list[DifferencePublic]
     blocks: list[DifferencePublic]
     reachable: list[ReachPairPublic]

@@ -15,6 +15,7 @@ from fuyun.domain.enums import EnforcementPoint
 from fuyun.policy.ir import DevicePolicy, from_json
 from fuyun.services import reports
 from fuyun.services.enforcement import all_hosts_with_ports, device_policies
+from fuyun.services.leak_paths import approved_paths
 from fuyun.services.principal import Principal
 from fuyun.store.engine import Database
 from fuyun.store.models import DeviceState, Tenant
@@ -45,6 +46,8 @@ class VerifyReport:
     cross_tenant: list[ReachPair] = field(default_factory=list)
     comparison: Comparison = field(default_factory=Comparison)
     tenants_reaching: dict[str, int] = field(default_factory=dict)
+    # Cross-tenant pairs an approved route leak joins: intended, each naming its leak.
+    via_route_leaks: list[ReachPair] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -68,10 +71,13 @@ def verify(db: Database, principal: Principal, *, limit: int = 200) -> VerifyRep
         compiled_devices = [from_json(r.ir) for r in rows if r.ir]
         intended_devices = [p for _, _, p in device_policies(s, all_hosts_with_ports(s))]
         names = dict(s.execute(select(Tenant.id, Tenant.name)).all())
-    compiled = analyse(compiled_devices)
+        leaks = approved_paths(s)  # the only paths between two VRFs
+    compiled = analyse(compiled_devices, leaks)
     # When every device holds exactly what intent compiles to, the intended analysis
     # would repeat the compiled one: skip it (the usual case, and half the work).
-    intended = compiled if _same(compiled_devices, intended_devices) else analyse(intended_devices)
+    intended = (
+        compiled if _same(compiled_devices, intended_devices) else analyse(intended_devices, leaks)
+    )
     report = VerifyReport(
         endpoints=compiled.endpoints(),
         classes=len(compiled.classes),
@@ -92,7 +98,9 @@ def verify(db: Database, principal: Principal, *, limit: int = 200) -> VerifyRep
             reach.path,
             list(reach.allowed_by),
         )
-        if src_t != dst_t:
+        if src_t != dst_t and reach.leak:
+            report.via_route_leaks.append(pair)
+        elif src_t != dst_t:
             report.cross_tenant.append(pair)
         elif len(report.reachable) < limit:
             report.reachable.append(pair)
@@ -142,6 +150,7 @@ def document(rep: VerifyReport, limit: int) -> dict[str, Any]:
         "devices": rep.devices,
         "seconds": round(rep.seconds, 3),
         "cross_tenant": [asdict(p) for p in rep.cross_tenant],
+        "via_route_leaks": [asdict(p) for p in rep.via_route_leaks],
         "leaks": [diff(d) for d in rep.comparison.leaks[:limit]],
         "blocks": [diff(d) for d in rep.comparison.blocks[:limit]],
         "reachable": [asdict(p) for p in rep.reachable],

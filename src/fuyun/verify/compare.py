@@ -47,9 +47,15 @@ def compare(compiled: Reachability, intended: Reachability) -> Comparison:
     for key, port in samples.items():
         by_vrf[endpoint[port].vrf_id].append(key)
     out = Comparison()
-    for keys in by_vrf.values():
-        for a in keys:
-            for b in keys:
+    # Pairs that can have a path: inside a VRF, and across the VRFs a route leak joins.
+    groups = [(keys, keys) for keys in by_vrf.values()]
+    for leak in compiled.leaks:
+        a_keys = by_vrf.get(uuid.UUID(leak.vrf_id), [])
+        b_keys = by_vrf.get(uuid.UUID(leak.peer_vrf_id), [])
+        groups += [(a_keys, b_keys), (b_keys, a_keys)]
+    for sources, targets in groups:
+        for a in sources:
+            for b in targets:
                 if a == b and len(joint[a]) < 2:
                     continue
                 got = compiled.reach.get((a[0], b[0]))

@@ -6,16 +6,19 @@ sets, inside the same CIDRs. Only classes are compared, never all VM pairs — a
 fleet of 10,000 VMs in a few hundred classes is checked in seconds.
 
 A flow from A to B needs a path (the same VRF: the same VLAN, or routed inside the
-tenant's VRF; different VRFs are never routed to each other) and both sides'
-compiled rules: A's egress and B's ingress.
+tenant's VRF; different VRFs only through an approved route leak that routes A's
+address into B's VRF and B's into A's — both, or replies have no way back) and both
+sides' compiled rules: A's egress and B's ingress.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from fuyun.netsvc.leaks import LeakPath
 from fuyun.policy.ir import Action, AddressSet, DevicePolicy, Endpoint, PortPolicy, Rule
 from fuyun.verify.evaluate import (
     Service,
@@ -34,6 +37,7 @@ class EndpointClass:
     members: tuple[Endpoint, ...]
     policy: PortPolicy
     sets: dict[str, AddressSet]
+    leaks: frozenset[str] = frozenset()  # route leaks that export its addresses
 
     @property
     def sample(self) -> Endpoint:
@@ -51,6 +55,7 @@ class Reach:
     services: tuple[Service, ...]
     path: str
     allowed_by: tuple[str, ...]  # "egress <origin> / ingress <origin>" per service
+    leak: str = ""  # the route leak the path goes through, if it crosses VRFs
 
     def describe(self) -> str:
         s, d = self.src.sample, self.dst.sample
@@ -65,12 +70,23 @@ class Reachability:
     classes: list[EndpointClass] = field(default_factory=list)
     reach: dict[tuple[int, int], Reach] = field(default_factory=dict)
     pairs_checked: int = 0
+    leaks: Sequence[LeakPath] = ()
 
     def endpoints(self) -> int:
         return sum(len(c.members) for c in self.classes)
 
 
-def _classes(devices: list[DevicePolicy]) -> list[EndpointClass]:
+def _exporting(e: Endpoint, leaks: Sequence[LeakPath]) -> frozenset[str]:
+    """The leaks that route one of the endpoint's addresses out of its VRF."""
+    vrf = str(e.vrf_id)
+    return frozenset(
+        x.leak_id
+        for x in leaks
+        if any(_in_cidr(ip, p.prefix) for p in x.exported_by(vrf) for ip in e.ips)
+    )
+
+
+def _classes(devices: list[DevicePolicy], leaks: Sequence[LeakPath] = ()) -> list[EndpointClass]:
     # An endpoint is a remote for other devices' rules: classify it by the sets of
     # every device, so members of one class are alike wherever they are looked up.
     everywhere: dict[str, set[str]] = defaultdict(set)
@@ -91,6 +107,15 @@ def _classes(devices: list[DevicePolicy]) -> list[EndpointClass]:
                     used_in_vrf[vrf].add(r.match.remote_set)
                 elif r.match.remote_cidr:
                     cidrs_in_vrf[vrf].add(r.match.remote_cidr)
+    # A route leak makes an address a remote for the peer VRF's rules too.
+    for x in leaks:
+        a, b = uuid.UUID(x.vrf_id), uuid.UUID(x.peer_vrf_id)
+        sets_a, sets_b = set(used_in_vrf[a]), set(used_in_vrf[b])
+        cidrs_a, cidrs_b = set(cidrs_in_vrf[a]), set(cidrs_in_vrf[b])
+        used_in_vrf[a] |= sets_b
+        used_in_vrf[b] |= sets_a
+        cidrs_in_vrf[a] |= cidrs_b
+        cidrs_in_vrf[b] |= cidrs_a
     ordered_cidrs = {vrf: sorted(cidrs) for vrf, cidrs in cidrs_in_vrf.items()}
     groups: dict[tuple[object, ...], list[tuple[Endpoint, PortPolicy, dict[str, AddressSet]]]]
     groups = defaultdict(list)
@@ -124,11 +149,13 @@ def _classes(devices: list[DevicePolicy]) -> list[EndpointClass]:
                 in_sets,
                 in_cidrs,
                 tuple(sorted((n, content.get(n)) for n in used)),
+                _exporting(e, leaks) if leaks else frozenset(),
             )
             groups[key].append((e, p, sets))
     out = []
     for key, items in groups.items():
-        out.append(EndpointClass(key, tuple(i[0] for i in items), items[0][1], items[0][2]))
+        members = tuple(i[0] for i in items)
+        out.append(EndpointClass(key, members, items[0][1], items[0][2], key[-1]))  # type: ignore[arg-type]
     return out
 
 
@@ -172,9 +199,19 @@ def _path(src: Endpoint, dst: Endpoint) -> str | None:
     return f"VLAN {src.vlan} -> routed in VRF -> VLAN {dst.vlan}"
 
 
-def analyse(devices: list[DevicePolicy]) -> Reachability:
-    """Every class pair that can reach each other, with services, path and the rules."""
-    result = Reachability(classes=_classes(devices))
+def _leak_path(src: EndpointClass, dst: EndpointClass, leak: LeakPath) -> str | None:
+    """The path through ``leak`` when it routes both classes' addresses across."""
+    if leak.leak_id not in src.leaks or leak.leak_id not in dst.leaks:
+        return None
+    if {str(src.sample.vrf_id), str(dst.sample.vrf_id)} != {leak.vrf_id, leak.peer_vrf_id}:
+        return None
+    return f"VLAN {src.sample.vlan} -> {leak.name or leak.leak_id} -> VLAN {dst.sample.vlan}"
+
+
+def analyse(devices: list[DevicePolicy], leaks: Sequence[LeakPath] = ()) -> Reachability:
+    """Every class pair that can reach each other, with services, path and the rules;
+    pairs in two VRFs only through approved route ``leaks``."""
+    result = Reachability(classes=_classes(devices, leaks), leaks=leaks)
     by_vrf: dict[uuid.UUID, list[int]] = defaultdict(list)
     for i, c in enumerate(result.classes):
         by_vrf[c.sample.vrf_id].append(i)
@@ -197,11 +234,41 @@ def analyse(devices: list[DevicePolicy]) -> Reachability:
                 allowed, blame = _flow(src, dst, index)
                 if allowed:
                     result.reach[(i, j)] = Reach(src, dst, tuple(allowed), path, tuple(blame))
-    # Pairs in different VRFs have no path at all; count them as checked.
+    # Pairs in different VRFs have no path but a route leak's; all count as checked.
     n = len(result.classes)
     same = sum(len(m) ** 2 for m in by_vrf.values())
     result.pairs_checked += n * n - same
+    for leak in leaks:
+        _through(result, leak, by_vrf)
     return result
+
+
+def _through(result: Reachability, leak: LeakPath, by_vrf: dict[uuid.UUID, list[int]]) -> None:
+    """Reach between the classes whose addresses ``leak`` routes, both directions."""
+    sides = [
+        [i for i in by_vrf.get(uuid.UUID(v), []) if leak.leak_id in result.classes[i].leaks]
+        for v in (leak.vrf_id, leak.peer_vrf_id)
+    ]
+    if not sides[0] or not sides[1]:
+        return
+    rules = [
+        r
+        for i in (*sides[0], *sides[1])
+        for r in (*result.classes[i].policy.ingress, *result.classes[i].policy.egress)
+    ]
+    index = ServiceIndex(probes(rules))
+    for a, b in ((sides[0], sides[1]), (sides[1], sides[0])):
+        for i in a:
+            for j in b:
+                src, dst = result.classes[i], result.classes[j]
+                path = _leak_path(src, dst, leak)
+                if path is None:
+                    continue
+                allowed, blame = _flow(src, dst, index)
+                if allowed:
+                    result.reach[(i, j)] = Reach(
+                        src, dst, tuple(allowed), path, tuple(blame), leak.leak_id
+                    )
 
 
 def endpoint_reach(result: Reachability) -> set[tuple[uuid.UUID, uuid.UUID, Service]]:
@@ -224,6 +291,10 @@ def reaches(
     question a live probe asks, answered for any service, not just the probe set."""
     classes = {m.port_id: c for c in result.classes for m in c.members}
     src, dst = classes.get(src_port), classes.get(dst_port)
-    if src is None or dst is None or _path(src.sample, dst.sample) is None:
+    if src is None or dst is None:
+        return False
+    if _path(src.sample, dst.sample) is None and not any(
+        _leak_path(src, dst, x) for x in result.leaks
+    ):
         return False
     return bool(_flow(src, dst, ServiceIndex([service]))[0])
