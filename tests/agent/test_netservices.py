@@ -7,6 +7,7 @@ from dataclasses import replace
 
 from fuyun.agent.netservices import NetworkServicesAgent
 from fuyun.domain.errors import DriverError
+from fuyun.netsvc.leaks import Export, LeakPath
 from fuyun.netsvc.scope import DhcpScope, SubnetScope
 from fuyun.netsvc.service import NetworkService, Segment
 
@@ -22,6 +23,8 @@ class Source:
     def __init__(self) -> None:
         self.services: dict[str, NetworkService] = {}
         self.asked: list[str] = []
+        self.paths: dict[str, LeakPath] = {}
+        self.reports: list[dict[str, int]] = []
 
     def generations(self, modules: set[str]) -> dict[str, int]:
         return {k: v.generation for k, v in self.services.items() if v.module in modules}
@@ -30,11 +33,18 @@ class Source:
         self.asked.append(network_id)
         return self.services[network_id]
 
+    def leaks(self, modules: set[str]) -> dict[str, LeakPath]:
+        return dict(self.paths)
+
+    def report(self, generations: dict[str, int]) -> None:
+        self.reports.append(dict(generations))
+
 
 class Node:
     def __init__(self) -> None:
         self.running: dict[str, NetworkService] = {}
         self.fail: set[str] = set()
+        self.routed: dict[str, LeakPath] = {}
 
     def modules(self) -> set[str]:
         return {"m1"}
@@ -49,6 +59,17 @@ class Node:
 
     def remove(self, network_id: str) -> None:
         self.running.pop(network_id)
+
+    def applied_leaks(self) -> dict[str, LeakPath]:
+        return dict(self.routed)
+
+    def apply_leak(self, path: LeakPath) -> None:
+        if path.leak_id in self.fail:
+            raise DriverError("no such router")
+        self.routed[path.leak_id] = path
+
+    def remove_leak(self, leak_id: str) -> None:
+        self.routed.pop(leak_id)
 
 
 def test_only_moved_generations_are_fetched_and_applied() -> None:
@@ -85,3 +106,33 @@ def test_networks_of_other_modules_are_left_to_their_node() -> None:
     other = replace(_svc(), module="m2")
     source.services = {other.network_id: other}
     assert NetworkServicesAgent(source, node).reconcile().applied == []
+
+
+def test_the_applied_generation_is_reported_once_per_change() -> None:
+    source, node = Source(), Node()
+    a = _svc()
+    source.services = {a.network_id: a}
+    agent = NetworkServicesAgent(source, node)
+    agent.reconcile()
+    agent.reconcile()
+    assert source.reports == [{a.network_id: 1}]
+    source.services[a.network_id] = replace(a, generation=4)
+    agent.reconcile()
+    assert source.reports[-1] == {a.network_id: 4} and len(source.reports) == 2
+
+
+def test_leaks_are_laid_changed_and_removed_on_level() -> None:
+    source, node = Source(), Node()
+    path = LeakPath("l1", "v1", "v2", (Export("10.1.0.0/24"),), (Export("10.2.0.0/24"),))
+    source.paths = {"l1": path}
+    node.fail = {"l1"}
+    agent = NetworkServicesAgent(source, node)
+    assert "l1" in agent.reconcile().errors  # retried next pass
+    node.fail.clear()
+    assert agent.reconcile().leaks_applied == ["l1"]
+    assert agent.reconcile().leaks_applied == []  # converged: nothing to do
+    narrowed = replace(path, peer_exports=(Export("10.2.0.0/28"),))
+    source.paths = {"l1": narrowed}
+    assert agent.reconcile().leaks_applied == ["l1"] and node.routed["l1"] == narrowed
+    source.paths = {}
+    assert agent.reconcile().leaks_removed == ["l1"] and node.routed == {}

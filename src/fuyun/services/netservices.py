@@ -12,14 +12,16 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from fuyun.config import Settings
 from fuyun.domain.errors import NotFound
 from fuyun.ipam.addresses import to_address, unpack
+from fuyun.netsvc.leaks import LeakPath
 from fuyun.netsvc.scope import DhcpScope, SubnetScope, reservation_names, zone_of
 from fuyun.netsvc.service import NetworkService, Segment
+from fuyun.services.leak_paths import approved_paths
 from fuyun.services.networks import visible_network
 from fuyun.services.principal import Principal
 from fuyun.store.engine import Database
@@ -121,3 +123,29 @@ def _scope(
         dns_server=v4_gateway,
     )
     return scope, by_segment
+
+
+def report_network_services(db: Database, generations: dict[str, int]) -> None:
+    """The network node enforces these networks' ``generation``s (routers, DHCP, DNS):
+    recorded per network, never backwards, so ``GET /networks/{id}`` shows the lag."""
+    if not generations:
+        return
+    with db.write_session() as s:
+        for network_id, generation in generations.items():
+            s.execute(
+                update(Network)
+                .where(
+                    Network.id == uuid.UUID(network_id),
+                    Network.services_applied_generation < generation,
+                )
+                .values(services_applied_generation=generation, updated_at=Network.updated_at)
+            )
+
+
+def leak_paths(db: Database, modules: set[str] | None = None) -> dict[str, LeakPath]:
+    """Approved route leaks a network node of ``modules`` routes (either side there)."""
+    with db.read_session() as s:
+        module_ids = None
+        if modules is not None:
+            module_ids = set(s.scalars(select(Module.id).where(Module.name.in_(modules))))
+        return {p.leak_id: p for p in approved_paths(s, modules=module_ids)}

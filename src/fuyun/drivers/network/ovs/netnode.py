@@ -13,6 +13,13 @@ For each :class:`~fuyun.netsvc.service.NetworkService` it is given, the node kee
 - per segment a :class:`~fuyun.drivers.network.dnsmasq.DnsmasqServer` bound to that
   interface, serving the scope's static reservations and names (``no-resolv``).
 
+An approved **route leak** (:class:`~fuyun.netsvc.leaks.LeakPath`) is a veth pair
+between the two VRFs' routers, link-local addressed only (``fe80::1`` and
+``fe80::2``, which every link may reuse), with a route in each router to exactly the
+prefixes the other side exports — IPv4 routes too, through the IPv6 next hop — and
+nothing else: no default route, no transit to a third VRF. Removing the link takes
+its routes with it.
+
 Level-based and restart-safe: what was applied for a network is written to
 ``workdir/NETWORK/service.json`` after it is fully in force, so :meth:`applied` answers
 after a restart and :meth:`remove` can take a deleted network's interfaces and
@@ -34,7 +41,8 @@ from pyroute2 import netns
 from fuyun.domain.errors import DriverError
 from fuyun.drivers.network.dnsmasq import DnsmasqServer, kill_pidfile
 from fuyun.drivers.network.ovs.ovsdb import Ovsdb
-from fuyun.netsvc.service import NetworkService, Segment
+from fuyun.netsvc.leaks import LeakPath
+from fuyun.netsvc.service import NetworkService, Segment, router_name
 
 SERVICE_ID = "fuyun-netsvc"  # interface external_ids key: the network served
 
@@ -135,6 +143,67 @@ class NetworkNode:
     def close(self) -> None:
         self.ovsdb.close()
 
+    # -- route leaks ------------------------------------------------------------------
+
+    def applied_leaks(self) -> dict[str, LeakPath]:
+        """Leak id -> the path in force; a leak whose link is gone (its router was
+        removed with a VRF's last network) is left out, so the next pass lays it again."""
+        out = {}
+        for f in sorted((self.workdir / "leaks").glob("*.json")):
+            try:
+                path = LeakPath.from_json(f.read_text())
+            except (ValueError, KeyError, TypeError):
+                continue
+            if _exists(path.link("a"), self.namespace(router_name(path.vrf_id))):
+                out[path.leak_id] = path
+        return out
+
+    def apply_leak(self, path: LeakPath) -> None:
+        ns_a = self.namespace(router_name(path.vrf_id))
+        ns_b = self.namespace(router_name(path.peer_vrf_id))
+        link_a, link_b = path.link("a"), path.link("b")
+        record = self.workdir / "leaks" / f"{path.leak_id}.json"
+        before = _read_leak(record)
+        self._router(ns_a)
+        self._router(ns_b)
+        if not _exists(link_a, ns_a):
+            if _exists(link_b, ns_b):
+                _run(["ip", "-n", ns_b, "link", "del", link_b])
+            _run(["ip", "-n", ns_a, "link", "add", link_a, "type", "veth",
+                  "peer", "name", link_b, "netns", ns_b])  # fmt: skip
+            before = None  # a new link carries no route yet
+        for ns, link, mine in ((ns_a, link_a, "fe80::1"), (ns_b, link_b, "fe80::2")):
+            _run(["ip", "-n", ns, "link", "set", link, "up"])
+            _run(["ip", "-6", "-n", ns, "addr", "replace", f"{mine}/64", "dev", link, "nodad"])
+        sides = (
+            (ns_a, link_a, "fe80::2", path.peer_exports, before.peer_exports if before else ()),
+            (ns_b, link_b, "fe80::1", path.exports, before.exports if before else ()),
+        )
+        for ns, link, peer, want, had in sides:
+            for old in {e.prefix for e in had} - {e.prefix for e in want}:
+                _run(["ip", "-n", ns, "route", "del", old, "dev", link])
+            for e in want:
+                family = ["-6"] if ":" in e.prefix else []
+                via = ["via", peer] if ":" in e.prefix else ["via", "inet6", peer]
+                _run(["ip", *family, "-n", ns, "route", "replace", e.prefix, *via, "dev", link])
+        record.parent.mkdir(parents=True, exist_ok=True)
+        tmp = record.with_suffix(".tmp")
+        tmp.write_text(path.to_json())
+        tmp.replace(record)
+
+    def remove_leak(self, leak_id: str) -> None:
+        """Delete the link (and with it both routers' routes to the peer)."""
+        record = self.workdir / "leaks" / f"{leak_id}.json"
+        path = _read_leak(record)
+        if path is not None:
+            ns_a = self.namespace(router_name(path.vrf_id))
+            if _exists(path.link("a"), ns_a):
+                _run(["ip", "-n", ns_a, "link", "del", path.link("a")])
+            ns_b = self.namespace(router_name(path.peer_vrf_id))
+            if _exists(path.link("b"), ns_b):
+                _run(["ip", "-n", ns_b, "link", "del", path.link("b")])
+        record.unlink(missing_ok=True)
+
     # -- pieces -----------------------------------------------------------------------
 
     def _router(self, ns: str) -> None:
@@ -205,6 +274,13 @@ class NetworkNode:
         if _exists(ifname, self.switch_netns):
             _run(["ip", "-n", self.switch_netns, "link", "del", ifname])  # takes the peer
         shutil.rmtree(self.workdir / svc.network_id / str(seg.vlan), ignore_errors=True)
+
+
+def _read_leak(record: Path) -> LeakPath | None:
+    try:
+        return LeakPath.from_json(record.read_text())
+    except (FileNotFoundError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _alive(pidfile: Path) -> bool:
