@@ -76,6 +76,9 @@ def test_tenants_route_to_each_other_only_while_an_approved_leak_and_their_rules
     lab.converge()
     for vm in (a1, b1, c1):
         _routed(lab, vm, nets[vm.tenant]["id"])
+        # The node reported the generation it runs: no lag once converged.
+        now = lab.call("GET", f"/networks/{nets[vm.tenant]['id']}")
+        assert now["services_applied_generation"] == now["generation"]
     assert not _pings(lab, a1, b1) and not _pings(lab, b1, a1)
 
     # Asked for, not approved: no link, no route, no packet.

@@ -81,6 +81,9 @@ class NetworkPublic(Out):
     reserve_first: int
     dhcp: bool
     generation: int
+    services_applied_generation: int = Field(
+        0, description="the generation the network node runs (routers, DHCP, DNS); lag if lower"
+    )
     created_at: datetime
 
 
