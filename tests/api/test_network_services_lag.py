@@ -18,6 +18,7 @@ from tests.api.conftest import Api, TenantAccount
 class MemoryNode:
     def __init__(self) -> None:
         self.running: dict[str, NetworkService] = {}
+        self.routed: dict[str, LeakPath] = {}
 
     def modules(self) -> set[str]:
         return {"sz1-m01"}
@@ -32,13 +33,13 @@ class MemoryNode:
         self.running.pop(network_id)
 
     def applied_leaks(self) -> dict[str, LeakPath]:
-        return {}
+        return dict(self.routed)
 
     def apply_leak(self, path: LeakPath) -> None:
-        raise AssertionError("no leak here")
+        self.routed[path.leak_id] = path
 
     def remove_leak(self, leak_id: str) -> None:
-        raise AssertionError("no leak here")
+        self.routed.pop(leak_id)
 
 
 def test_get_network_shows_what_the_node_runs_and_the_lag(

@@ -123,3 +123,44 @@ def test_tenants_route_to_each_other_only_while_an_approved_leak_and_their_rules
                "dev", path.link("a"))  # fmt: skip
     assert gone.returncode != 0
     assert not _pings(lab, a1, b1) and not _pings(lab, b1, a1)
+
+
+def test_a_network_node_fed_over_the_api_serves_routers_and_leaks(lab: LabWorld) -> None:
+    """``fuyun agent --api … --lab``: the node reads the API with a host's credential."""
+    from fuyun.agent import NetworkServicesAgent
+    from fuyun.agent.api_source import ApiNetworkServices
+
+    one = lab.tenant("la-one", "10.85.0.0/24")
+    two = lab.tenant("la-two", "10.86.0.0/24")
+    nets = {t: _network(lab, t) for t in (one, two)}
+    v1, v2 = lab.vm(one, "v1", lab.hosts[0]), lab.vm(two, "v2", lab.hosts[2])
+    for result in lab.agent.reconcile_all(lab.hosts, audit=True):  # the hosts, from the store
+        assert not result.errors, result.errors
+    leak = lab.call(
+        "POST",
+        "/route-leaks",
+        json={"network_id": nets[one]["id"], "peer_network_id": nets[two]["id"],
+              "approve": True},
+    )  # fmt: skip
+    _allow_icmp_from(lab, two, "10.85.0.0/24")
+    _allow_icmp_from(lab, one, "10.86.0.0/24")
+    for result in lab.agent.reconcile_all(lab.hosts, audit=True):
+        assert not result.errors, result.errors
+    token = lab.call("POST", f"/hosts/{lab.hosts[0]}/agent-credentials")["token"]
+    lab.client.headers["Authorization"] = f"Bearer {token}"
+    node = lab.lab.network_node()  # the lab's node, driven from the API this time
+    try:
+        source = ApiNetworkServices([""], token, lab.hosts[0], client=lab.client)
+        passed = NetworkServicesAgent(source, node).reconcile()
+    finally:
+        del lab.client.headers["Authorization"]
+        node.close()  # its servers are the lab's, stopped with it
+    assert not passed.errors, passed.errors
+    assert {nets[one]["id"], nets[two]["id"]} <= set(passed.applied)
+    assert passed.leaks_applied == [leak["id"]]
+    for vm in (v1, v2):
+        _routed(lab, vm, nets[vm.tenant]["id"])
+    assert _pings(lab, v1, v2) and _pings(lab, v2, v1)
+    lab.call("DELETE", f"/route-leaks/{leak['id']}")
+    lab.converge()
+    assert not _pings(lab, v1, v2)

@@ -11,6 +11,7 @@ from fuyun.api import errors, metrics
 from fuyun.api.context import AppContext
 from fuyun.api.idempotency import IdempotencyMiddleware
 from fuyun.api.routes import (
+    agent_netservices,
     agents,
     audit,
     drift,
@@ -139,6 +140,7 @@ def create_app(
         audit,
         traffic,
         agents,
+        agent_netservices,
         plans,
     ):
         app.include_router(module.router, prefix=API_PREFIX)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -68,3 +68,18 @@ class AppliedReport(BaseModel):
 class AppliedAnswer(BaseModel):
     host: str
     lagging: list[DeviceDesired]
+
+
+class NetworkServicesGenerations(BaseModel):
+    modules: list[str]
+    generations: dict[str, int]
+
+
+class NetworkServicesApplied(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    generations: dict[uuid.UUID, Annotated[int, Field(ge=0, le=2**62)]] = Field(max_length=100_000)
+
+
+class NetworkServicesReported(BaseModel):
+    accepted: int

@@ -118,8 +118,9 @@ def agent(
 
     With ``--api`` (``FUYUN_URL``) and the host credential (``FUYUN_AGENT_TOKEN``) the
     desired state comes from the controllers' watch API; otherwise from the database.
-    With ``--lab`` and the database, the agent also runs the lab's network node:
-    tenant routers, DHCP and DNS for the lab's networks.
+    With ``--lab`` the agent also runs the lab's network node — tenant routers, route
+    leaks, DHCP and DNS — for the lab's networks from the database, or with ``--api``
+    for the networks of the first ``--host``'s module, read with that host's credential.
     """
     from fuyun.agent import (
         AgentLoop,
@@ -128,7 +129,7 @@ def agent(
         StoreNetworkServices,
         StoreSource,
     )
-    from fuyun.agent.api_source import ApiSource
+    from fuyun.agent.api_source import ApiNetworkServices, ApiSource
     from fuyun.config import Settings
     from fuyun.domain.errors import FuyunError
     from fuyun.drivers.network import create_network_driver
@@ -152,9 +153,11 @@ def agent(
         else StoreSource(Database(settings.database_url))
     )
     services = None
-    if lab_dir and not api:
+    if lab_dir:  # the lab's network node: from the API (the host's module) or the store
         services = NetworkServicesAgent(
-            StoreNetworkServices(Database(settings.database_url), settings),
+            ApiNetworkServices([u.rstrip("/") for u in api], token or "", host[0])
+            if api
+            else StoreNetworkServices(Database(settings.database_url), settings),
             _lab(lab_dir).network_node(),
         )
     loop = AgentLoop(HostAgent(source, driver), host, interval, services=services)
