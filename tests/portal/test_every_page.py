@@ -149,6 +149,7 @@ def urls(ids: dict[str, str]) -> dict[str, list[tuple[str, str]]]:
         "/security-groups": [("partner", "/security-groups")],
         "/security-groups/{group_id}": [("partner", f"/security-groups/{sg}")],
         "/qos": [("partner", "/qos")],
+        "/route-leaks": [("partner", "/route-leaks"), ("operator", "/route-leaks")],
         "/traffic": [
             ("partner", "/traffic"),
             ("partner", f"/traffic?vm={ids['vm_name']}"),
