@@ -98,6 +98,7 @@ def page_urls(w: portal_world.World) -> dict[str, list[Page]]:
         "/security-groups": [("partner", "/security-groups"), ("operator", "/security-groups")],
         "/security-groups/{group_id}": [("partner", f"/security-groups/{sg}")],
         "/qos": [("partner", "/qos"), ("operator", "/qos")],
+        "/route-leaks": [("partner", "/route-leaks"), ("operator", "/route-leaks")],
         "/traffic": [
             ("partner", "/traffic"),
             ("partner", f"/traffic?vm={w.partner_vm_name}"),

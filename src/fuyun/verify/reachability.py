@@ -76,12 +76,12 @@ class Reachability:
         return sum(len(c.members) for c in self.classes)
 
 
-def _exporting(e: Endpoint, leaks: Sequence[LeakPath]) -> frozenset[str]:
-    """The leaks that route one of the endpoint's addresses out of its VRF."""
+def _exporting(e: Endpoint, leaks: dict[str, list[LeakPath]]) -> frozenset[str]:
+    """The leaks (of its VRF, from ``leaks`` by VRF) that route one of its addresses out."""
     vrf = str(e.vrf_id)
     return frozenset(
         x.leak_id
-        for x in leaks
+        for x in leaks.get(vrf, ())
         if any(_in_cidr(ip, p.prefix) for p in x.exported_by(vrf) for ip in e.ips)
     )
 
@@ -117,6 +117,10 @@ def _classes(devices: list[DevicePolicy], leaks: Sequence[LeakPath] = ()) -> lis
         cidrs_in_vrf[a] |= cidrs_b
         cidrs_in_vrf[b] |= cidrs_a
     ordered_cidrs = {vrf: sorted(cidrs) for vrf, cidrs in cidrs_in_vrf.items()}
+    leaks_of: dict[str, list[LeakPath]] = defaultdict(list)
+    for x in leaks:
+        leaks_of[x.vrf_id].append(x)
+        leaks_of[x.peer_vrf_id].append(x)
     groups: dict[tuple[object, ...], list[tuple[Endpoint, PortPolicy, dict[str, AddressSet]]]]
     groups = defaultdict(list)
     for d in devices:
@@ -149,7 +153,7 @@ def _classes(devices: list[DevicePolicy], leaks: Sequence[LeakPath] = ()) -> lis
                 in_sets,
                 in_cidrs,
                 tuple(sorted((n, content.get(n)) for n in used)),
-                _exporting(e, leaks) if leaks else frozenset(),
+                _exporting(e, leaks_of) if leaks_of else frozenset(),
             )
             groups[key].append((e, p, sets))
     out = []

@@ -66,12 +66,13 @@ def render_config(config: TorConfig) -> str:
     for vlan in config.vlans:
         out += [f"vlan {vlan}", f"  name fuyun-{vlan}"]
     out.append("!")
+    routes: dict[str, list[str]] = {}  # approved route leaks: next hop in the peer VRF
+    for r in config.routes:
+        family = "ipv6" if ":" in r.prefix else "ip"
+        routes.setdefault(r.vrf, []).append(f"  {family} route {r.prefix} {r.nexthop} vrf {r.via}")
     for name, _tenant in config.vrfs:
         out.append(f"vrf context {name}")
-        for r in config.routes:  # approved route leaks: next hop looked up in the peer VRF
-            if r.vrf == name:
-                family = "ipv6" if ":" in r.prefix else "ip"
-                out.append(f"  {family} route {r.prefix} {r.nexthop} vrf {r.via}")
+        out += routes.get(name, [])
     out.append("!")
     if config.svis:
         out += ["feature interface-vlan", "!"]
