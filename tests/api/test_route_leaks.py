@@ -239,3 +239,19 @@ def test_verify_sees_two_vrfs_isolated_until_a_leak_joins_them_and_names_it(
 
     assert api.client.delete(f"{URL}/{leak['id']}", headers=acme.headers).status_code == 204
     assert across(api.client.get("/api/v1/verify", headers=api.op).json()) == []
+
+
+def test_deleting_a_network_takes_its_leaks_and_their_routes(
+    api: Api, world: dict[str, Any]
+) -> None:
+    r = api.client.post(
+        URL,
+        headers=api.op,
+        json={"network_id": world["back"]["id"], "peer_network_id": world["db"]["id"],
+              "approve": True},
+    )  # fmt: skip
+    assert r.status_code == 201 and _routes(api) != set()
+    r = api.client.delete(f"/api/v1/networks/{world['back']['id']}", headers=world["acme"].headers)
+    assert r.status_code == 204, r.text
+    assert api.client.get(URL, headers=api.op).json() == []
+    assert _routes(api) == set(), "a route outlived its network"

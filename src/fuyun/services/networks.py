@@ -28,6 +28,7 @@ from fuyun.services.enforcement import hosts_of_networks, recompile
 from fuyun.services.inventory import resolve_ref
 from fuyun.services.pagination import Page, paginate, prefix_filter
 from fuyun.services.principal import Principal
+from fuyun.services.route_leaks import drop_network_leaks
 from fuyun.store.engine import Database
 from fuyun.store.models import (
     Module,
@@ -356,6 +357,8 @@ def delete_network(ctx: Networking, principal: Principal, network_id: uuid.UUID)
         for subnet_id in s.scalars(select(Subnet.id).where(Subnet.network_id == network.id)):
             drop_subnet_state(s, subnet_id)
         m.detail = {"name": network.name}
+        if leaks := drop_network_leaks(s, network.id):
+            m.detail["route_leaks_revoked"] = leaks
         s.delete(network)
 
 

@@ -293,3 +293,25 @@ def _views(s: Session, leaks: list[RouteLeak]) -> list[LeakView]:
             )
         )
     return out
+
+
+def drop_network_leaks(s: Session, network_id: uuid.UUID) -> int:
+    """In a network's deletion: its leaks go with it (the database cascades too), and the
+    ToRs routing an approved one are recompiled in the same transaction, so no route
+    outlives the network. Answers how many leaks went."""
+    leaks = list(
+        s.scalars(
+            select(RouteLeak).where(
+                or_(RouteLeak.network_id == network_id, RouteLeak.peer_network_id == network_id)
+            )
+        )
+    )
+    approved = [
+        RouteLeak(vrf_id=x.vrf_id, peer_vrf_id=x.peer_vrf_id) for x in leaks if x.state == APPROVED
+    ]
+    for x in leaks:
+        s.delete(x)
+    s.flush()
+    for sides in approved:
+        _recompile(s, sides)
+    return len(leaks)
