@@ -37,8 +37,8 @@ OPERATOR = {
     "migrations",
     "migration-batches",
 }
-# Operator-only actions on a tenant's VM: refused before the VM is looked up.
-OPERATOR_ACTIONS = ("/explain", "/migration-plan", "/migrate")
+# Operator-only actions on a tenant's object: refused before the object is looked up.
+OPERATOR_ACTIONS = ("/explain", "/migration-plan", "/migrate", "/approve")
 # Readable by all, changed by operators only.
 CATALOG = {"flavors"}
 
@@ -79,7 +79,20 @@ def _populate(api: Api, a: TenantAccount) -> dict[str, str]:
     assert api.client.put(
         f"/api/v1/vms/{vm['id']}/qos-policy", headers=a.headers, json={"qos_policy": qos["id"]}
     ).status_code in (200, 409)
+    # A route leak between A's network and a third tenant's (B is neither side).
+    third = api.client.post("/api/v1/tenants", headers=api.op, json={"name": "charlie"}).json()
+    peer = api.client.post(
+        "/api/v1/networks",
+        headers=api.op,
+        json={"name": "peer", "cidr": "10.8.0.0/24", "site": "sz1", "tenant_id": third["id"]},
+    ).json()
+    leak = api.client.post(
+        "/api/v1/route-leaks",
+        headers=a.headers,
+        json={"network_id": net["id"], "peer_network_id": peer["id"]},
+    ).json()
     ids = {
+        "leak_id": leak["id"],
         "policy_id": qos["id"],
         "security-groups": sg["id"],
         "rule_id": rule["id"],
@@ -178,6 +191,7 @@ def test_lists_show_b_nothing_of_a(api: Api, make_tenant: Callable[..., TenantAc
                 "rule_id",
                 "security-groups",
                 "policy_id",
+                "leak_id",
             ):
                 assert ids[key] not in text, f"GET {path} leaks tenant A's {key}"
             assert "secret" not in text and "alpha" not in text
