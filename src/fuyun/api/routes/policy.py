@@ -13,7 +13,7 @@ from fuyun.api.deps import Caller, Ctx
 from fuyun.api.routes.common import ERRORS
 from fuyun.domain.errors import InvalidInput, NotFound
 from fuyun.services import policy, reports, verification
-from fuyun.services.enforcement import rendered_text
+from fuyun.services.address_sets import device_text
 from fuyun.services.policy import RuleSpec
 from fuyun.store.models import DeviceState
 
@@ -183,7 +183,7 @@ def get_device(
         base = sp.DevicePublic.model_validate(row).model_dump()
         return sp.DeviceConfig(
             **base,
-            rendered=rendered_text(row.rendered, row.ir, row.flavor),
+            rendered=device_text(s, row.rendered, row.ir, row.flavor, row.digest),
             ports=len((row.ir or {}).get("ports", [])),
         )
 
