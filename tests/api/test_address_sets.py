@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from alembic import command
 from sqlalchemy import func, select
 
 from fuyun.agent import HostAgent
@@ -17,9 +18,10 @@ from fuyun.agent.source import StoreSource
 from fuyun.drivers.network.sim import SimNetworkDriver
 from fuyun.policy.compile import referenced_sets
 from fuyun.policy.ir import AddressSet, from_json
-from fuyun.services import address_sets
+from fuyun.services import address_sets, agents
 from fuyun.services.enforcement import all_hosts_with_ports, device_policies, rendered_text
 from fuyun.services.reconcile import reconcile_once
+from fuyun.store.migrate import alembic_config, upgrade
 from fuyun.store.models import AddressSet as AddressSetRow
 from fuyun.store.models import (
     AddressSetMember,
@@ -203,6 +205,13 @@ def test_a_host_agent_applies_new_members(api: Api, make_tenant: Tenant) -> None
         assert _admits(driver.config("host", host, "vswitch") or "", ip), host
     lagging = api.client.get("/api/v1/devices", headers=api.op, params={"lagging": True}).json()
     assert not {d["device_name"] for d in lagging} & set(hosts[:2])
+    # An agent over the API reads the same: its desired state carries the new member.
+    with api.db.read_session() as s:
+        host = s.scalar(select(Host).where(Host.name == hosts[0]))
+    assert host is not None
+    view = agents.desired_state(api.db, host)
+    (policy,) = [d for d in view.devices if d.enforcement_point == "vswitch"]
+    assert _admits(policy.rendered, ip)
 
 
 def _port_ip(api: Api, vm_id: str) -> str:
@@ -347,3 +356,53 @@ def _assert_equivalent(api: Api) -> None:
                 s, set(s.scalars(select(AddressSetRow.group_id)))
             ).values()
         )
+
+
+def test_upgrading_a_store_fills_sets_and_references_from_what_it_holds(
+    api: Api, make_tenant: Tenant
+) -> None:
+    _staged(api, make_tenant, spread=3)
+
+    def state() -> tuple[set[tuple[object, ...]], set[tuple[object, ...]]]:
+        with api.db.read_session() as s:
+            members = set(
+                s.execute(
+                    select(
+                        AddressSetMember.set_name,
+                        AddressSetMember.port_id,
+                        AddressSetMember.address,
+                        AddressSetMember.host_id,
+                    )
+                )
+            )
+            refs = set(s.execute(select(DeviceAddressSet.device_id, DeviceAddressSet.set_name)))
+        return members, refs
+
+    before = state()
+    assert before[0] and before[1]
+    command.downgrade(alembic_config(api.db.engine), "-1")  # a store from before the sets
+    upgrade(api.db.engine)
+    assert state() == before
+    with api.db.read_session() as s:
+        sizes = {r.name: r.size for r in s.scalars(select(AddressSetRow))}
+    assert sizes == {n: sum(1 for m in before[0] if m[0] == n) for n in sizes}
+
+
+def test_sets_are_listed_with_version_size_and_referrers_to_whom_may_see_them(
+    api: Api, make_tenant: Tenant
+) -> None:
+    t, hosts = _staged(api, make_tenant, spread=3)
+    other = make_tenant("other")
+    listed = api.client.get("/api/v1/address-sets", headers=t.headers).json()
+    (v4,) = [s for s in listed if s["family"] == 4]
+    assert v4["size"] == 3 and v4["devices"] == 3 and v4["tenant_id"] == t.id
+    assert api.client.get("/api/v1/address-sets", headers=other.headers).json() == []
+    r = api.client.get(f"/api/v1/address-sets/{v4['name']}", headers=other.headers)
+    assert r.status_code == 404 and r.json()["error"]["field"] == "name"
+    _vm(api, t, "late", hosts[4])
+    detail = api.client.get(f"/api/v1/address-sets/{v4['name']}", headers=api.op).json()
+    assert detail["generation"] == v4["generation"] + 1 and len(detail["addresses"]) == 4
+    by_group = api.client.get(
+        "/api/v1/address-sets", headers=api.op, params={"group_id": v4["group_id"]}
+    ).json()
+    assert [s["name"] for s in by_group] == [v4["name"]]

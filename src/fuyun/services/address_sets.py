@@ -42,14 +42,19 @@ import uuid
 import weakref
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from datetime import datetime
+from ipaddress import ip_address
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from fuyun.domain.errors import NotFound
 from fuyun.ipam.addresses import to_address, unpack
 from fuyun.policy.ir import AddressSet, DevicePolicy, from_json, set_name
+from fuyun.services.principal import Principal
+from fuyun.store.engine import Database
 from fuyun.store.models import AddressSet as AddressSetRow
 from fuyun.store.models import (
     AddressSetMember,
@@ -58,10 +63,13 @@ from fuyun.store.models import (
     IpAllocation,
     Port,
     PortSecurityGroup,
+    SecurityGroup,
 )
 from fuyun.store.types import utcnow
 
 _CHUNK = 500  # names per IN list: well under every database's parameter limit
+_HOST_CHUNK = 2000  # hosts per member sync (the list appears three times in a query)
+_SKIP_MAX = 1000  # devices a bump leaves out by id; beyond, they move once more
 
 
 # -- writing: members follow the ports of recompiled hosts ------------------------------
@@ -72,9 +80,17 @@ def sync_hosts(s: Session, host_ids: Iterable[uuid.UUID]) -> set[str]:
 
     A port counts in its groups' sets while it is bound to a host and holds an
     allocated address. Rows are compared on (set, port, address): a port that moved
-    keeps its rows (their ``host_id`` follows) and changes no set.
+    keeps its rows (their ``host_id`` follows) and changes no set. Hosts go in
+    chunks (a full recompile names every host): each chunk is correct on its own.
     """
-    hosts = list(set(host_ids))
+    ordered = sorted(set(host_ids))
+    touched: set[str] = set()
+    for i in range(0, len(ordered), _HOST_CHUNK):
+        touched |= _sync(s, ordered[i : i + _HOST_CHUNK])
+    return touched
+
+
+def _sync(s: Session, hosts: Sequence[uuid.UUID]) -> set[str]:
     if not hosts:
         return set()
     was_here = select(AddressSetMember.port_id).where(AddressSetMember.host_id.in_(hosts))
@@ -185,12 +201,15 @@ def bump_referring(s: Session, names: set[str], *, skip: Iterable[uuid.UUID] = (
     """Every device that refers to one of these sets gets a new desired generation.
 
     One ``UPDATE`` per (up to 500) set names, whatever the number of devices; the
-    devices in ``skip`` were stored anew in this transaction and already moved.
+    devices in ``skip`` were stored anew in this transaction and already moved (past
+    a thousand of them they are bumped too: a redundant re-apply, not a wrong one).
     ORM objects loaded earlier keep their old generation in memory (not synchronised:
     finding them would cost what this avoids); a later recompile in the same
     transaction adds one to that, which still lies above what the device applied.
     """
     skipped = list(skip)
+    if len(skipped) > _SKIP_MAX:  # a full recompile: one more generation is harmless
+        skipped = []
     for chunk in _chunks(sorted(names)):
         refers = select(DeviceAddressSet.device_id).where(DeviceAddressSet.set_name.in_(chunk))
         stmt = (
@@ -334,6 +353,78 @@ def device_text(
 def stored_policy(s: Session, ir: dict[str, Any]) -> DevicePolicy:
     """A device's stored IR as a policy, sets hydrated: what verify and tools analyse."""
     return hydrate(s, from_json(ir))
+
+
+# -- what operators and tenants see -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SetView:
+    """One set as the API shows it: its version, size, the devices that refer to it and
+    (on request) its members."""
+
+    name: str
+    group_id: uuid.UUID
+    tenant_id: uuid.UUID
+    family: int
+    generation: int
+    size: int
+    updated_at: datetime
+    devices: int
+    addresses: tuple[str, ...] | None = None
+
+
+def list_sets(
+    db: Database,
+    principal: Principal,
+    *,
+    group_id: uuid.UUID | None = None,
+    name: str | None = None,
+    members: bool = False,
+) -> list[SetView]:
+    """The sets the caller may see (a tenant: its groups'), by group or name."""
+    with db.read_session() as s:
+        refs = (
+            select(func.count())
+            .where(DeviceAddressSet.set_name == AddressSetRow.name)
+            .scalar_subquery()
+        )
+        stmt = (
+            select(AddressSetRow, SecurityGroup.tenant_id, refs)
+            .join(SecurityGroup, SecurityGroup.id == AddressSetRow.group_id)
+            .order_by(AddressSetRow.group_id, AddressSetRow.family)
+        )
+        if group_id is not None:
+            stmt = stmt.where(AddressSetRow.group_id == group_id)
+        if name is not None:
+            stmt = stmt.where(AddressSetRow.name == name)
+        rows = [
+            (row, tenant_id, devices)
+            for row, tenant_id, devices in s.execute(stmt)
+            if principal.may_see_tenant(tenant_id)
+        ]
+        found = contents(s, [r.name for r, _, _ in rows]) if members else {}
+        return [
+            SetView(
+                row.name,
+                row.group_id,
+                tenant_id,
+                row.family,
+                row.generation,
+                row.size,
+                row.updated_at,
+                int(devices),
+                tuple(sorted(found.get(row.name, ()), key=ip_address)) if members else None,
+            )
+            for row, tenant_id, devices in rows
+        ]
+
+
+def get_set(db: Database, principal: Principal, name: str) -> SetView:
+    found = list_sets(db, principal, name=name, members=True)
+    if not found:
+        raise NotFound("no such address set", field="name")
+    return found[0]
 
 
 # -- the intent, for checks and repair ----------------------------------------------------

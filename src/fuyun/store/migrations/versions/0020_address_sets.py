@@ -76,14 +76,37 @@ def upgrade() -> None:
 
 def _fill() -> None:
     bind = op.get_bind()
-    meta = sa.MetaData()
-    psg = sa.Table("port_security_groups", meta, autoload_with=bind)
-    ports = sa.Table("ports", meta, autoload_with=bind)
-    ips = sa.Table("ip_allocations", meta, autoload_with=bind)
-    devices = sa.Table("device_states", meta, autoload_with=bind)
-    sets = sa.Table("address_sets", meta, autoload_with=bind)
-    members = sa.Table("address_set_members", meta, autoload_with=bind)
-    refs = sa.Table("device_address_sets", meta, autoload_with=bind)
+    uid, addr = sa.Uuid(), sa.LargeBinary(16)
+    # Typed here, not reflected: SQLite reflects UUID columns as text.
+    psg = sa.table("port_security_groups", sa.column("port_id", uid), sa.column("group_id", uid))
+    ports = sa.table("ports", sa.column("id", uid), sa.column("host_id", uid))
+    ips = sa.table(
+        "ip_allocations",
+        sa.column("port_id", uid),
+        sa.column("address", addr),
+        sa.column("family", sa.Integer()),
+        sa.column("state", sa.String()),
+    )
+    devices = sa.table("device_states", sa.column("id", uid), sa.column("ir", sa.JSON()))
+    sets = sa.table(
+        "address_sets",
+        sa.column("name", sa.String()),
+        sa.column("group_id", uid),
+        sa.column("family", sa.Integer()),
+        sa.column("generation", sa.Integer()),
+        sa.column("size", sa.Integer()),
+        sa.column("updated_at", sa.DateTime(timezone=True)),
+    )
+    members = sa.table(
+        "address_set_members",
+        sa.column("set_name", sa.String()),
+        sa.column("port_id", uid),
+        sa.column("address", addr),
+        sa.column("host_id", uid),
+    )
+    refs = sa.table(
+        "device_address_sets", sa.column("device_id", uid), sa.column("set_name", sa.String())
+    )
     rows = bind.execute(
         sa.select(psg.c.group_id, ips.c.family, psg.c.port_id, ips.c.address, ports.c.host_id)
         .join(ports, ports.c.id == psg.c.port_id)
