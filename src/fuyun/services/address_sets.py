@@ -47,7 +47,8 @@ from datetime import datetime
 from ipaddress import ip_address
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from fuyun.domain.errors import NotFound
@@ -68,7 +69,7 @@ from fuyun.store.models import (
 from fuyun.store.types import utcnow
 
 _CHUNK = 500  # names per IN list: well under every database's parameter limit
-_HOST_CHUNK = 2000  # hosts per member sync (the list appears three times in a query)
+_HOST_CHUNK = 2000  # hosts per member sync
 _SKIP_MAX = 1000  # devices a bump leaves out by id; beyond, they move once more
 
 
@@ -93,39 +94,43 @@ def sync_hosts(s: Session, host_ids: Iterable[uuid.UUID]) -> set[str]:
 def _sync(s: Session, hosts: Sequence[uuid.UUID]) -> set[str]:
     if not hosts:
         return set()
-    was_here = select(AddressSetMember.port_id).where(AddressSetMember.host_id.in_(hosts))
+    # The ports concerned: bound to these hosts now, or recorded here before (deleted,
+    # unbound or moved since). Two indexed look-ups, then everything by port id.
+    ports = set(s.scalars(select(Port.id).where(Port.host_id.in_(hosts))))
+    ports |= set(
+        s.scalars(
+            select(AddressSetMember.port_id).where(AddressSetMember.host_id.in_(hosts)).distinct()
+        )
+    )
     want: dict[tuple[str, uuid.UUID, bytes], tuple[uuid.UUID, uuid.UUID, int]] = {}
-    for group_id, family, port_id, address, host_id in s.execute(
-        select(
-            PortSecurityGroup.group_id,
-            IpAllocation.family,
-            PortSecurityGroup.port_id,
-            IpAllocation.address,
-            Port.host_id,
-        )
-        .join(Port, Port.id == PortSecurityGroup.port_id)
-        .join(IpAllocation, IpAllocation.port_id == PortSecurityGroup.port_id)
-        .where(
-            or_(Port.host_id.in_(hosts), PortSecurityGroup.port_id.in_(was_here)),
-            Port.host_id.is_not(None),
-            IpAllocation.state == "allocated",
-        )
-    ):
-        want[(set_name(group_id, family), port_id, address)] = (host_id, group_id, family)
-    on_hosts = select(Port.id).where(Port.host_id.in_(hosts))
-    have = {
-        (name, port_id, address): host_id
+    have: dict[tuple[str, uuid.UUID, bytes], uuid.UUID | None] = {}
+    for chunk in _chunks(sorted(ports)):
+        for group_id, family, port_id, address, host_id in s.execute(
+            select(
+                PortSecurityGroup.group_id,
+                IpAllocation.family,
+                PortSecurityGroup.port_id,
+                IpAllocation.address,
+                Port.host_id,
+            )
+            .join(Port, Port.id == PortSecurityGroup.port_id)
+            .join(IpAllocation, IpAllocation.port_id == PortSecurityGroup.port_id)
+            .where(
+                PortSecurityGroup.port_id.in_(chunk),
+                Port.host_id.is_not(None),
+                IpAllocation.state == "allocated",
+            )
+        ):
+            want[(set_name(group_id, family), port_id, address)] = (host_id, group_id, family)
         for name, port_id, address, host_id in s.execute(
             select(
                 AddressSetMember.set_name,
                 AddressSetMember.port_id,
                 AddressSetMember.address,
                 AddressSetMember.host_id,
-            ).where(
-                or_(AddressSetMember.host_id.in_(hosts), AddressSetMember.port_id.in_(on_hosts))
-            )
-        )
-    }
+            ).where(AddressSetMember.port_id.in_(chunk))
+        ):
+            have[(name, port_id, address)] = host_id
     added = [k for k in want if k not in have]
     removed = [k for k in have if k not in want]
     moved = [k for k in want if k in have and have[k] != want[k][0]]
@@ -174,15 +179,21 @@ def _sync(s: Session, hosts: Sequence[uuid.UUID]) -> set[str]:
 
 
 def _ensure_sets(s: Session, needed: dict[str, tuple[uuid.UUID, int]]) -> None:
-    """Create the set rows that do not exist yet (a group's first member of a family)."""
+    """Create the set rows that do not exist yet (a group's first member of a family).
+
+    Two transactions may bring a group its first member at once: the second one's
+    insert does nothing (``ON CONFLICT DO NOTHING``) instead of failing the change.
+    """
     present: set[str] = set()
     for names in _chunks(sorted(needed)):
         present |= set(s.scalars(select(AddressSetRow.name).where(AddressSetRow.name.in_(names))))
     missing = [n for n in sorted(needed) if n not in present]
     if missing:
         now = utcnow()
+        dialect = s.get_bind().dialect.name
+        upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         s.execute(
-            insert(AddressSetRow),
+            upsert(AddressSetRow).on_conflict_do_nothing(index_elements=["name"]),
             [
                 {
                     "name": n,
