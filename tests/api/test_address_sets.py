@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from alembic import command
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from fuyun.agent import HostAgent
 from fuyun.agent.source import StoreSource
@@ -381,8 +381,21 @@ def test_upgrading_a_store_fills_sets_and_references_from_what_it_holds(
     before = state()
     assert before[0] and before[1]
     command.downgrade(alembic_config(api.db.engine), "-1")  # a store from before the sets
+    with api.db.write_session() as s:  # then, a policy's text was stored with its members
+        s.execute(
+            update(DeviceState)
+            .where(DeviceState.enforcement_point == "vswitch")
+            .values(rendered="members as they were")
+        )
     upgrade(api.db.engine)
     assert state() == before
+    with api.db.read_session() as s:
+        texts = set(
+            s.scalars(
+                select(DeviceState.rendered).where(DeviceState.enforcement_point == "vswitch")
+            )
+        )
+    assert texts == {""}, "rendered on read from now on, with the sets' members"
     with api.db.read_session() as s:
         sizes = {r.name: r.size for r in s.scalars(select(AddressSetRow))}
     assert sizes == {n: sum(1 for m in before[0] if m[0] == n) for n in sizes}

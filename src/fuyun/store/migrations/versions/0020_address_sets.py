@@ -87,7 +87,12 @@ def _fill() -> None:
         sa.column("family", sa.Integer()),
         sa.column("state", sa.String()),
     )
-    devices = sa.table("device_states", sa.column("id", uid), sa.column("ir", sa.JSON()))
+    devices = sa.table(
+        "device_states",
+        sa.column("id", uid),
+        sa.column("ir", sa.JSON()),
+        sa.column("rendered", sa.Text()),
+    )
     sets = sa.table(
         "address_sets",
         sa.column("name", sa.String()),
@@ -141,11 +146,21 @@ def _fill() -> None:
         )
         bind.execute(members.insert(), member_rows)
     ref_rows = []
+    referring = []
     for device_id, ir in bind.execute(sa.select(devices.c.id, devices.c.ir)):
         names = {str(s["n"]) for s in (ir or {}).get("sets", ())} if isinstance(ir, dict) else ()
         ref_rows += [{"device_id": device_id, "set_name": n} for n in sorted(names)]
+        if names:
+            referring.append({"d_id": device_id})
     if ref_rows:
         bind.execute(refs.insert(), ref_rows)
+    if referring:
+        # Their stored text holds the members as they were: rendered on read from now
+        # on, with the sets' current members (a set change no longer rewrites it).
+        bind.execute(
+            devices.update().where(devices.c.id == sa.bindparam("d_id")).values(rendered=""),
+            referring,
+        )
 
 
 def downgrade() -> None:
