@@ -393,6 +393,7 @@ class Workload:
         spec = catalog_flavor(FLAVOR)
         self.demand = Demand(spec.vcpus, spec.ram_mb, spec.disk_gb, spec.bandwidth_mbps)
         self.prefix_len = prefix_len
+        self.window_vms = 0  # phase A0 only: rate windows by VMs (0: by requests)
         self.routed_prefix_len = routed_prefix_len
         with rt.db.read_session() as s:
             flavor_id = s.scalar(select(Flavor.id).where(Flavor.name == FLAVOR))
@@ -562,7 +563,10 @@ class Workload:
                 run.cpu_s += time.process_time() - c0
                 run.request_ms.append(dt * 1000)
                 run.requests += 1
-            window_full = run.requests - mark[3] >= 20 or run.seconds - mark[1] >= 60
+            if self.window_vms:  # windows by size, to see the cost per VM grow (or not)
+                window_full = run.vms - mark[0] >= self.window_vms
+            else:
+                window_full = run.requests - mark[3] >= 20 or run.seconds - mark[1] >= 60
             if window_full or run.vms >= n or (budget_s and run.seconds >= budget_s):
                 vms_, secs, cpu = run.vms - mark[0], run.seconds - mark[1], run.cpu_s - mark[2]
                 if vms_:
@@ -1394,6 +1398,7 @@ def shipped(args: argparse.Namespace, workdir: Path, res: dict[str, Any]) -> Non
     rt = Runtime(db, settings, driver)
     rt.placement.scheduler()
     wl = Workload(rt, prefix_len=args.prefix_len, routed_prefix_len=23)
+    wl.window_vms = args.window_vms
     wl.setup(TENANTS)
     label = f"A0: as shipped, from empty (budget {args.shipped_budget:.0f} s)"
     say(f"phase A0: as shipped, up to {args.vms:,} VMs or {args.shipped_budget:.0f} s")
@@ -1535,6 +1540,12 @@ def main(argv: list[str] | None = None) -> int:
         "--with-policy", action="store_true", help="phases A and B as shipped too (no stub)"
     )
     parser.add_argument("--only-shipped", action="store_true", help="phase A0 only")
+    parser.add_argument(
+        "--window-vms",
+        type=int,
+        default=0,
+        help="phase A0's rate windows by this many VMs (0: 20 requests or 60 s)",
+    )
     parser.add_argument("--prefix-len", type=int, default=16, help="switched networks' prefix")
     parser.add_argument("--decisions", type=int, default=2000, help="isolated decision samples")
     parser.add_argument(

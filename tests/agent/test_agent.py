@@ -12,6 +12,7 @@ from fuyun.agent import HostAgent, HostDocument
 from fuyun.domain.errors import DriverError
 from fuyun.drivers.network import AppliedState
 from fuyun.drivers.network.sim import SimNetworkDriver
+from fuyun.services.hoststate import host_documents
 from fuyun.store.models import DeviceState
 from tests.support.labworld import LabWorld
 
@@ -103,10 +104,10 @@ def test_reapplying_unchanged_documents_changes_nothing_on_the_switch(lab: LabWo
     lab.converge()
     bridge = lab.bridge(vm)
     before, durations = _state(lab, bridge), _durations(lab, bridge)
-    with lab.db.read_session() as s:
-        docs = list(s.scalars(select(DeviceState).where(DeviceState.device_name == vm.host)))
+    # The documents as the agent reads them (address sets hydrated into the policy).
+    docs = host_documents(lab.db, vm.host)
     for d in docs:  # a full re-apply of every document, as after an agent restart
-        state = AppliedState("host", vm.host, d.enforcement_point, d.desired_generation, d.digest)
+        state = AppliedState("host", vm.host, d.enforcement_point, d.generation, d.digest)
         lab.driver.apply(state, d.rendered)
     assert _state(lab, bridge) == before
     after = _durations(lab, bridge)

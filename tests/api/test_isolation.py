@@ -71,6 +71,18 @@ def _populate(api: Api, a: TenantAccount) -> dict[str, str]:
     rule = api.client.post(
         f"/api/v1/security-groups/{sg['id']}/rules", headers=a.headers, json={"direction": "egress"}
     ).json()
+    # A member of ``sg``, so the group has an address set (``/address-sets/{name}``).
+    member = api.client.post(
+        "/api/v1/vms",
+        headers=a.headers,
+        json={
+            "name": "member",
+            "flavor": "s1.small",
+            "networks": ["secret-net"],
+            "security_groups": ["sg"],
+        },
+    )
+    assert member.status_code == 201, member.text
     qos = api.client.post(
         "/api/v1/qos-policies",
         headers=a.headers,
@@ -95,6 +107,7 @@ def _populate(api: Api, a: TenantAccount) -> dict[str, str]:
         "leak_id": leak["id"],
         "policy_id": qos["id"],
         "security-groups": sg["id"],
+        "name": f"sg_{uuid.UUID(sg['id']).hex}_v4",
         "rule_id": rule["id"],
         "device_type": "host",
         "device_name": "sz1-m01-t01-h01",

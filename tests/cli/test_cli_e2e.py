@@ -184,6 +184,8 @@ def test_security_policy_by_cli(server: dict[str, str]) -> None:
     assert code == 0 and "OK" in text, text
     code, text = fuyun(server, "device", "list", "--json")
     assert code == 0
+    code, text = fuyun(server, "sg", "sets", "--json")
+    assert code == 0 and isinstance(json.loads(text), list), text
 
 
 def test_plan_on_the_live_store_by_cli(server: dict[str, str]) -> None:

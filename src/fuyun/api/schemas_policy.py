@@ -87,6 +87,21 @@ class DevicePublic(Out):
     reported_at: datetime | None = None
 
 
+class AddressSetPublic(Out):
+    name: str
+    group_id: uuid.UUID
+    tenant_id: uuid.UUID
+    family: int
+    generation: int
+    size: int
+    updated_at: datetime
+    devices: int = Field(description="devices whose policy refers to the set")
+
+
+class AddressSetDetail(AddressSetPublic):
+    addresses: list[str]
+
+
 class DeviceConfig(DevicePublic):
     rendered: str
     ports: int

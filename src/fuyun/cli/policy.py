@@ -41,6 +41,21 @@ def sg_list(as_json: JsonOpt = False) -> None:
     )
 
 
+@sg_app.command("sets")
+def sg_sets(
+    group: Annotated[str | None, typer.Argument(help="a group's name or id (default: all)")] = None,
+    members: Annotated[bool, typer.Option(help="print each set's addresses")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Address sets: each group's members per family, stored once and versioned."""
+    params = {"group_id": group_id_of(group)} if group else None
+    sets = call("GET", "/address-sets", params=params)
+    if members:
+        sets = [call("GET", f"/address-sets/{s['name']}") for s in sets]
+    columns = ["name", "family", "generation", "size", "devices"]
+    show(sets, columns + (["addresses"] if members else []), as_json=as_json)
+
+
 @sg_app.command("create")
 def sg_create(
     name: str,

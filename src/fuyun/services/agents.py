@@ -27,6 +27,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from fuyun.domain.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
+from fuyun.services.address_sets import device_text
 from fuyun.services.audit import mutation
 from fuyun.services.identity import digest
 from fuyun.services.inventory import resolve_ref
@@ -208,16 +209,18 @@ def desired_state(db: Database, host: Host, since: str | None = None) -> HostSta
         rows = list(
             s.scalars(select(DeviceState).where(_device_filter(s, host)).order_by(DeviceState.id))
         )
-    vector = {r.id.hex: r.desired_generation for r in rows}
-    if known is None:
-        changed, removed = rows, []
-    else:
-        changed = [r for r in rows if known.get(r.id.hex) != r.desired_generation]
-        removed = sorted(k for k in known if k not in vector)
+        vector = {r.id.hex: r.desired_generation for r in rows}
+        if known is None:
+            changed, removed = rows, []
+        else:
+            changed = [r for r in rows if known.get(r.id.hex) != r.desired_generation]
+            removed = sorted(k for k in known if k not in vector)
+        # Texts in the same snapshot as the generations (address sets hydrated).
+        devices = [_view(s, r) for r in changed]
     return HostState(
         host=host.name,
         token=encode_token(vector),
-        devices=[_view(r) for r in changed],
+        devices=devices,
         removed=removed,
         full=known is None,
     )
@@ -228,7 +231,7 @@ def unchanged(db: Database, host: Host, since: str) -> bool:
     return _vector(db, host) == decode_token(since)
 
 
-def _view(r: DeviceState) -> DeviceView:
+def _view(s: Session, r: DeviceState) -> DeviceView:
     return DeviceView(
         r.id,
         r.device_type,
@@ -238,7 +241,7 @@ def _view(r: DeviceState) -> DeviceView:
         r.desired_generation,
         r.applied_generation,
         r.digest,
-        r.rendered,
+        device_text(s, r.rendered, r.ir, r.flavor, r.digest),
     )
 
 
@@ -291,7 +294,7 @@ def report_applied(db: Database, host: Host, reports: list[Report]) -> list[Devi
         )
     with db.read_session() as s:
         return [
-            _view(r)
+            _view(s, r)
             for r in s.scalars(
                 select(DeviceState).where(
                     _device_filter(s, host),

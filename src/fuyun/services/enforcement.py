@@ -1,8 +1,10 @@
 """Compiling security intent into every affected device's desired state, incrementally.
 
 A change names what it touched (groups, ports, hosts); :func:`affected_hosts` widens
-that to the hosts whose policy depends on it — the members of a changed group and,
-when a group's membership changes, every host whose rules refer to that group.
+that to the hosts whose policy depends on it — the members of a changed group. A
+change of a group's membership recompiles only the hosts of the ports that changed:
+devices refer to a group's members by set name, and the set itself is updated and
+its referring devices bumped by :mod:`fuyun.services.address_sets`.
 Only those devices are recompiled, in the transaction of the change. A device's
 generation moves only when its compiled content changes, so re-applying an
 unchanged intent changes nothing downstream.
@@ -36,6 +38,7 @@ from fuyun.policy.ir import (
     from_json,
     to_json,
 )
+from fuyun.services import address_sets
 from fuyun.services.leak_paths import tor_routes
 from fuyun.store.models import (
     DeviceState,
@@ -70,20 +73,17 @@ def affected_hosts(
     membership_of: Iterable[uuid.UUID] = (),
     hosts: Iterable[uuid.UUID] = (),
 ) -> set[uuid.UUID]:
-    """Hosts to recompile: members of ``groups``; for groups in ``membership_of``, also
-    every host whose ports' rules refer to them; plus ``hosts`` themselves."""
+    """Hosts to recompile: members of ``groups``, plus ``hosts`` themselves.
+
+    ``membership_of`` (groups whose members change) widens nothing any more: the
+    hosts whose rules refer to those groups hold the set's name, not its members, and
+    :func:`fuyun.services.address_sets.sync_hosts` (run by :func:`recompile` for the
+    changed ports' ``hosts``) updates the set and bumps them. Kept so callers still
+    say what changed.
+    """
+    del membership_of
     out = set(hosts)
-    member_groups = set(groups) | set(membership_of)
-    referring = set()
-    if membership_of:
-        referring = set(
-            s.scalars(
-                select(SecurityGroupRule.group_id).where(
-                    SecurityGroupRule.remote_group_id.in_(list(membership_of))
-                )
-            )
-        )
-    wanted = member_groups | referring
+    wanted = set(groups)
     if wanted:
         for column in (Port.host_id, Port.peer_host_id):
             out |= set(
@@ -249,21 +249,10 @@ def snapshot_for(s: Session, groups: set[uuid.UUID]) -> PolicySnapshot:
             )
             if r.remote_group_id is not None:
                 remote.add(r.remote_group_id)
+    # Sets by name only: their members are stored once (fuyun.services.address_sets)
+    # and hydrated by whoever renders or analyses a device, never compiled in.
     for g in groups | remote:
         snap.members[g] = {4: set(), 6: set()}
-    if remote:
-        for group_id, address, family in s.execute(
-            select(PortSecurityGroup.group_id, IpAllocation.address, IpAllocation.family)
-            .join(IpAllocation, IpAllocation.port_id == PortSecurityGroup.port_id)
-            .join(Port, Port.id == PortSecurityGroup.port_id)
-            .where(
-                PortSecurityGroup.group_id.in_(list(remote)),
-                IpAllocation.state == "allocated",
-                # Only ports that run somewhere can send: unbound ones are in no set.
-                Port.host_id.is_not(None),
-            )
-        ):
-            snap.members[group_id][family].add(str(to_address(unpack(address), family)))
     snap.global_rules = [
         GlobalRule(
             g.id,
@@ -473,6 +462,7 @@ def recompile(s: Session, host_ids: set[uuid.UUID]) -> Compiled:
     if not host_ids:
         return Compiled(0, 0)
     changed = 0
+    stored: list[tuple[DeviceState, DevicePolicy]] = []
     compiled = device_policies(s, host_ids)
     # Without the documents themselves: the digest decides, and a device's IR and text
     # (up to megabytes for a ToR) are only ever overwritten here, never read.
@@ -512,9 +502,14 @@ def recompile(s: Session, host_ids: set[uuid.UUID]) -> Compiled:
         row.ir, row.digest, row.flavor = ir, digest, flavor
         # A ToR's text covers every host under it and takes far longer to print than to
         # compile: it is rendered when it is read (reconciler, API), off the request path.
-        row.rendered = "" if dtype == "switch" else render(policy, flavor)
+        # So is a device that refers to address sets: its text holds their members,
+        # which change without a recompile (address_sets.device_text renders it).
+        deferred = dtype == "switch" or bool(policy.sets)
+        row.rendered = "" if deferred else render(policy, flavor)
         row.desired_generation = (row.desired_generation or 0) + 1
         row.updated_at = utcnow()
+        stored.append((row, policy))
         changed += 1
     s.flush()
+    address_sets.after_recompile(s, host_ids, [(row.id, policy) for row, policy in stored])
     return Compiled(len(compiled), changed)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select, update
 
+from fuyun.services.address_sets import device_text
 from fuyun.store.engine import Database
 from fuyun.store.models import DeviceState
 from fuyun.store.types import utcnow
@@ -36,13 +37,19 @@ def host_documents(db: Database, host: str) -> list[HostDocument]:
                 DeviceState.desired_generation,
                 DeviceState.digest,
                 DeviceState.rendered,
+                DeviceState.ir,
+                DeviceState.flavor,
             ).where(
                 DeviceState.device_type == "host",
                 DeviceState.device_name == host,
                 DeviceState.enforcement_point.in_(HOST_DOCUMENTS),
             )
         ).all()
-    return [HostDocument(*row) for row in rows]
+        # A policy that refers to address sets is rendered now, with their members.
+        return [
+            HostDocument(ep, generation, digest, device_text(s, rendered, ir, flavor, digest))
+            for ep, generation, digest, rendered, ir, flavor in rows
+        ]
 
 
 def report_host_document(

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from fuyun.domain.errors import FuyunError
 from fuyun.drivers.network import AppliedState, NetworkDriver
-from fuyun.services.enforcement import rendered_text
+from fuyun.services.address_sets import device_text
 from fuyun.store.engine import Database
 from fuyun.store.models import DeviceState
 from fuyun.store.types import utcnow
@@ -52,10 +52,15 @@ def reconcile_once(db: Database, driver: NetworkDriver, *, limit: int = 500) -> 
                 .limit(limit)
             )
         )
+        # Texts read in the same snapshot as the generations: address-set members at
+        # least as new as each generation (a later change bumps it again).
+        texts = {
+            row[0]: device_text(s, row.rendered, row.ir, row.flavor, row.digest) for row in lagging
+        }
     applied = failed = 0
-    for row_id, dtype, name, ep, generation, digest, rendered, ir, flavor in lagging:
+    for row_id, dtype, name, ep, generation, digest, _rendered, _ir, _flavor in lagging:
         try:
-            text = rendered_text(rendered, ir, flavor)
+            text = texts[row_id]
             driver.apply(AppliedState(dtype, name, ep, generation, digest), text)
         except FuyunError as exc:
             log.warning("device %s/%s not converged: %s", dtype, name, exc.message)
@@ -96,7 +101,7 @@ def converge(s: Session, driver: NetworkDriver, ids: list[uuid.UUID]) -> Pass:
             row.digest,
         )
         try:
-            driver.apply(state, rendered_text(row.rendered, row.ir, row.flavor))
+            driver.apply(state, device_text(s, row.rendered, row.ir, row.flavor, row.digest))
         except FuyunError as exc:
             log.warning(
                 "device %s/%s not converged: %s", row.device_type, row.device_name, exc.message

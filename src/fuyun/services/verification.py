@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from fuyun.domain.enums import EnforcementPoint
 from fuyun.policy.ir import DevicePolicy, from_json
 from fuyun.services import reports
+from fuyun.services.address_sets import hydrate_all
 from fuyun.services.enforcement import all_hosts_with_ports, device_policies
 from fuyun.services.leak_paths import approved_paths
 from fuyun.services.principal import Principal
@@ -68,8 +69,12 @@ def verify(db: Database, principal: Principal, *, limit: int = 200) -> VerifyRep
                 )
             )
         )
-        compiled_devices = [from_json(r.ir) for r in rows if r.ir]
-        intended_devices = [p for _, _, p in device_policies(s, all_hosts_with_ports(s))]
+        # Both sides with their address sets' members as stored now: the compiled IR
+        # and a fresh compile carry set names only.
+        compiled_devices = hydrate_all(s, [from_json(r.ir) for r in rows if r.ir])
+        intended_devices = hydrate_all(
+            s, [p for _, _, p in device_policies(s, all_hosts_with_ports(s))]
+        )
         names = dict(s.execute(select(Tenant.id, Tenant.name)).all())
         leaks = approved_paths(s)  # the only paths between two VRFs
     compiled = analyse(compiled_devices, leaks)

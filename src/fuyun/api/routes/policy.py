@@ -12,8 +12,8 @@ from fuyun.api import schemas_policy as sp
 from fuyun.api.deps import Caller, Ctx
 from fuyun.api.routes.common import ERRORS
 from fuyun.domain.errors import InvalidInput, NotFound
-from fuyun.services import policy, reports, verification
-from fuyun.services.enforcement import rendered_text
+from fuyun.services import address_sets, policy, reports, verification
+from fuyun.services.address_sets import device_text
 from fuyun.services.policy import RuleSpec
 from fuyun.store.models import DeviceState
 
@@ -127,6 +127,34 @@ def delete_global(ctx: Ctx, who: Caller, rule_id: uuid.UUID) -> None:
     policy.delete_global_rule(ctx.db, who, rule_id)
 
 
+@router.get("/address-sets", response_model=list[sp.AddressSetPublic], tags=["security-groups"])
+def list_address_sets(
+    ctx: Ctx,
+    who: Caller,
+    group_id: Annotated[uuid.UUID | None, Query(description="one group's sets")] = None,
+) -> list[sp.AddressSetPublic]:
+    """Each group's member addresses per family, stored once: version, size, referrers.
+
+    A member joining or leaving moves the set's ``generation`` and bumps every
+    referring device's desired generation; the devices' own policy is not rewritten.
+    """
+    return [
+        sp.AddressSetPublic.model_validate(v, from_attributes=True)
+        for v in address_sets.list_sets(ctx.db, who, group_id=group_id)
+    ]
+
+
+@router.get("/address-sets/{name}", response_model=sp.AddressSetDetail, tags=["security-groups"])
+def get_address_set(
+    ctx: Ctx, who: Caller, name: Annotated[str, Path(max_length=48)]
+) -> sp.AddressSetDetail:
+    """One set with its members (as devices are given them when they are applied)."""
+    view = address_sets.get_set(ctx.db, who, name)
+    return sp.AddressSetDetail.model_validate(
+        {**view.__dict__, "addresses": list(view.addresses or ())}
+    )
+
+
 @router.get("/devices", response_model=list[sp.DevicePublic], tags=["devices"])
 def list_devices(
     ctx: Ctx,
@@ -183,7 +211,7 @@ def get_device(
         base = sp.DevicePublic.model_validate(row).model_dump()
         return sp.DeviceConfig(
             **base,
-            rendered=rendered_text(row.rendered, row.ir, row.flavor),
+            rendered=device_text(s, row.rendered, row.ir, row.flavor, row.digest),
             ports=len((row.ir or {}).get("ports", [])),
         )
 

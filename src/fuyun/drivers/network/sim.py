@@ -28,10 +28,13 @@ class SimNetworkDriver:
         with self._lock:
             key = (state.device_type, state.device_name, state.enforcement_point)
             current = self._devices.get(key)
-            if current is not None and current[0].digest == state.digest:
-                return
+            # The same text again is no apply; a new generation of it is recorded.
+            # (Not the digest alone: a policy's digest stays when the members of an
+            # address set it refers to change, its text does not.)
+            same = current is not None and current[1] == rendered
             self._devices[key] = (state, rendered)
-            self.applies += 1
+            if not same:
+                self.applies += 1
 
     def observe(
         self, device_type: str, device_name: str, enforcement_point: str

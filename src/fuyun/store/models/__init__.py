@@ -1,5 +1,6 @@
 """All tables, imported together so that ``Base.metadata`` is complete."""
 
+from fuyun.store.models.address_sets import AddressSet, AddressSetMember, DeviceAddressSet
 from fuyun.store.models.audit import AuditEvent
 from fuyun.store.models.base import Base
 from fuyun.store.models.compute import ServerGroup, Vm
@@ -44,9 +45,12 @@ from fuyun.store.models.tenancy import ApiToken, Quota, Tenant, User
 from fuyun.store.models.workflow import Workflow, WorkflowStep
 
 __all__ = [
+    "AddressSet",
+    "AddressSetMember",
     "ApiToken",
     "AuditEvent",
     "Base",
+    "DeviceAddressSet",
     "DeviceState",
     "Flavor",
     "FreeRange",
