@@ -40,7 +40,13 @@ from fuyun.policy.ir import (
 from fuyun.policy.splice import kept_ports, splice
 from fuyun.services import address_sets
 from fuyun.services.leak_paths import tor_routes
-from fuyun.services.tordevice import gateways, stored_documents, tor_members, trunks
+from fuyun.services.tordevice import (
+    Cabled,
+    gateways,
+    stored_documents,
+    tor_members,
+    trunks,
+)
 from fuyun.store.models import (
     DeviceState,
     Host,
@@ -55,7 +61,7 @@ from fuyun.store.models import (
     Switch,
 )
 from fuyun.store.models import GlobalRule as GlobalRuleRow
-from fuyun.store.types import utcnow
+from fuyun.store.types import EncodedJson, utcnow
 
 # Enum lookup by value is a slow call; a change reads thousands of rule rows.
 _DIRECTION = {d.value: d for d in Direction}
@@ -298,7 +304,7 @@ def device_policies(s: Session, host_ids: set[uuid.UUID]) -> list[tuple[str, str
 
 
 def _patchable(
-    s: Session, members: dict[uuid.UUID, list[Host]], tors: dict[uuid.UUID, Switch]
+    s: Session, members: dict[uuid.UUID, list[Cabled]], tors: dict[uuid.UUID, Switch]
 ) -> dict[uuid.UUID, dict[str, Any]]:
     """Per ToR whose stored IR can be patched, that IR: all its hosts enforce at the ToR
     (one enforcement point) and the stored document is of that point."""
@@ -481,8 +487,10 @@ def recompile(s: Session, host_ids: set[uuid.UUID]) -> Compiled:
     for device in compiled:
         dtype, flavor, policy = device.dtype, device.flavor, device.policy
         ir = device.ir if device.ir is not None else to_json(policy)
-        # The document is built in one fixed key order, so the text needs no key sort.
-        digest = hashlib.sha256(json.dumps(ir, separators=(",", ":")).encode()).hexdigest()
+        # The document is built in one fixed key order, so the text needs no key sort;
+        # the same text is stored (a ToR's is hundreds of kilobytes: encoded once).
+        text = json.dumps(ir, separators=(",", ":"))
+        digest = hashlib.sha256(text.encode()).hexdigest()
         row = existing.get((dtype, policy.device, policy.enforcement_point))
         if row is not None and row.digest == digest:
             continue
@@ -496,7 +504,7 @@ def recompile(s: Session, host_ids: set[uuid.UUID]) -> Compiled:
                 applied_generation=0,
             )
             s.add(row)
-        row.ir, row.digest, row.flavor = ir, digest, flavor
+        row.ir, row.digest, row.flavor = EncodedJson(ir, text), digest, flavor
         # A ToR's text covers every host under it and takes far longer to print than to
         # compile: it is rendered when it is read (reconciler, API), off the request path.
         # So is a device that refers to address sets: its text holds their members,
