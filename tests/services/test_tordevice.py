@@ -14,20 +14,39 @@ import hashlib
 import json
 import random
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
+import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from fuyun.api.app import create_app
 from fuyun.config import Settings
+from fuyun.drivers.compute.fake import FakeComputeDriver
 from fuyun.policy.ir import to_json
 from fuyun.services import enforcement, policy
+from fuyun.services.bootstrap import bootstrap
 from fuyun.services.ports import bind_port_host
 from fuyun.services.principal import SYSTEM
+from fuyun.store.engine import Database
 from fuyun.store.models import DeviceState, Host, Module, Port, Switch
-from tests.api.conftest import Api, TenantAccount, api, make_tenant, seeded_store
+from tests.api.conftest import Api, TenantAccount, make_tenant
 
-__all__ = ["api", "make_tenant", "seeded_store"]  # the API's fixtures, used here
+__all__ = ["make_tenant"]  # the API's fixture, used here on either database
+
+
+@pytest.fixture
+def api(any_db: Database) -> Iterator[Api]:
+    """The API on a store with the ``small`` fabric, on SQLite and on PostgreSQL (where
+    two changes patching one ToR lock its row)."""
+    settings = Settings(database_url=any_db.url)
+    driver = FakeComputeDriver()
+    token = bootstrap(any_db, settings, driver, fabric="small").token
+    app = create_app(settings, db=any_db, compute_driver=driver)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield Api(client=client, db=any_db, driver=driver, operator_token=token)
+
 
 Tenant = Callable[..., TenantAccount]
 
@@ -118,7 +137,7 @@ def _move(api: Api, rng: random.Random, *, same_tor: bool) -> None:
 
 
 def test_a_patched_tor_equals_a_full_compile_after_random_changes(
-    api: Api, make_tenant: Tenant, monkeypatch: object
+    api: Api, make_tenant: Tenant
 ) -> None:
     rng = random.Random(7)
     tenants, groups = _world(api, make_tenant)

@@ -70,14 +70,19 @@ def stored_documents(
     """The stored IR of the ToR devices named in ``members`` (ToR name to the hosts cabled
     to it), by (name, enforcement point), where it can be patched: it shares its rule
     lists and every port entry sits on a host still cabled to that ToR. Any other ToR is
-    compiled in full."""
+    compiled in full.
+
+    The rows are locked (PostgreSQL; SQLite writers are serial already): two changes
+    patching one ToR take turns, and the second patches the first one's document.
+    Locked in name order, so two changes over the same ToRs cannot wait on each other."""
     if not members:
         return {}
     out = {}
     for name, ep, ir in s.execute(
-        select(DeviceState.device_name, DeviceState.enforcement_point, DeviceState.ir).where(
-            DeviceState.device_type == "switch", DeviceState.device_name.in_(list(members))
-        )
+        select(DeviceState.device_name, DeviceState.enforcement_point, DeviceState.ir)
+        .where(DeviceState.device_type == "switch", DeviceState.device_name.in_(list(members)))
+        .order_by(DeviceState.device_name)
+        .with_for_update()
     ):
         cabled = {h.name for h in members[name]}
         if ir and "rl" in ir and all(p["host"] in cabled for p in ir["ports"]):
