@@ -3,9 +3,9 @@
 A change recompiles only the changed hosts' ports of a ToR that enforces and keeps
 every other host's entries from the stored IR. Through a random sequence of the
 changes users make — rules added and deleted, group memberships, VMs created and
-deleted, ports moved between hosts of one ToR and to other ToRs (with the half-way
-state of a move, bound to both hosts) — every ToR's stored IR must keep the digest of
-a full compile of that ToR.
+deleted, a network's DHCP turned off or on, ports moved between hosts of one ToR and
+to other ToRs (with the half-way state of a move, bound to both hosts) — every ToR's
+stored IR must keep the digest of a full compile of that ToR.
 """
 
 from __future__ import annotations
@@ -157,7 +157,7 @@ def test_a_patched_tor_equals_a_full_compile_after_random_changes(
         for step in range(60):
             t = rng.choice(tenants)
             kind = rng.choice(
-                ["rule", "rule", "unrule", "groups", "vm", "unvm", "move-near", "move-far"]
+                ["rule", "rule", "unrule", "groups", "vm", "unvm", "move-near", "move-far", "dhcp"]
             )
             if kind == "rule":
                 gid = _group_id(api, t, rng.choice(groups[t.id]))
@@ -190,6 +190,15 @@ def test_a_patched_tor_equals_a_full_compile_after_random_changes(
                     vm = rng.choice(live)
                     r = api.client.delete(f"/api/v1/vms/{vm['id']}", headers=t.headers)
                     assert r.status_code in (200, 202), r.text
+            elif kind == "dhcp":  # every port's binding on the network changes
+                nets = api.client.get("/api/v1/networks", headers=t.headers).json()["items"]
+                net = rng.choice(nets)
+                r = api.client.patch(
+                    f"/api/v1/networks/{net['id']}",
+                    headers=t.headers,
+                    json={"dhcp": not net["dhcp"]},
+                )
+                assert r.status_code == 200, r.text
             elif kind.startswith("move"):
                 _move(api, rng, same_tor=kind == "move-near")
             with api.db.read_session() as s:
