@@ -31,12 +31,15 @@ def test_equal_rules_are_shared_by_value_and_unequal_ones_are_kept_apart() -> No
     policy = tor_policy()
     first = policy.ports[0]
     # An equal copy (not the compiler's tuple) shares the list; one changed rule does not.
-    copy = dataclasses.replace(policy.ports[1], ingress=tuple(first.ingress), egress=first.egress)
+    # (Distinct tuples, as ports of group sets with equal rules have them.)
+    copy = dataclasses.replace(
+        policy.ports[1], ingress=tuple([*first.ingress]), egress=tuple([*first.egress])
+    )
     rule = first.ingress[-1]
     corrupt = dataclasses.replace(
         policy.ports[2],
         ingress=(*first.ingress[:-1], dataclasses.replace(rule, action=Action.DENY)),
-        egress=first.egress,
+        egress=tuple([*first.egress]),
     )
     changed = dataclasses.replace(policy, ports=(first, copy, corrupt))
     doc = to_json(changed)

@@ -272,30 +272,36 @@ class RuleLists:
     def __init__(self) -> None:
         self.items: list[dict[str, list[dict[str, Any]]]] = []
         self._by_key: dict[tuple[object, ...], int] = {}
-        # The compiler shares one pair of tuples among the ports of a group set: look
-        # those up by identity before encoding them. The caller keeps them alive.
-        self._by_id: dict[tuple[int, int], int] = {}
-        self._by_json_id: dict[int, int] = {}
+        # Looked up by identity before by value: the compiler shares one pair of tuples
+        # among the ports of a group set, a stored document one dict per list. Each entry
+        # holds its objects, so no id is reused by another object while this lives.
+        self._by_id: dict[tuple[int, int], tuple[object, object, int]] = {}
+        self._by_json_id: dict[int, tuple[object, int]] = {}
 
     def of_rules(self, ingress: tuple[Rule, ...], egress: tuple[Rule, ...]) -> int:
         pair = (id(ingress), id(egress))
-        index = self._by_id.get(pair)
-        if index is None:
-            index = self.of_json({"in": _rules(ingress), "out": _rules(egress)})  # type: ignore[dict-item]
-            self._by_id[pair] = index
+        known = self._by_id.get(pair)
+        if known is not None:
+            return known[2]
+        index = self._by_value({"in": _rules(ingress), "out": _rules(egress)})  # type: ignore[dict-item]
+        self._by_id[pair] = (ingress, egress, index)
         return index
 
     def of_json(self, rule_list: dict[str, list[dict[str, Any]]]) -> int:
-        index = self._by_json_id.get(id(rule_list))
-        if index is not None:
-            return index
+        known = self._by_json_id.get(id(rule_list))
+        if known is not None:
+            return known[1]
+        index = self._by_value(rule_list)
+        self._by_json_id[id(rule_list)] = (rule_list, index)
+        return index
+
+    def _by_value(self, rule_list: dict[str, list[dict[str, Any]]]) -> int:
         key = _list_key(rule_list)
         index = self._by_key.get(key)
         if index is None:
             index = len(self.items)
             self.items.append(rule_list)
             self._by_key[key] = index
-        self._by_json_id[id(rule_list)] = index
         return index
 
 
