@@ -54,7 +54,8 @@ What one run does, in order (every step prints as it finishes; the tables come a
    server's reconcile loop has applied every lagging device (timed and reported).  Last,
    ``verification.verify(db, SYSTEM)`` under ``--verify-timeout``.  Diagnostics per change
    (outside the timed call): full garbage-collector passes inside the call, and ports on
-   the hosts recompiled (a ToR-enforced host brings every host under its ToR).  Before
+   the devices a change rewrites (a ToR-enforced host's ToR covers every host under it;
+   the other hosts' entries are kept from its stored IR, not recompiled).  Before
    measuring, the process takes the server's own start-up step
    (``fuyun.services.memory.settle_after_startup``: collect, ``gc.freeze()``, raised
    thresholds), as ``fuyun serve`` and ``fuyun worker`` do; ``--no-settle`` skips it for
@@ -1169,8 +1170,8 @@ def measure_changes(
             c = counter.calls[n]
             res.add_devices.append(c.devices)
             res.add_changed.append(c.changed)
-            # Diagnostic, not timed above: ports on the hosts the change recompiled (a
-            # ToR-enforced host brings every host under its ToR).
+            # Diagnostic, not timed above: ports on the devices the change rewrote (a
+            # ToR-enforced host's ToR covers every host under it, most of them kept).
             with db.read_session() as s:
                 hosts = enforcement.affected_hosts(s, groups=[ref.groups[r.group]])
                 res.add_ports.append(ports_on(s, enforcement.with_tor_peers(s, hosts)))
@@ -1583,10 +1584,10 @@ def db_rows(args: argparse.Namespace, r: DbResult) -> list[list[object]]:
     if r.add_ports:
         rows.append(
             [
-                "  ports on the affected hosts per add: mean / max",
+                "  ports on the affected devices per add: mean / max",
                 f"{sum(r.add_ports) / len(r.add_ports):.1f} / {max(r.add_ports)}",
-                "every port of those hosts (and of their ToR, where it enforces) is "
-                "recompiled, not just the group's",
+                "those hosts' ports and, where a ToR enforces, its other hosts' (kept "
+                "from its stored IR, not recompiled)",
             ]
         )
     if r.http_lagging_at_start:

@@ -150,8 +150,9 @@ def test_verify_proves_isolation_and_finds_a_corrupted_rule(api: Api, make_tenan
         for row in s.scalars(select(DeviceState)):
             ir = copy.deepcopy(row.ir)
             changed = False
-            for port in ir.get("ports", []):
-                for rule in port["in"]:
+            # Ports with the same rules share one list of the document ("rl").
+            for rule_list in ir.get("rl", []):
+                for rule in rule_list["in"]:
                     if rule["m"]["lo"] == 5432:
                         rule["m"].update(lo=None, hi=None, p="any", set=None)
                         changed = True

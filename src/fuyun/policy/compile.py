@@ -182,7 +182,10 @@ def compile_device(
     gateways: Iterable[Gateway] = (),
     trunks: Iterable[Trunk] = (),
 ) -> DevicePolicy:
-    ports = tuple(compile_port(snapshot, e) for e in sorted(endpoints, key=lambda e: e.port_id))
+    # Port, then host: a port that is moving is enforced on both its hosts, and a ToR
+    # above both holds two entries, in an order that does not depend on the query's.
+    ordered = sorted(endpoints, key=lambda e: (e.port_id, e.host or ""))
+    ports = tuple(compile_port(snapshot, e) for e in ordered)
     return DevicePolicy(
         device=device,
         enforcement_point=enforcement_point,

@@ -18,6 +18,7 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 
 class Direction(StrEnum):
@@ -248,8 +249,107 @@ def _rules(rules: tuple[Rule, ...]) -> list[dict[str, object]]:
     return [{"a": r.action.value, "m": _match_dict(r.match), "o": r.origin} for r in rules]
 
 
-def to_json(policy: DevicePolicy) -> dict[str, object]:
-    out = _to_json(policy)
+def _list_key(rule_list: dict[str, list[dict[str, Any]]]) -> tuple[object, ...]:
+    """A rule list's value as a hashable key: equal lists share one entry of a document."""
+    return tuple(
+        tuple(
+            (r["a"], r["o"], m["d"], m["f"], m["p"], m["lo"], m["hi"], m["set"], m["cidr"])
+            for r in rule_list[side]
+            for m in (r["m"],)
+        )
+        for side in ("in", "out")
+    )
+
+
+class RuleLists:
+    """The rule lists of one document, each stored once, numbered in order of first use.
+
+    Ports with the same rules (the same groups, as a rule almost always shows) refer
+    to one entry: a ToR's document shrinks about fourfold, and so do encoding it,
+    hashing it and writing it.
+    """
+
+    def __init__(self) -> None:
+        self.items: list[dict[str, list[dict[str, Any]]]] = []
+        self._by_key: dict[tuple[object, ...], int] = {}
+        # Looked up by identity before by value: the compiler shares one pair of tuples
+        # among the ports of a group set, a stored document one dict per list. Each entry
+        # holds its objects, so no id is reused by another object while this lives.
+        self._by_id: dict[tuple[int, int], tuple[object, object, int]] = {}
+        self._by_json_id: dict[int, tuple[object, int]] = {}
+
+    def of_rules(self, ingress: tuple[Rule, ...], egress: tuple[Rule, ...]) -> int:
+        pair = (id(ingress), id(egress))
+        known = self._by_id.get(pair)
+        if known is not None:
+            return known[2]
+        index = self._by_value({"in": _rules(ingress), "out": _rules(egress)})  # type: ignore[dict-item]
+        self._by_id[pair] = (ingress, egress, index)
+        return index
+
+    def of_json(self, rule_list: dict[str, list[dict[str, Any]]]) -> int:
+        known = self._by_json_id.get(id(rule_list))
+        if known is not None:
+            return known[1]
+        index = self._by_value(rule_list)
+        self._by_json_id[id(rule_list)] = (rule_list, index)
+        return index
+
+    def _by_value(self, rule_list: dict[str, list[dict[str, Any]]]) -> int:
+        key = _list_key(rule_list)
+        index = self._by_key.get(key)
+        if index is None:
+            index = len(self.items)
+            self.items.append(rule_list)
+            self._by_key[key] = index
+        return index
+
+
+def port_key(port: dict[str, Any]) -> tuple[str, str]:
+    """A stored port entry's place in its document: port id, then host (a moving port
+    is enforced on both of its hosts). A UUID's text sorts as the UUID does."""
+    return port["port"], port["host"] or ""
+
+
+def endpoint_json(e: Endpoint) -> dict[str, Any]:
+    """A port entry of a document without its rules (``"r"``, added by the document)."""
+    return {
+        "port": str(e.port_id),
+        "tenant": str(e.tenant_id),
+        "vrf": str(e.vrf_id),
+        "network": str(e.network_id),
+        "segment": str(e.segment_id),
+        "vlan": e.vlan,
+        "mac": e.mac,
+        "ips": list(e.ips),
+        "groups": sorted(str(g) for g in e.groups),
+        "host": e.host,
+        "dev": e.device,
+        **({"dhcp": list(e.dhcp)} if e.dhcp else {}),
+    }
+
+
+def set_json(s: AddressSet) -> dict[str, Any]:
+    return {"n": s.name, "f": s.family, "a": sorted(s.addresses)}
+
+
+def document(
+    policy: DevicePolicy,
+    sets: list[dict[str, Any]],
+    rule_lists: list[dict[str, list[dict[str, Any]]]],
+    ports: list[dict[str, Any]],
+) -> dict[str, object]:
+    """The stored form of a device: ``policy`` gives the device-wide parts (name,
+    enforcement point, VLANs, gateways, trunks); ports, their rule lists and the sets
+    are given already encoded, so a ToR's unchanged entries can be kept as stored."""
+    out: dict[str, object] = {
+        "device": policy.device,
+        "ep": policy.enforcement_point,
+        "vlans": list(policy.vlans),
+        "sets": sets,
+        "rl": rule_lists,
+        "ports": ports,
+    }
     if policy.gateways:  # absent when empty, so devices without SVIs keep their digest
         out["gw"] = [
             {"vlan": g.vlan, "vrf": str(g.vrf_id), "cidr": g.cidr, "ip": g.address}
@@ -268,32 +368,15 @@ def to_json(policy: DevicePolicy) -> dict[str, object]:
     return out
 
 
-def _to_json(policy: DevicePolicy) -> dict[str, object]:
-    return {
-        "device": policy.device,
-        "ep": policy.enforcement_point,
-        "vlans": list(policy.vlans),
-        "sets": [{"n": s.name, "f": s.family, "a": sorted(s.addresses)} for s in policy.sets],
-        "ports": [
-            {
-                "port": str(p.endpoint.port_id),
-                "tenant": str(p.endpoint.tenant_id),
-                "vrf": str(p.endpoint.vrf_id),
-                "network": str(p.endpoint.network_id),
-                "segment": str(p.endpoint.segment_id),
-                "vlan": p.endpoint.vlan,
-                "mac": p.endpoint.mac,
-                "ips": list(p.endpoint.ips),
-                "groups": sorted(str(g) for g in p.endpoint.groups),
-                "host": p.endpoint.host,
-                "dev": p.endpoint.device,
-                **({"dhcp": list(p.endpoint.dhcp)} if p.endpoint.dhcp else {}),
-                "in": _rules(p.ingress),
-                "out": _rules(p.egress),
-            }
-            for p in policy.ports
-        ],
-    }
+def to_json(policy: DevicePolicy) -> dict[str, object]:
+    """The stored form: each distinct rule list once (``"rl"``), each port naming its
+    list by index (``"r"``). :func:`from_json` inverts it exactly."""
+    lists = RuleLists()
+    ports = [
+        {**endpoint_json(p.endpoint), "r": lists.of_rules(p.ingress, p.egress)}
+        for p in policy.ports
+    ]
+    return document(policy, [set_json(s) for s in policy.sets], lists.items, ports)
 
 
 def from_json(data: dict[str, object]) -> DevicePolicy:
@@ -303,6 +386,9 @@ def from_json(data: dict[str, object]) -> DevicePolicy:
             for r in items
         )
 
+    # Ports that share a rule list share its tuples, as the compiler's ports do. A
+    # document written before rule lists were shared carries each port's own rules.
+    lists = [(rules(rl["in"]), rules(rl["out"])) for rl in data.get("rl", ())]  # type: ignore[attr-defined]
     ports = []
     for p in data["ports"]:  # type: ignore[attr-defined]
         e = Endpoint(
@@ -319,7 +405,8 @@ def from_json(data: dict[str, object]) -> DevicePolicy:
             str(p.get("dev", "")),
             tuple(p.get("dhcp", ())),
         )
-        ports.append(PortPolicy(e, rules(p["in"]), rules(p["out"])))
+        ingress, egress = lists[p["r"]] if "r" in p else (rules(p["in"]), rules(p["out"]))
+        ports.append(PortPolicy(e, ingress, egress))
     sets = tuple(AddressSet(str(s["n"]), int(s["f"]), frozenset(s["a"])) for s in data["sets"])  # type: ignore[attr-defined]
     gateways = tuple(
         Gateway(int(g["vlan"]), uuid.UUID(g["vrf"]), str(g["cidr"]), str(g["ip"]))

@@ -18,28 +18,35 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from typing import Any
 
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session, load_only
 
 from fuyun.domain.enums import EnforcementPoint
 from fuyun.domain.errors import FuyunError
-from fuyun.fabric.torports import derive
 from fuyun.ipam.addresses import to_address, unpack
 from fuyun.policy.compile import GlobalRule, GroupRule, PolicySnapshot, compile_device
 from fuyun.policy.ir import (
     Action,
+    AddressSet,
     DevicePolicy,
     Direction,
     Endpoint,
-    Gateway,
-    Trunk,
     device_name,
     from_json,
     to_json,
 )
+from fuyun.policy.splice import kept_ports, splice
 from fuyun.services import address_sets
 from fuyun.services.leak_paths import tor_routes
+from fuyun.services.tordevice import (
+    Cabled,
+    gateways,
+    stored_documents,
+    tor_members,
+    trunks,
+)
 from fuyun.store.models import (
     DeviceState,
     Host,
@@ -54,7 +61,7 @@ from fuyun.store.models import (
     Switch,
 )
 from fuyun.store.models import GlobalRule as GlobalRuleRow
-from fuyun.store.types import utcnow
+from fuyun.store.types import EncodedJson, utcnow
 
 # Enum lookup by value is a slow call; a change reads thousands of rule rows.
 _DIRECTION = {d.value: d for d in Direction}
@@ -273,43 +280,64 @@ def snapshot_for(s: Session, groups: set[uuid.UUID]) -> PolicySnapshot:
 def with_tor_peers(s: Session, host_ids: set[uuid.UUID]) -> set[uuid.UUID]:
     """``host_ids`` plus, where a ToR enforces, every host cabled to that ToR.
 
-    A ToR's configuration covers all its hosts' ports and one trunk per host:
-    compiled from the changed hosts alone it would drop every other host's.
+    A ToR's configuration covers all its hosts' ports and one trunk per host: compiled
+    in full, it needs them all (:func:`recompile` patches it from the changed hosts).
     """
-    if not host_ids:
-        return host_ids
-    tor_enforced = set(
-        s.scalars(
-            select(Host.tor_id)
-            .join(Module, Module.id == Host.module_id)
-            .where(
-                Host.id.in_(list(host_ids)),
-                Module.enforcement_point.not_in(
-                    [EnforcementPoint.VSWITCH.value, EnforcementPoint.VM_IPTABLES.value]
-                ),
-            )
-            .distinct()
-        )
-    )
-    if not tor_enforced:
-        return host_ids
-    # Every host cabled to the ToR, ports or not: each has a trunk in its configuration.
-    peers = s.scalars(select(Host.id).where(Host.tor_id.in_(list(tor_enforced))))
-    return host_ids | set(peers)
+    members = tor_members(s, host_ids)
+    return host_ids | {h.id for hosts in members.values() for h in hosts}
+
+
+@dataclass(frozen=True)
+class _Device:
+    dtype: str
+    flavor: str
+    # The whole device; for a patched ToR, its device-wide parts and the changed hosts'
+    # ports only, with the spliced document in ``ir``.
+    policy: DevicePolicy
+    ir: dict[str, object] | None = None
 
 
 def device_policies(s: Session, host_ids: set[uuid.UUID]) -> list[tuple[str, str, DevicePolicy]]:
-    """(device type, flavor, policy) for every device that enforces for these hosts' ports."""
-    endpoints, snap, hosts = gather(s, with_tor_peers(s, host_ids))
+    """(device type, flavor, policy) for every device that enforces for these hosts'
+    ports, each compiled in full from the store."""
+    return [(d.dtype, d.flavor, d.policy) for d in _devices(s, host_ids, patch=False)]
+
+
+def _patchable(
+    s: Session, members: dict[uuid.UUID, list[Cabled]], tors: dict[uuid.UUID, Switch]
+) -> dict[uuid.UUID, dict[str, Any]]:
+    """Per ToR whose stored IR can be patched, that IR: all its hosts enforce at the ToR
+    (one enforcement point) and the stored document is of that point."""
+    point = dict(
+        s.execute(
+            select(Module.id, Module.enforcement_point).where(
+                Module.id.in_({h.module_id for hosts in members.values() for h in hosts})
+            )
+        ).all()
+    )
+    single = {}
+    for tor_id, hosts in members.items():
+        eps = {point[h.module_id] for h in hosts}
+        if len(eps) == 1:
+            single[tor_id] = eps.pop()
+    docs = stored_documents(s, {tors[t].name: members[t] for t in single})
+    return {t: docs[(tors[t].name, ep)] for t, ep in single.items() if (tors[t].name, ep) in docs}
+
+
+def _devices(s: Session, host_ids: set[uuid.UUID], *, patch: bool) -> list[_Device]:
+    """Every device of these hosts, compiled. With ``patch``, a ToR whose stored IR can
+    be patched compiles only the ports of its hosts in ``host_ids`` (see
+    :mod:`fuyun.services.tordevice`); every other ToR compiles all its hosts' ports."""
+    members = tor_members(s, host_ids)
+    tors = {t.id: t for t in s.scalars(select(Switch).where(Switch.id.in_(list(members))))}
+    stored = _patchable(s, members, tors) if patch and members else {}
+    full = {h.id for t, hosts in members.items() if t not in stored for h in hosts}
+    endpoints, snap, hosts = gather(s, host_ids | full)
     modules = {
         m.id: m
         for m in s.scalars(
             select(Module).where(Module.id.in_({h.module_id for h in hosts.values()}))
         )
-    }
-    tors = {
-        t.id: t
-        for t in s.scalars(select(Switch).where(Switch.id.in_({h.tor_id for h in hosts.values()})))
     }
     by_device: dict[tuple[str, str, str, str], list[Endpoint]] = defaultdict(list)
     host_by_name = {h.name: h for h in hosts.values()}
@@ -335,87 +363,57 @@ def device_policies(s: Session, host_ids: set[uuid.UUID]) -> list[tuple[str, str
         if key[0] == "guest" and by_device.get(key):
             continue  # the guest enforces its own rules once, wherever it runs
         by_device[key].append(e)
-    gateways = _gateways(
-        s,
-        {e.segment_id for (dtype, *_), eps in by_device.items() if dtype == "switch" for e in eps},
-    )
-    trunks = _trunks(hosts, tors, by_device)
-    leaked = tor_routes(s, {g.vrf_id for gws in gateways.values() for g in gws})
+    tor_of = {t.name: t for t in tors.values()}
+    # A patched ToR keeps the stored entries of its hosts that did not change.
+    kept = {
+        tor_id: kept_ports(doc, {h.name for h in hosts.values() if h.tor_id == tor_id}) or []
+        for tor_id, doc in stored.items()
+    }
+    # What the ToR's own parts are made of: (host, VLAN, segment) of every port it carries.
+    carried: dict[str, list[tuple[str | None, int, uuid.UUID]]] = defaultdict(list)
+    for (dtype, name, _, _), eps in by_device.items():
+        if dtype == "switch":
+            carried[name] += [(e.host, e.vlan, e.segment_id) for e in eps]
+            carried[name] += [
+                (p["host"], p["vlan"], uuid.UUID(p["segment"]))
+                for p in kept.get(tor_of[name].id, ())
+            ]
+    svis = gateways(s, {seg for ports in carried.values() for _, _, seg in ports})
+    leaked = tor_routes(s, {g.vrf_id for gws in svis.values() for g in gws})
     out = []
     for (dtype, name, ep, flavor), eps in sorted(by_device.items()):
-        svis = [g for seg in {e.segment_id for e in eps} for g in gateways.get(seg, ())]
+        if dtype != "switch":
+            out.append(_Device(dtype, flavor, compile_device(snap, name, ep, eps)))
+            continue
+        tor = tor_of[name]
+        vlans: dict[str, set[int]] = defaultdict(set)
+        for host, vlan, _ in carried[name]:
+            if host:
+                vlans[host].add(vlan)
         policy = compile_device(
             snap,
             name,
             ep,
             eps,
-            vlans={e.vlan for e in eps},
-            gateways=svis if dtype == "switch" else (),
-            trunks=trunks.get(name, ()) if dtype == "switch" else (),
+            vlans={vlan for _, vlan, _ in carried[name]},
+            gateways=[g for seg in {x for _, _, x in carried[name]} for g in svis.get(seg, ())],
+            trunks=trunks(tor, members[tor.id], vlans),
         )
-        routes = sorted(r for vrf in {g.vrf_id for g in svis} for r in leaked.get(vrf, ()))
-        if routes and dtype == "switch":  # approved route leaks of the VRFs routed here
+        svi = [g for seg in {x for _, _, x in carried[name]} for g in svis.get(seg, ())]
+        routes = sorted(r for vrf in {g.vrf_id for g in svi} for r in leaked.get(vrf, ()))
+        if routes:  # approved route leaks of the VRFs routed here
             policy = replace(policy, routes=tuple(routes))
-        out.append((dtype, flavor, policy))
-    return out
-
-
-def _trunks(
-    hosts: dict[uuid.UUID, Host],
-    tors: dict[uuid.UUID, Switch],
-    by_device: dict[tuple[str, str, str, str], list[Endpoint]],
-) -> dict[str, list[Trunk]]:
-    """Per enforcing ToR, one trunk per host cabled to it: the VLANs of that host's ports.
-
-    ``hosts`` holds every host of those ToRs (:func:`with_tor_peers`). A host the
-    inventory gives no interface gets the one its index under the ToR (in name
-    order) derives, as a fabric file without ``tor_port`` would.
-    """
-    enforcing = {name for dtype, name, *_ in by_device if dtype == "switch"}
-    vlans: dict[str, set[int]] = defaultdict(set)
-    for (dtype, _, _, _), eps in by_device.items():
-        if dtype == "switch":
-            for e in eps:
-                if e.host:
-                    vlans[e.host].add(e.vlan)
-    under: dict[uuid.UUID, list[Host]] = defaultdict(list)
-    for h in hosts.values():
-        if h.tor_id in tors and tors[h.tor_id].name in enforcing:
-            under[h.tor_id].append(h)
-    out: dict[str, list[Trunk]] = defaultdict(list)
-    for tor_id, members in under.items():
-        tor = tors[tor_id]
-        members.sort(key=lambda h: h.name)
-        derived = derive(
-            tor.platform,
-            sum(1 for h in members if not h.tor_port),
-            {h.tor_port for h in members if h.tor_port},
-        )
-        for h in members:
-            interface = h.tor_port or next(derived)
-            out[tor.name].append(Trunk(interface, h.name, tuple(sorted(vlans.get(h.name, ())))))
-    return out
-
-
-def _gateways(s: Session, segment_ids: set[uuid.UUID]) -> dict[uuid.UUID, list[Gateway]]:
-    """The gateways of these segments' subnets: a ToR routes them in the tenant VRF."""
-    out: dict[uuid.UUID, list[Gateway]] = defaultdict(list)
-    if not segment_ids:
-        return out
-    for segment_id, vlan, vrf_id, cidr, gateway, family in s.execute(
-        select(
-            Subnet.segment_id,
-            Segment.vlan,
-            Subnet.vrf_id,
-            Subnet.cidr,
-            Subnet.gateway,
-            Subnet.family,
-        )
-        .join(Segment, Segment.id == Subnet.segment_id)
-        .where(Subnet.segment_id.in_(list(segment_ids)), Subnet.gateway.is_not(None))
-    ):
-        address = str(to_address(unpack(gateway), family))
-        out[segment_id].append(Gateway(vlan, vrf_id, cidr, address))
+        if tor.id not in stored:
+            out.append(_Device(dtype, flavor, policy))
+            continue
+        doc = splice(stored[tor.id], kept[tor.id], policy)
+        if doc is None:  # the stored document lacks what its entries use: compile in full
+            whole = _devices(s, {h.id for h in members[tor.id]}, patch=False)
+            out += [d for d in whole if (d.dtype, d.policy.device) == (dtype, name)]
+            continue
+        # The sets the whole document refers to (by name), for the set references.
+        names = tuple(AddressSet(x["n"], x["f"], frozenset()) for x in doc["sets"])  # type: ignore[union-attr]
+        out.append(_Device(dtype, flavor, replace(policy, sets=names), doc))
     return out
 
 
@@ -458,12 +456,16 @@ def rendered_text(rendered: str, ir: dict[str, object] | None, flavor: str) -> s
 
 
 def recompile(s: Session, host_ids: set[uuid.UUID]) -> Compiled:
-    """Recompile the devices of these hosts and store what changed (generation + 1)."""
+    """Recompile the devices of these hosts and store what changed (generation + 1).
+
+    A ToR above these hosts is patched: their ports compiled afresh, every other host's
+    entries kept from its stored IR (see :mod:`fuyun.services.tordevice`).
+    """
     if not host_ids:
         return Compiled(0, 0)
     changed = 0
     stored: list[tuple[DeviceState, DevicePolicy]] = []
-    compiled = device_policies(s, host_ids)
+    compiled = _devices(s, host_ids, patch=True)
     # Without the documents themselves: the digest decides, and a device's IR and text
     # (up to megabytes for a ToR) are only ever overwritten here, never read.
     existing = {
@@ -479,13 +481,16 @@ def recompile(s: Session, host_ids: set[uuid.UUID]) -> Compiled:
                     DeviceState.desired_generation,
                 )
             )
-            .where(DeviceState.device_name.in_([p.device for _, _, p in compiled]))
+            .where(DeviceState.device_name.in_([d.policy.device for d in compiled]))
         )
     }
-    for dtype, flavor, policy in compiled:
-        ir = to_json(policy)
-        # ``to_json`` builds its dicts in one fixed order, so the text needs no key sort.
-        digest = hashlib.sha256(json.dumps(ir, separators=(",", ":")).encode()).hexdigest()
+    for device in compiled:
+        dtype, flavor, policy = device.dtype, device.flavor, device.policy
+        ir = device.ir if device.ir is not None else to_json(policy)
+        # The document is built in one fixed key order, so the text needs no key sort;
+        # the same text is stored (a ToR's is hundreds of kilobytes: encoded once).
+        text = json.dumps(ir, separators=(",", ":"))
+        digest = hashlib.sha256(text.encode()).hexdigest()
         row = existing.get((dtype, policy.device, policy.enforcement_point))
         if row is not None and row.digest == digest:
             continue
@@ -499,7 +504,7 @@ def recompile(s: Session, host_ids: set[uuid.UUID]) -> Compiled:
                 applied_generation=0,
             )
             s.add(row)
-        row.ir, row.digest, row.flavor = ir, digest, flavor
+        row.ir, row.digest, row.flavor = EncodedJson(ir, text), digest, flavor
         # A ToR's text covers every host under it and takes far longer to print than to
         # compile: it is rendered when it is read (reconciler, API), off the request path.
         # So is a device that refers to address sets: its text holds their members,

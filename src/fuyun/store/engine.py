@@ -8,6 +8,7 @@ to upgrade a read lock.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +19,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
+from fuyun.store.types import EncodedJson
+
 WRITE_OPTION = "fuyun_write"
 
 
@@ -25,8 +28,16 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+def json_text(value: Any) -> str:
+    """The text a JSON column stores: a document's own when it carries one."""
+    if isinstance(value, EncodedJson):
+        return value.text
+    return json.dumps(value)
+
+
 def make_engine(url: str, *, echo: bool = False, **kwargs: Any) -> Engine:
     """Create an engine tuned for ``url``'s database."""
+    kwargs.setdefault("json_serializer", json_text)
     if is_sqlite(url):
         memory = make_url(url).database in (None, "", ":memory:")
         engine = create_engine(

@@ -42,3 +42,21 @@ def utcnow() -> datetime:
 
 def new_id() -> uuid.UUID:
     return uuid.uuid4()
+
+
+class EncodedJson(dict[str, Any]):
+    """A JSON document together with its text, made already (e.g. to take its digest).
+
+    Assigned to a JSON column, it is stored as that text (see
+    :func:`fuyun.store.engine.json_text`), so a large document — a ToR's desired state
+    is hundreds of kilobytes — is not encoded a second time on the request path. The
+    text must be the encoding of the contents, so the document is not changed after.
+    """
+
+    def __init__(self, data: dict[str, Any], text: str) -> None:
+        super().__init__(data)
+        self.text = text
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # A copy may be changed: it is a plain document, encoded when stored.
+        return dict, (dict(self),)

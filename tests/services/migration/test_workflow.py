@@ -244,10 +244,10 @@ def test_verify_violation_after_the_move_rolls_it_back(world: World) -> None:
             )
             assert dev is not None
             ir = dict(dev.ir)
-            # The device lost the VM's rules: its ports enforce nothing.
-            ports = [{**p, "in": [], "out": []} for p in ir["ports"]]  # type: ignore[union-attr]
-            assert ports != ir["ports"]
-            dev.ir = {**ir, "ports": ports}
+            # The device lost the VM's rules: its ports (sharing the lists) enforce nothing.
+            lists = [{"in": [], "out": []} for _ in ir["rl"]]  # type: ignore[union-attr]
+            assert lists != ir["rl"]
+            dev.ir = {**ir, "rl": lists}
 
     world.rt.engine.before_step = corrupt
     with pytest.raises(FuyunError) as err:
