@@ -15,6 +15,7 @@ from sqlalchemy import select
 from fuyun.agent import AgentLoop
 from fuyun.domain.qos import HostQos, PortQos
 from fuyun.policy.ir import from_json
+from fuyun.services.address_sets import hydrate_all
 from fuyun.store.models import DeviceState
 from fuyun.verify.evaluate import Service
 from fuyun.verify.reachability import Reachability, analyse, reaches
@@ -25,9 +26,10 @@ TCP = 8080
 
 
 def _verify(world: LabWorld) -> Reachability:
+    """verify's view: the stored policies with their address sets' members as stored now."""
     with world.db.read_session() as s:
-        irs = [r.ir for r in s.scalars(select(DeviceState)) if r.ir]
-    return analyse([from_json(ir) for ir in irs])
+        irs = [r.ir for r in s.scalars(select(DeviceState)) if r.ir and "ports" in r.ir]
+        return analyse(hydrate_all(s, [from_json(ir) for ir in irs]))
 
 
 def test_connectivity_matrix_equals_verify(lab: LabWorld) -> None:
