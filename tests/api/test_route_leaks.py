@@ -7,6 +7,7 @@ configuration is read back (NX-OS style, parsed) after each step.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -14,7 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from fuyun.policy.render.nxos_parse import parse_nxos
-from fuyun.store.models import AuditEvent, Module, Switch
+from fuyun.store.models import AuditEvent, Host, Module, Port, Switch
 from tests.api.conftest import Api, TenantAccount
 from tests.support.capabilities import missing
 
@@ -183,6 +184,52 @@ def test_an_operator_creates_one_approved(api: Api, world: dict[str, Any]) -> No
         (fy["db"], "10.63.0.0/24"),
         (fy["back"], "10.62.0.0/24"),
     }
+
+
+def test_a_subnet_added_to_a_leaked_network_is_routed_to_the_peer(
+    api: Api, world: dict[str, Any]
+) -> None:
+    web, db = world["web"], world["db"]
+    # A web VM under another ToR than every db port: only the leak can bring it the route.
+    with api.db.read_session() as s:
+        db_tors = set(
+            s.scalars(
+                select(Host.tor_id)
+                .join(Port, Port.host_id == Host.id)
+                .where(Port.network_id == uuid.UUID(db["id"]))
+            )
+        )
+        found = s.execute(
+            select(Host.name, Switch.name)
+            .join(Module, Module.id == Host.module_id)
+            .join(Switch, Switch.id == Host.tor_id)
+            .where(Module.name == "sz1-m01", Host.tor_id.not_in(db_tors))
+            .order_by(Host.name)
+        ).first()
+    assert found is not None
+    elsewhere, tor = found
+    r = api.client.post(
+        "/api/v1/vms",
+        headers=api.op,
+        json={"name": "w2", "flavor": "s1.small", "networks": [web["id"]], "host": elsewhere,
+              "tenant_id": world["acme"].id},
+    )  # fmt: skip
+    assert r.status_code == 201, r.text
+    r = api.client.post(
+        URL,
+        headers=api.op,
+        json={"network_id": web["id"], "peer_network_id": db["id"], "approve": True},
+    )
+    assert r.status_code == 201, r.text
+    r = api.client.post(
+        f"/api/v1/networks/{db['id']}/subnets", headers=api.op, json={"cidr": "10.64.0.0/24"}
+    )
+    assert r.status_code == 201, r.text
+    fy = {k: f"fy-{world[k]['vrf_id'].replace('-', '')[:16]}" for k in ("web", "db")}
+    # The peer VRF learns the new range at once, not at its ToR's next recompile.
+    r = api.client.get(f"/api/v1/devices/switch/{tor}", headers=api.op)
+    routes = parse_nxos(r.json()["rendered"]).routes
+    assert (fy["web"], "10.64.0.0/24", "10.64.0.1", fy["db"]) in routes
 
 
 def test_verify_sees_two_vrfs_isolated_until_a_leak_joins_them_and_names_it(

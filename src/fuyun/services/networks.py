@@ -28,7 +28,7 @@ from fuyun.services.enforcement import hosts_of_networks, recompile
 from fuyun.services.inventory import resolve_ref
 from fuyun.services.pagination import Page, paginate, prefix_filter
 from fuyun.services.principal import Principal
-from fuyun.services.route_leaks import drop_network_leaks
+from fuyun.services.route_leaks import drop_network_leaks, network_grew
 from fuyun.store.engine import Database
 from fuyun.store.models import (
     Module,
@@ -223,6 +223,7 @@ def add_subnet(
         # A new gateway is a DHCP service the network's ports may ask and an SVI their
         # ToR routes: the devices of ports already there must learn it.
         recompile(s, hosts_of_networks(s, [network.id]))
+        network_grew(s, network.id)
     return subnet
 
 

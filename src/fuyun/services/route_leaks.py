@@ -295,6 +295,22 @@ def _views(s: Session, leaks: list[RouteLeak]) -> list[LeakView]:
     return out
 
 
+def network_grew(s: Session, network_id: uuid.UUID) -> int:
+    """A subnet was added to a network: the ToRs routing its approved leaks learn it.
+
+    A leak of the whole network routes every subnet of it, so the peer VRF's ToRs need
+    a route to the new prefix (the network's own ToRs are recompiled by the caller).
+    Answers how many devices changed.
+    """
+    leaks = s.scalars(
+        select(RouteLeak).where(
+            or_(RouteLeak.network_id == network_id, RouteLeak.peer_network_id == network_id),
+            RouteLeak.state == APPROVED,
+        )
+    )
+    return sum(_recompile(s, leak) for leak in leaks)
+
+
 def drop_network_leaks(s: Session, network_id: uuid.UUID) -> int:
     """In a network's deletion: its leaks go with it (the database cascades too), and the
     ToRs routing an approved one are recompiled in the same transaction, so no route
