@@ -455,6 +455,52 @@ def rendered_text(rendered: str, ir: dict[str, object] | None, flavor: str) -> s
     return render(from_json(ir), flavor)
 
 
+def rehome(s: Session, module_id: uuid.UUID, old: str) -> Compiled:
+    """A module's enforcement point moved from ``old``: enforce at the new one.
+
+    The old point's devices of the module are emptied (a policy with no port, a new
+    generation), so their agents withdraw what they enforced; ``vm-iptables`` guest
+    devices are dropped instead, as for a port that is gone. Then every host of the
+    module is compiled for the new point, in the same transaction.
+    """
+    hosts = {h.id: h for h in s.scalars(select(Host).where(Host.module_id == module_id))}
+    if not hosts:
+        return Compiled(0, 0)
+    if old == EnforcementPoint.VM_IPTABLES.value:
+        for port_id in s.scalars(select(Port.id).where(Port.host_id.in_(list(hosts)))):
+            forget_guest(s, port_id)
+        return recompile(s, set(hosts))
+    if old == EnforcementPoint.VSWITCH.value:
+        dtype, names = "host", [h.name for h in hosts.values()]
+    else:
+        dtype = "switch"
+        tor_ids = {h.tor_id for h in hosts.values()}
+        names = list(s.scalars(select(Switch.name).where(Switch.id.in_(list(tor_ids)))))
+    emptied: list[tuple[uuid.UUID, DevicePolicy]] = []
+    for row in s.scalars(
+        select(DeviceState).where(
+            DeviceState.device_type == dtype,
+            DeviceState.enforcement_point == old,
+            DeviceState.device_name.in_(names),
+        )
+    ):
+        policy = DevicePolicy(row.device_name, old, ())
+        ir = to_json(policy)
+        text = json.dumps(ir, separators=(",", ":"))
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        if row.digest == digest:
+            continue
+        row.ir, row.digest = EncodedJson(ir, text), digest
+        row.rendered = "" if dtype == "switch" else render(policy, row.flavor)
+        row.desired_generation = (row.desired_generation or 0) + 1
+        row.updated_at = utcnow()
+        emptied.append((row.id, policy))
+    s.flush()
+    address_sets.store_references(s, emptied)
+    compiled = recompile(s, set(hosts))
+    return Compiled(compiled.devices + len(emptied), compiled.changed + len(emptied))
+
+
 def recompile(s: Session, host_ids: set[uuid.UUID]) -> Compiled:
     """Recompile the devices of these hosts and store what changed (generation + 1).
 

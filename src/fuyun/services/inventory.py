@@ -25,7 +25,7 @@ from fuyun.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from fuyun.domain.vm_states import VmState
 from fuyun.fabric.torports import derive
 from fuyun.services.audit import mutation
-from fuyun.services.enforcement import recompile
+from fuyun.services.enforcement import recompile, rehome
 from fuyun.services.pagination import Page, paginate, prefix_filter
 from fuyun.services.principal import Principal
 from fuyun.store.engine import Database
@@ -323,6 +323,12 @@ def update_object(
         if obj is None:
             raise NotFound(f"no such {kind}", field="id")
         recabled = False
+        moved_from = (
+            obj.enforcement_point
+            if isinstance(obj, Module)
+            and values.get("enforcement_point") not in (None, obj.enforcement_point)
+            else None
+        )
         for key, value in values.items():
             if key not in res.mutable:
                 raise InvalidInput(f"{key} of a {kind} cannot be changed", field=key)
@@ -333,9 +339,11 @@ def update_object(
                 recabled = True
             setattr(obj, key, value)
         _flush(m.session, kind)
+        m.detail = {"changed": sorted(values)}
         if recabled:  # the ToR's trunk for this host moves to the new interface
             recompile(m.session, {obj.id})
-        m.detail = {"changed": sorted(values)}
+        if moved_from is not None:  # enforce at the new point, withdraw from the old
+            m.detail["devices_changed"] = rehome(m.session, obj.id, moved_from).changed
         return obj
 
 
