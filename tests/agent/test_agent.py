@@ -14,7 +14,7 @@ from fuyun.drivers.network import AppliedState
 from fuyun.drivers.network.sim import SimNetworkDriver
 from fuyun.services.hoststate import host_documents
 from fuyun.store.models import DeviceState
-from tests.support.labworld import LabWorld
+from tests.support.labworld import LabWorld, wait_for
 
 
 class _Source:
@@ -143,7 +143,10 @@ def test_the_agent_repairs_a_deleted_flow_and_a_retagged_port(lab: LabWorld) -> 
         tag=binding.vlan + 7,
         iface_ids={**lab.driver.ovsdb.ports(bridge)[vm.ifname].iface_ids},
     )
-    assert not lab.ping(peer, vm), "on another VLAN the VM is unreachable"
+    # ovs-vswitchd applies a tag written to its database a moment later, and forwarding
+    # already cached may carry a packet or two meanwhile: wait for it to take hold.
+    cut_off = wait_for(lambda: not lab.ping(peer, vm), timeout_s=5.0)
+    assert cut_off is not None, "on another VLAN the VM is unreachable"
     result = lab.agent.reconcile(vm.host, audit=True)
     assert any("tag" in d for d in result.drift["ports"])
     assert lab.driver.ovsdb.ports(bridge)[vm.ifname].tag == binding.vlan

@@ -23,7 +23,7 @@ def _lag(lab: LabWorld, host: str) -> tuple[str, int, int]:
 
 @pytest.mark.slow
 def test_a_new_member_is_let_in_once_the_referring_host_converges(lab: LabWorld) -> None:
-    t = lab.tenant("s-acme", "10.43.0.0/24")
+    t = lab.tenant("as-acme", "10.49.0.0/24")
     first = lab.vm(t, "first", lab.hosts[0])  # the tenant's default group: in from members
     lab.converge()
     digest, desired, applied = _lag(lab, first.host)
