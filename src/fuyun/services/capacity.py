@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import Update, bindparam, update
 from sqlalchemy.orm import Session
 
 from fuyun.domain.enums import HostState
@@ -30,24 +30,48 @@ class Demand:
         return Demand(-self.vcpus, -self.ram_mb, -self.disk_gb, -self.bandwidth_mbps, -self.vms)
 
 
+def _claim_statement(cpu_ratio: float, ram_ratio: float) -> Update:
+    """The conditional ``UPDATE`` of one host's claim, with its host and demand as
+    parameters (:func:`_claim_params`): it matches only while the host is active and
+    every dimension stays within its limit."""
+    host = Host.__table__.c
+    return (
+        update(Host.__table__)
+        .where(
+            host.id == bindparam("h_id"),
+            host.state == HostState.ACTIVE.value,
+            host.vm_count + bindparam("d_vms") <= host.max_vms,
+            host.used_vcpus + bindparam("d_vcpus") <= host.vcpus * cpu_ratio,
+            host.used_ram_mb + bindparam("d_ram") <= host.ram_mb * ram_ratio,
+            host.used_disk_gb + bindparam("d_disk") <= host.disk_gb,
+            host.used_bandwidth_mbps + bindparam("d_bw") <= host.nic_mbps,
+        )
+        .values(
+            vm_count=host.vm_count + bindparam("d_vms"),
+            used_vcpus=host.used_vcpus + bindparam("d_vcpus"),
+            used_ram_mb=host.used_ram_mb + bindparam("d_ram"),
+            used_disk_gb=host.used_disk_gb + bindparam("d_disk"),
+            used_bandwidth_mbps=host.used_bandwidth_mbps + bindparam("d_bw"),
+        )
+    )
+
+
+def _claim_params(host_id: uuid.UUID, d: Demand) -> dict[str, object]:
+    return {
+        "h_id": host_id,
+        "d_vms": d.vms,
+        "d_vcpus": d.vcpus,
+        "d_ram": d.ram_mb,
+        "d_disk": d.disk_gb,
+        "d_bw": d.bandwidth_mbps,
+    }
+
+
 def claim_host(
     session: Session, host_id: uuid.UUID, demand: Demand, *, cpu_ratio: float, ram_ratio: float
 ) -> bool:
     """Claim ``demand`` on the host; False when it no longer fits (nothing changed)."""
-    result = session.execute(
-        update(Host)
-        .where(
-            Host.id == host_id,
-            Host.state == HostState.ACTIVE.value,
-            Host.vm_count + demand.vms <= Host.max_vms,
-            Host.used_vcpus + demand.vcpus <= Host.vcpus * cpu_ratio,
-            Host.used_ram_mb + demand.ram_mb <= Host.ram_mb * ram_ratio,
-            Host.used_disk_gb + demand.disk_gb <= Host.disk_gb,
-            Host.used_bandwidth_mbps + demand.bandwidth_mbps <= Host.nic_mbps,
-        )
-        .values(_deltas(demand))
-        .execution_options(synchronize_session=False)
-    )
+    result = session.execute(_claim_statement(cpu_ratio, ram_ratio), _claim_params(host_id, demand))
     return result.rowcount == 1  # type: ignore[attr-defined]
 
 
@@ -60,49 +84,18 @@ def claim_hosts(
 ) -> set[uuid.UUID]:
     """Claim many hosts at once; answers the hosts that refused (their claims undone).
 
-    The same conditional ``UPDATE`` as :func:`claim_host`, compiled once and run for
-    every host (``executemany``) in the order given, which is the caller's lock
-    order. When every row matched, that was all; when one refused, the batch is
-    undone (a savepoint) and the hosts are claimed one by one to name the refusers
-    — the rare path, since the snapshot placed them.
+    The statement of :func:`claim_host`, run for every host (``executemany``) in the
+    order given, which is the caller's lock order. When every row matched, that was
+    all; when one refused, the batch is undone (a savepoint) and the hosts are claimed
+    one by one to name the refusers — the rare path, since the snapshot placed them.
     """
     if not claims:
         return set()
-    dialect = session.get_bind().dialect
-    if len(claims) > 1 and dialect.supports_sane_multi_rowcount:
-        host = Host.__table__.c
-        stmt = (
-            update(Host.__table__)
-            .where(
-                host.id == bindparam("h_id"),
-                host.state == HostState.ACTIVE.value,
-                host.vm_count + bindparam("d_vms") <= host.max_vms,
-                host.used_vcpus + bindparam("d_vcpus") <= host.vcpus * cpu_ratio,
-                host.used_ram_mb + bindparam("d_ram") <= host.ram_mb * ram_ratio,
-                host.used_disk_gb + bindparam("d_disk") <= host.disk_gb,
-                host.used_bandwidth_mbps + bindparam("d_bw") <= host.nic_mbps,
-            )
-            .values(
-                vm_count=host.vm_count + bindparam("d_vms"),
-                used_vcpus=host.used_vcpus + bindparam("d_vcpus"),
-                used_ram_mb=host.used_ram_mb + bindparam("d_ram"),
-                used_disk_gb=host.used_disk_gb + bindparam("d_disk"),
-                used_bandwidth_mbps=host.used_bandwidth_mbps + bindparam("d_bw"),
-            )
-        )
-        params = [
-            {
-                "h_id": host_id,
-                "d_vms": d.vms,
-                "d_vcpus": d.vcpus,
-                "d_ram": d.ram_mb,
-                "d_disk": d.disk_gb,
-                "d_bw": d.bandwidth_mbps,
-            }
-            for host_id, d in claims
-        ]
+    if len(claims) > 1 and session.get_bind().dialect.supports_sane_multi_rowcount:
+        params = [_claim_params(host_id, d) for host_id, d in claims]
         nested = session.begin_nested()
-        if session.execute(stmt, params).rowcount == len(claims):  # type: ignore[attr-defined]
+        result = session.execute(_claim_statement(cpu_ratio, ram_ratio), params)
+        if result.rowcount == len(claims):  # type: ignore[attr-defined]
             nested.commit()
             return set()
         nested.rollback()
