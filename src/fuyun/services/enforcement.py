@@ -455,6 +455,30 @@ def rendered_text(rendered: str, ir: dict[str, object] | None, flavor: str) -> s
     return render(from_json(ir), flavor)
 
 
+def _store(
+    row: DeviceState, dtype: str, flavor: str, policy: DevicePolicy, ir: dict[str, Any]
+) -> bool:
+    """Write a device's compiled document unless its digest is unchanged (then False).
+
+    The document is built in one fixed key order, so the text needs no key sort; the
+    same text is stored (a ToR's is hundreds of kilobytes: encoded once).
+    """
+    text = json.dumps(ir, separators=(",", ":"))
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    if row.digest == digest:
+        return False
+    row.ir, row.digest, row.flavor = EncodedJson(ir, text), digest, flavor
+    # A ToR's text covers every host under it and takes far longer to print than to
+    # compile: it is rendered when it is read (reconciler, API), off the request path.
+    # So is a device that refers to address sets: its text holds their members, which
+    # change without a recompile (address_sets.device_text renders it).
+    deferred = dtype == "switch" or bool(policy.sets)
+    row.rendered = "" if deferred else render(policy, flavor)
+    row.desired_generation = (row.desired_generation or 0) + 1
+    row.updated_at = utcnow()
+    return True
+
+
 def rehome(s: Session, module_id: uuid.UUID, old: str) -> Compiled:
     """A module's enforcement point moved from ``old``: enforce at the new one.
 
@@ -485,16 +509,8 @@ def rehome(s: Session, module_id: uuid.UUID, old: str) -> Compiled:
         )
     ):
         policy = DevicePolicy(row.device_name, old, ())
-        ir = to_json(policy)
-        text = json.dumps(ir, separators=(",", ":"))
-        digest = hashlib.sha256(text.encode()).hexdigest()
-        if row.digest == digest:
-            continue
-        row.ir, row.digest = EncodedJson(ir, text), digest
-        row.rendered = "" if dtype == "switch" else render(policy, row.flavor)
-        row.desired_generation = (row.desired_generation or 0) + 1
-        row.updated_at = utcnow()
-        emptied.append((row.id, policy))
+        if _store(row, dtype, row.flavor, policy, to_json(policy)):
+            emptied.append((row.id, policy))
     s.flush()
     address_sets.store_references(s, emptied)
     compiled = recompile(s, set(hosts))
@@ -532,14 +548,8 @@ def recompile(s: Session, host_ids: set[uuid.UUID]) -> Compiled:
     }
     for device in compiled:
         dtype, flavor, policy = device.dtype, device.flavor, device.policy
-        ir = device.ir if device.ir is not None else to_json(policy)
-        # The document is built in one fixed key order, so the text needs no key sort;
-        # the same text is stored (a ToR's is hundreds of kilobytes: encoded once).
-        text = json.dumps(ir, separators=(",", ":"))
-        digest = hashlib.sha256(text.encode()).hexdigest()
         row = existing.get((dtype, policy.device, policy.enforcement_point))
-        if row is not None and row.digest == digest:
-            continue
+        new = row is None
         if row is None:
             row = DeviceState(
                 device_type=dtype,
@@ -549,16 +559,11 @@ def recompile(s: Session, host_ids: set[uuid.UUID]) -> Compiled:
                 desired_generation=0,
                 applied_generation=0,
             )
+        ir = device.ir if device.ir is not None else to_json(policy)
+        if not _store(row, dtype, flavor, policy, ir):
+            continue
+        if new:
             s.add(row)
-        row.ir, row.digest, row.flavor = EncodedJson(ir, text), digest, flavor
-        # A ToR's text covers every host under it and takes far longer to print than to
-        # compile: it is rendered when it is read (reconciler, API), off the request path.
-        # So is a device that refers to address sets: its text holds their members,
-        # which change without a recompile (address_sets.device_text renders it).
-        deferred = dtype == "switch" or bool(policy.sets)
-        row.rendered = "" if deferred else render(policy, flavor)
-        row.desired_generation = (row.desired_generation or 0) + 1
-        row.updated_at = utcnow()
         stored.append((row, policy))
         changed += 1
     s.flush()
