@@ -28,7 +28,7 @@ from fuyun.services.enforcement import hosts_of_networks, recompile
 from fuyun.services.inventory import resolve_ref
 from fuyun.services.pagination import Page, paginate, prefix_filter
 from fuyun.services.principal import Principal
-from fuyun.services.route_leaks import drop_network_leaks, network_grew
+from fuyun.services.route_leaks import drop_network_leaks, routing_hosts
 from fuyun.store.engine import Database
 from fuyun.store.models import (
     Module,
@@ -220,10 +220,10 @@ def add_subnet(
     network.generation += 1
     s.flush()
     if subnet.gateway is not None:
-        # A new gateway is a DHCP service the network's ports may ask and an SVI their
-        # ToR routes: the devices of ports already there must learn it.
-        recompile(s, hosts_of_networks(s, [network.id]))
-        network_grew(s, network.id)
+        # A new gateway is a DHCP service the network's ports may ask, an SVI their ToR
+        # routes and, through an approved route leak, a prefix the peer VRF's ToRs
+        # route: those devices learn it, in one recompile.
+        recompile(s, hosts_of_networks(s, [network.id]) | routing_hosts(s, network.id))
     return subnet
 
 

@@ -121,9 +121,9 @@ def _check(s: Session, leak: RouteLeak, *, exclude: uuid.UUID | None = None) -> 
         )
 
 
-def _recompile(s: Session, leak: RouteLeak) -> int:
-    """The devices that route either VRF: hosts with ports there (and their ToRs)."""
-    hosts = set(
+def _hosts(s: Session, leak: RouteLeak) -> set[uuid.UUID]:
+    """The hosts whose devices route either VRF of ``leak`` (hosts with ports there)."""
+    return set(
         s.scalars(
             select(Port.host_id)
             .join(Network, Network.id == Port.network_id)
@@ -134,7 +134,11 @@ def _recompile(s: Session, leak: RouteLeak) -> int:
             .distinct()
         )
     )
-    return recompile(s, hosts).changed
+
+
+def _recompile(s: Session, leak: RouteLeak) -> int:
+    """Recompile the devices that route either VRF (the hosts and their ToRs)."""
+    return recompile(s, _hosts(s, leak)).changed
 
 
 def request_leak(db: Database, principal: Principal, req: LeakRequest) -> RouteLeak:
@@ -295,12 +299,11 @@ def _views(s: Session, leaks: list[RouteLeak]) -> list[LeakView]:
     return out
 
 
-def network_grew(s: Session, network_id: uuid.UUID) -> int:
-    """A subnet was added to a network: the ToRs routing its approved leaks learn it.
+def routing_hosts(s: Session, network_id: uuid.UUID) -> set[uuid.UUID]:
+    """Hosts whose devices route a network's approved leaks (either side's VRF).
 
-    A leak of the whole network routes every subnet of it, so the peer VRF's ToRs need
-    a route to the new prefix (the network's own ToRs are recompiled by the caller).
-    Answers how many devices changed.
+    A leak of a whole network routes every subnet of it: when a subnet is added, the
+    peer VRF's ToRs need a route to the new prefix too.
     """
     leaks = s.scalars(
         select(RouteLeak).where(
@@ -308,7 +311,7 @@ def network_grew(s: Session, network_id: uuid.UUID) -> int:
             RouteLeak.state == APPROVED,
         )
     )
-    return sum(_recompile(s, leak) for leak in leaks)
+    return {h for leak in leaks for h in _hosts(s, leak)}
 
 
 def drop_network_leaks(s: Session, network_id: uuid.UUID) -> int:
