@@ -6,6 +6,7 @@ import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -30,6 +31,16 @@ class Api:
     @property
     def op(self) -> dict[str, str]:
         return self.as_(self.operator_token)
+
+    def ports_of(self, vms: list[dict[str, Any]], headers: dict[str, str]) -> list[dict[str, Any]]:
+        """The ports of these VMs (as the API lists them), VM by VM."""
+        return [
+            p
+            for vm in vms
+            for p in self.client.get(f"/api/v1/ports?vm_id={vm['id']}", headers=headers).json()[
+                "items"
+            ]
+        ]
 
     def enforce_at_tors(self, platform: str = "nxos") -> None:
         """Every module enforces at its ToRs (``tor-acl``), every switch of ``platform``."""

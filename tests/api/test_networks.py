@@ -223,13 +223,7 @@ def test_dhcp_scope_is_exactly_what_ipam_allocated(api: Api, make_tenant: Tenant
         json={"name": "Web", "flavor": "s1.small", "count": 2, "networks": ["web_tier"]},
     )
     assert r.status_code == 201, r.text
-    nics = [
-        p
-        for vm in r.json()["items"]
-        for p in api.client.get(f"/api/v1/ports?vm_id={vm['id']}", headers=acme.headers).json()[
-            "items"
-        ]
-    ]
+    nics = api.ports_of(r.json()["items"], acme.headers)
     scope = api.client.get(f"/api/v1/networks/{net['id']}/dhcp", headers=acme.headers).json()
     assert scope["enabled"] is True and scope["zone"] == "web-tier.acme.fuyun.internal"
     assert scope["subnets"] == [{"cidr": "10.7.0.0/24", "gateway": "10.7.0.1"}]
@@ -331,13 +325,7 @@ def test_turning_dhcp_off_or_on_or_adding_a_gateway_recompiles_the_ports_binding
         json={"name": "w", "flavor": "s1.small", "count": 3, "networks": ["web"]},
     )
     assert r.status_code == 201, r.text
-    ports = {
-        p["id"]
-        for vm in r.json()["items"]
-        for p in api.client.get(f"/api/v1/ports?vm_id={vm['id']}", headers=acme.headers).json()[
-            "items"
-        ]
-    }
+    ports = {p["id"] for p in api.ports_of(r.json()["items"], acme.headers)}
     assert set(_dhcp_of_ports(api, ports).values()) == {("10.7.0.1",)}
     r = api.client.patch(f"/api/v1/networks/{net}", headers=acme.headers, json={"dhcp": False})
     assert r.status_code == 200, r.text

@@ -56,13 +56,7 @@ def test_moving_enforcement_to_the_tors_and_back_rehomes_every_port(
         json={"name": "w", "flavor": "s1.small", "count": 3, "networks": ["web"]},
     )
     assert r.status_code == 201, r.text
-    ports = {
-        p["id"]
-        for vm in r.json()["items"]
-        for p in api.client.get(f"/api/v1/ports?vm_id={vm['id']}", headers=acme.headers).json()[
-            "items"
-        ]
-    }
+    ports = {p["id"] for p in api.ports_of(r.json()["items"], acme.headers)}
 
     def enforced(kind: str) -> set[str]:
         return {

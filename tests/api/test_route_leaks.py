@@ -51,6 +51,17 @@ def _routes(api: Api) -> set[tuple[str, str, str, str]]:
     return out
 
 
+def _approved(api: Api, network: dict[str, Any], peer: dict[str, Any]) -> dict[str, Any]:
+    """A leak an operator creates approved."""
+    r = api.client.post(
+        URL,
+        headers=api.op,
+        json={"network_id": network["id"], "peer_network_id": peer["id"], "approve": True},
+    )
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
 @pytest.fixture
 def world(api: Api, make_tenant: Tenant) -> dict[str, Any]:
     try:
@@ -170,14 +181,7 @@ def test_bad_requests_are_refused_naming_the_field(api: Api, world: dict[str, An
 
 
 def test_an_operator_creates_one_approved(api: Api, world: dict[str, Any]) -> None:
-    r = api.client.post(
-        URL,
-        headers=api.op,
-        json={"network_id": world["back"]["id"], "peer_network_id": world["db"]["id"],
-              "approve": True},
-    )  # fmt: skip
-    assert r.status_code == 201, r.text
-    assert r.json()["state"] == "approved"
+    assert _approved(api, world["back"], world["db"])["state"] == "approved"
     # back has no VM yet, but its VRF is routed on the ToR (web's SVI): both ways.
     fy = {k: f"fy-{world[k]['vrf_id'].replace('-', '')[:16]}" for k in ("back", "db")}
     assert {(vrf, prefix) for vrf, prefix, *_ in _routes(api)} == {
@@ -215,12 +219,7 @@ def test_a_subnet_added_to_a_leaked_network_is_routed_to_the_peer(
               "tenant_id": world["acme"].id},
     )  # fmt: skip
     assert r.status_code == 201, r.text
-    r = api.client.post(
-        URL,
-        headers=api.op,
-        json={"network_id": web["id"], "peer_network_id": db["id"], "approve": True},
-    )
-    assert r.status_code == 201, r.text
+    _approved(api, web, db)
     r = api.client.post(
         f"/api/v1/networks/{db['id']}/subnets", headers=api.op, json={"cidr": "10.64.0.0/24"}
     )
@@ -291,13 +290,8 @@ def test_verify_sees_two_vrfs_isolated_until_a_leak_joins_them_and_names_it(
 def test_deleting_a_network_takes_its_leaks_and_their_routes(
     api: Api, world: dict[str, Any]
 ) -> None:
-    r = api.client.post(
-        URL,
-        headers=api.op,
-        json={"network_id": world["back"]["id"], "peer_network_id": world["db"]["id"],
-              "approve": True},
-    )  # fmt: skip
-    assert r.status_code == 201 and _routes(api) != set()
+    _approved(api, world["back"], world["db"])
+    assert _routes(api) != set()
     r = api.client.delete(f"/api/v1/networks/{world['back']['id']}", headers=world["acme"].headers)
     assert r.status_code == 204, r.text
     assert api.client.get(URL, headers=api.op).json() == []
