@@ -7,26 +7,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from fuyun.config import Settings
-from fuyun.drivers.compute.fake import FakeComputeDriver
-from fuyun.services.bootstrap import bootstrap
-from fuyun.store.engine import Database
 from tests.cli.test_cli_e2e import fuyun
-from tests.support.live import api_servers
+from tests.support.live import cli_server
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    path = tmp_path_factory.mktemp("cli-leaks") / "fuyun.db"
-    db = Database(f"sqlite:///{path}")
-    token = bootstrap(db, Settings(database_url=db.url), FakeComputeDriver(), fabric="small").token
-    db.dispose()
-    with api_servers(f"sqlite:///{path}", env={"FUYUN_ARGON2_PROFILE": "fast"}) as urls:
-        yield {
-            "FUYUN_URL": urls[0],
-            "FUYUN_TOKEN": token,
-            "XDG_CONFIG_HOME": str(tmp_path_factory.mktemp("cfg")),
-        }
+    workdir, config = tmp_path_factory.mktemp("cli-leaks"), tmp_path_factory.mktemp("cfg")
+    with cli_server(workdir, config) as env:
+        yield env
 
 
 def _network(server: dict[str, str], tenant: str, name: str, cidr: str) -> str:

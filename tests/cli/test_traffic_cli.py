@@ -13,36 +13,19 @@ from pathlib import Path
 
 import httpx
 import pytest
-from typer.testing import CliRunner
 
-from fuyun.cli.main import app
-from fuyun.config import Settings
-from fuyun.drivers.compute.fake import FakeComputeDriver
-from fuyun.services.bootstrap import bootstrap
 from fuyun.store.engine import Database
 from fuyun.telemetry.bindings import load_bindings
-from tests.support.live import api_servers, free_port
+from tests.cli.test_cli_e2e import fuyun
+from tests.support.live import cli_server, free_port
 from tests.telemetry import synth
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    path = tmp_path_factory.mktemp("traffic-cli") / "fuyun.db"
-    db = Database(f"sqlite:///{path}")
-    token = bootstrap(db, Settings(database_url=db.url), FakeComputeDriver(), fabric="small").token
-    db.dispose()
-    with api_servers(f"sqlite:///{path}", env={"FUYUN_ARGON2_PROFILE": "fast"}) as urls:
-        yield {
-            "FUYUN_URL": urls[0],
-            "FUYUN_TOKEN": token,
-            "FUYUN_DATABASE_URL": f"sqlite:///{path}",
-            "XDG_CONFIG_HOME": str(tmp_path_factory.mktemp("cfg")),
-        }
-
-
-def fuyun(env: dict[str, str], *args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(app, list(args), env=env)
-    return result.exit_code, result.output
+    workdir, config = tmp_path_factory.mktemp("traffic-cli"), tmp_path_factory.mktemp("cfg")
+    with cli_server(workdir, config, with_database=True) as env:
+        yield env
 
 
 def _datagrams(db_url: str, tenant: str) -> list[bytes]:

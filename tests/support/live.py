@@ -46,6 +46,27 @@ class ServerLogs:
 
 
 @contextmanager
+def cli_server(
+    workdir: Path, config_dir: Path, *, with_database: bool = False
+) -> Iterator[dict[str, str]]:
+    """One API process on a fresh store of the ``small`` fabric; yields the environment
+    a CLI needs to talk to it: its URL, the operator's token and a config directory of
+    its own (plus the store's URL, ``with_database``, for commands that read it)."""
+    from fuyun.config import Settings
+    from fuyun.drivers.compute.fake import FakeComputeDriver
+    from fuyun.services.bootstrap import bootstrap
+    from fuyun.store.engine import Database
+
+    url = f"sqlite:///{workdir / 'fuyun.db'}"
+    db = Database(url)
+    token = bootstrap(db, Settings(database_url=db.url), FakeComputeDriver(), fabric="small").token
+    db.dispose()
+    with api_servers(url, env={"FUYUN_ARGON2_PROFILE": "fast"}) as urls:
+        env = {"FUYUN_URL": urls[0], "FUYUN_TOKEN": token, "XDG_CONFIG_HOME": str(config_dir)}
+        yield {**env, "FUYUN_DATABASE_URL": url} if with_database else env
+
+
+@contextmanager
 def api_servers(
     database_url: str,
     count: int = 1,
