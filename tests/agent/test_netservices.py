@@ -6,10 +6,10 @@ import uuid
 from dataclasses import replace
 
 from fuyun.agent.netservices import NetworkServicesAgent
-from fuyun.domain.errors import DriverError
 from fuyun.netsvc.leaks import Export, LeakPath
 from fuyun.netsvc.scope import DhcpScope, SubnetScope
 from fuyun.netsvc.service import NetworkService, Segment
+from tests.support.memory_node import MemoryNode
 
 
 def _svc(generation: int = 1, network_id: str | None = None) -> NetworkService:
@@ -40,40 +40,8 @@ class Source:
         self.reports.append(dict(generations))
 
 
-class Node:
-    def __init__(self) -> None:
-        self.running: dict[str, NetworkService] = {}
-        self.fail: set[str] = set()
-        self.routed: dict[str, LeakPath] = {}
-
-    def modules(self) -> set[str]:
-        return {"m1"}
-
-    def applied(self) -> dict[str, NetworkService]:
-        return dict(self.running)
-
-    def apply(self, svc: NetworkService) -> None:
-        if svc.network_id in self.fail:
-            raise DriverError("dnsmasq exited with 2")
-        self.running[svc.network_id] = svc
-
-    def remove(self, network_id: str) -> None:
-        self.running.pop(network_id)
-
-    def applied_leaks(self) -> dict[str, LeakPath]:
-        return dict(self.routed)
-
-    def apply_leak(self, path: LeakPath) -> None:
-        if path.leak_id in self.fail:
-            raise DriverError("no such router")
-        self.routed[path.leak_id] = path
-
-    def remove_leak(self, leak_id: str) -> None:
-        self.routed.pop(leak_id)
-
-
 def test_only_moved_generations_are_fetched_and_applied() -> None:
-    source, node = Source(), Node()
+    source, node = Source(), MemoryNode({"m1"})
     a, b = _svc(), _svc()
     source.services = {a.network_id: a, b.network_id: b}
     agent = NetworkServicesAgent(source, node)
@@ -87,7 +55,7 @@ def test_only_moved_generations_are_fetched_and_applied() -> None:
 
 
 def test_a_deleted_network_is_removed_and_a_failing_one_retried() -> None:
-    source, node = Source(), Node()
+    source, node = Source(), MemoryNode({"m1"})
     a, b = _svc(), _svc()
     source.services = {a.network_id: a, b.network_id: b}
     node.fail = {b.network_id}
@@ -102,14 +70,14 @@ def test_a_deleted_network_is_removed_and_a_failing_one_retried() -> None:
 
 
 def test_networks_of_other_modules_are_left_to_their_node() -> None:
-    source, node = Source(), Node()
+    source, node = Source(), MemoryNode({"m1"})
     other = replace(_svc(), module="m2")
     source.services = {other.network_id: other}
     assert NetworkServicesAgent(source, node).reconcile().applied == []
 
 
 def test_the_applied_generation_is_reported_once_per_change() -> None:
-    source, node = Source(), Node()
+    source, node = Source(), MemoryNode({"m1"})
     a = _svc()
     source.services = {a.network_id: a}
     agent = NetworkServicesAgent(source, node)
@@ -122,7 +90,7 @@ def test_the_applied_generation_is_reported_once_per_change() -> None:
 
 
 def test_leaks_are_laid_changed_and_removed_on_level() -> None:
-    source, node = Source(), Node()
+    source, node = Source(), MemoryNode({"m1"})
     path = LeakPath("l1", "v1", "v2", (Export("10.1.0.0/24"),), (Export("10.2.0.0/24"),))
     source.paths = {"l1": path}
     node.fail = {"l1"}

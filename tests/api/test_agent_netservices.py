@@ -16,7 +16,7 @@ from fuyun.agent.netservices import NetworkServicesAgent, StoreNetworkServices
 from fuyun.config import Settings
 from fuyun.domain.errors import DriverError
 from tests.api.conftest import Api, TenantAccount
-from tests.api.test_network_services_lag import MemoryNode
+from tests.support.memory_node import MemoryNode
 
 MODULE = "sz1-m01"
 
@@ -75,7 +75,7 @@ def test_the_node_reads_over_the_api_what_the_store_gives_and_reports_back(
     assert source.service(web) == store.service(web)
     assert source.leaks({MODULE}) == store.leaks({MODULE}) != {}
 
-    node = MemoryNode()
+    node = MemoryNode({"sz1-m01"})
     result = NetworkServicesAgent(source, node).reconcile()
     assert not result.errors, result.errors
     assert set(result.applied) == set(want) and len(result.leaks_applied) == 1

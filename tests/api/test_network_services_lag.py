@@ -10,36 +10,8 @@ from collections.abc import Callable
 
 from fuyun.agent.netservices import NetworkServicesAgent, StoreNetworkServices
 from fuyun.config import Settings
-from fuyun.netsvc.leaks import LeakPath
-from fuyun.netsvc.service import NetworkService
 from tests.api.conftest import Api, TenantAccount
-
-
-class MemoryNode:
-    def __init__(self) -> None:
-        self.running: dict[str, NetworkService] = {}
-        self.routed: dict[str, LeakPath] = {}
-
-    def modules(self) -> set[str]:
-        return {"sz1-m01"}
-
-    def applied(self) -> dict[str, NetworkService]:
-        return dict(self.running)
-
-    def apply(self, svc: NetworkService) -> None:
-        self.running[svc.network_id] = svc
-
-    def remove(self, network_id: str) -> None:
-        self.running.pop(network_id)
-
-    def applied_leaks(self) -> dict[str, LeakPath]:
-        return dict(self.routed)
-
-    def apply_leak(self, path: LeakPath) -> None:
-        self.routed[path.leak_id] = path
-
-    def remove_leak(self, leak_id: str) -> None:
-        self.routed.pop(leak_id)
+from tests.support.memory_node import MemoryNode
 
 
 def test_get_network_shows_what_the_node_runs_and_the_lag(
@@ -54,7 +26,7 @@ def test_get_network_shows_what_the_node_runs_and_the_lag(
     network = r.json()
     assert network["services_applied_generation"] == 0  # nothing runs it yet
     agent = NetworkServicesAgent(
-        StoreNetworkServices(api.db, Settings(database_url=api.db.url)), MemoryNode()
+        StoreNetworkServices(api.db, Settings(database_url=api.db.url)), MemoryNode({"sz1-m01"})
     )
     agent.reconcile()
 
